@@ -1,0 +1,43 @@
+"""One exception hierarchy for the whole app.
+
+Every message is meant for a person at the microscope: it says what is wrong and what to do next.
+The CLI prints ``str(error)`` as one line and exits non-zero; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class ImcsrError(Exception):
+    """Base class of every error the app raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(ImcsrError):
+    """A TOML file is missing, unreadable or does not match the schema."""
+
+    exit_code = 2
+
+
+class InputDataError(ImcsrError):
+    """An input file has the wrong shape, dtype or layout, or cannot be read."""
+
+    exit_code = 3
+
+
+class SynthError(ImcsrError):
+    """The synthetic specimen or forward model was asked for something it cannot make."""
+
+    exit_code = 4
+
+
+class HardwareError(ImcsrError):
+    """Base class of microscope/backend problems (Micro-Manager unreachable, timeouts, frame slips)."""
+
+    exit_code = 5
+
+
+class EngineError(ImcsrError):
+    """An inference engine could not be built, loaded or run."""
+
+    exit_code = 6

@@ -1,0 +1,1 @@
+"""Synthetic microscope world: moving specimen (ground truth) and the SIM forward model."""
