@@ -1,0 +1,117 @@
+"""The ``imcsr-live`` command. Thin: parse arguments, load config, call the packages, report.
+
+Errors the app raises on purpose (:class:`imcsr_live.errors.ImcsrError`) become one line on stderr and a
+non-zero exit status; anything else is a bug and keeps its traceback (also written to the log file).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from imcsr_live.errors import ImcsrError, InputDataError
+from imcsr_live.logging_setup import setup_logging
+
+log = logging.getLogger("imcsr_live.cli")
+console = Console(stderr=True)
+
+app = typer.Typer(
+    name="imcsr-live",
+    help="Instant multicolour super-resolution for a live SIM microscope.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="rig TOML, e.g. hardware_configs/simulated.toml")]
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="more output (-vv: debug)")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only errors")] = False,
+) -> None:
+    path = setup_logging(verbose, quiet)
+    log.debug("command line: %s (log file %s)", " ".join(sys.argv), path)
+
+
+def progress_bar() -> Progress:
+    """The progress bar every long command uses (stderr, so stdout stays clean for results)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+    )
+
+
+@app.command()
+def info(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """Versions, Qt binding, torch devices, available engines and Micro-Manager adapters."""
+    from imcsr_live.sysinfo import collect_info
+
+    data = collect_info()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            typer.echo(f"{key}:")
+            for name, ver in value.items():
+                typer.echo(f"  {name:<14} {ver or '-'}")
+        elif isinstance(value, list):
+            typer.echo(f"{key}: {', '.join(value) if value else 'none found'}")
+        else:
+            typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def synth(
+    config: ConfigOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="raw time-lapse OUT.tif (T, 9, Y, X) uint16")],
+    frames: Annotated[int, typer.Option("--frames", min=1, help="number of timepoints")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="specimen + noise seed")] = 0,
+    photons: Annotated[float, typer.Option("--photons", help="photons at the brightest widefield pixels")] = 1000.0,
+    size: Annotated[int, typer.Option("--size", help="camera frame size in pixels (square)")] = 512,
+) -> None:
+    """Simulate a raw SIM time-lapse plus per-structure ground truth (OUT.gt.tif)."""
+    from imcsr_live.config import load_rig_config
+
+    rig = load_rig_config(config)
+    if output.suffix.lower() not in (".tif", ".tiff"):
+        raise InputDataError(f"output {output} must end in .tif or .tiff (it is written as OME-TIFF)")
+    from imcsr_live.synth.export import write_synthetic_timelapse
+    from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
+
+    world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(size, size), photons=photons, seed=seed))
+    with progress_bar() as bar:
+        task = bar.add_task("simulating", total=frames, status="")
+
+        def advance(t: int, seconds: float) -> None:
+            bar.update(task, completed=t + 1, status=f"{seconds:.2f} s/timepoint")
+
+        paths = write_synthetic_timelapse(world, output, frames, on_timepoint=advance)
+    for p in paths:
+        typer.echo(str(p))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except ImcsrError as exc:
+        log.debug("failed", exc_info=True)
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""Pydantic v2 models for the rig TOML (schema in ARCHITECTURE.md) and its loader.
+
+Every table forbids unknown keys so a typo is an error, not a silently ignored setting. Units are part of the
+field names (``_nm``, ``_um``, ``_s``, ``_ms``). ``optics`` and ``sim`` are required; every other table has
+defaults that suit the simulated microscope.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from imcsr_live.errors import ConfigError
+
+_HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Table(BaseModel):
+    """Base for every TOML table: unknown keys are errors, values are checked on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class BackendConfig(_Table):
+    """Which microscope the app drives."""
+
+    kind: Literal["simulated", "pycromanager", "pymmcore-plus"] = "simulated"
+    mm_config: Path | None = Field(
+        default=None, description="Micro-Manager .cfg file (relative paths: to the current folder, then the TOML)"
+    )
+    timeout_s: PositiveFloat = 5.0
+
+
+class OpticsConfig(_Table):
+    """Detection optics. ``pixel_size_um`` is the camera pixel projected into the sample plane."""
+
+    na: float = Field(gt=0, le=1.7, description="numerical aperture of the objective")
+    emission_wavelength_nm: float = Field(ge=300, le=1100)
+    pixel_size_um: float = Field(gt=0, lt=1.0)
+
+    @property
+    def otf_cutoff_per_um(self) -> float:
+        """Incoherent OTF cutoff 2 NA / lambda in cycles per um."""
+        return 2.0 * self.na / (self.emission_wavelength_nm * 1e-3)
+
+
+class SimConfig(_Table):
+    """Structured-illumination pattern: ``angles`` x ``phases`` raw frames per timepoint."""
+
+    angles: int = Field(default=3, ge=1, le=8)
+    phases: int = Field(default=3, ge=3, le=9)
+    order: Literal["angle-major", "phase-major"] = "angle-major"
+    angles_deg: list[float] = Field(description="pattern orientation per angle, degrees from the camera x axis")
+    period_um: float = Field(gt=0, lt=10, description="pattern period in the sample plane")
+    modulation: float = Field(default=0.8, gt=0, le=1, description="expected modulation depth (start value)")
+
+    @model_validator(mode="after")
+    def _angles_match(self) -> SimConfig:
+        if len(self.angles_deg) != self.angles:
+            raise ValueError(
+                f"angles_deg has {len(self.angles_deg)} values but angles = {self.angles}; give one per angle"
+            )
+        return self
+
+    @property
+    def frames_per_timepoint(self) -> int:
+        return self.angles * self.phases
+
+
+class ReconConfig(_Table):
+    """Wiener reconstruction settings (fairSIM normalisation)."""
+
+    wiener: PositiveFloat = 0.05
+    apodization_bend: float = Field(default=0.8, gt=0, le=2)
+    attenuation: float = Field(default=0.99, ge=0, le=1)
+    attenuation_fwhm_per_um: PositiveFloat = 1.2
+    update: Literal["per-frame", "fixed"] = "per-frame"
+
+
+class StructureConfig(_Table):
+    """One output channel of the separation network, in model order."""
+
+    name: str = Field(min_length=1)
+    color: str = Field(description="display colour as #RRGGBB")
+
+    @field_validator("color")
+    @classmethod
+    def _hex_colour(cls, value: str) -> str:
+        if not _HEX_COLOUR.match(value):
+            raise ValueError(f"colour {value!r} is not of the form #RRGGBB (e.g. \"#00FF00\")")
+        return value.upper()
+
+
+def _default_structures() -> list[StructureConfig]:
+    return [
+        StructureConfig(name="Microtubules", color="#00FF00"),
+        StructureConfig(name="ER", color="#FF00FF"),
+        StructureConfig(name="Lysosomes", color="#00FFFF"),
+    ]
+
+
+class AcquisitionConfig(_Table):
+    interval_s: PositiveFloat = 2.0
+    exposure_ms: PositiveFloat = 30.0
+    channel_preset: str = "488"
+    timepoints: int = Field(default=100, ge=1)
+
+
+class EngineConfig(_Table):
+    kind: Literal["auto", "tensorrt", "torch-cuda", "onnxruntime", "torch-cpu"] = "auto"
+    precision: Literal["fp16", "bf16", "fp32"] = "fp16"
+
+
+class DisplayConfig(_Table):
+    gamma: PositiveFloat = 0.8
+    autocontrast_percentiles: tuple[float, float] = (0.1, 99.9)
+
+    @field_validator("autocontrast_percentiles")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 <= low < high <= 100.0:
+            raise ValueError(f"need 0 <= low < high <= 100, got {list(value)}")
+        return value
+
+
+class RecordingConfig(_Table):
+    format: Literal["ome-zarr", "ome-tiff"] = "ome-zarr"
+    save_raw: bool = True
+    save_sr: bool = True
+
+
+class RigConfig(_Table):
+    """A whole rig: what ``imcsr-live live -c RIG.toml`` and the simulated microscope run from."""
+
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    optics: OpticsConfig
+    sim: SimConfig
+    recon: ReconConfig = Field(default_factory=ReconConfig)
+    structures: list[StructureConfig] = Field(default_factory=_default_structures, min_length=1)
+    acquisition: AcquisitionConfig = Field(default_factory=AcquisitionConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+
+    _source_path: Path | None = PrivateAttr(default=None)
+    _source_text: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _pattern_is_transmitted(self) -> RigConfig:
+        k0 = 1.0 / self.sim.period_um
+        kc = self.optics.otf_cutoff_per_um
+        if k0 >= kc:
+            raise ValueError(
+                f"sim.period_um = {self.sim.period_um} gives a pattern frequency of {k0:.3f} /um, beyond the OTF "
+                f"cutoff 2 NA / lambda = {kc:.3f} /um: the objective cannot transmit it; use a period above "
+                f"{1.0 / kc:.4f} um"
+            )
+        names = [s.name for s in self.structures]
+        if len(set(names)) != len(names):
+            raise ValueError(f"structure names must be unique, got {names}")
+        return self
+
+    @property
+    def k0_fraction_of_cutoff(self) -> float:
+        """Pattern frequency as a fraction of the OTF cutoff (0.9 is a typical TIRF/GI-SIM choice)."""
+        return (1.0 / self.sim.period_um) / self.optics.otf_cutoff_per_um
+
+    @property
+    def structure_names(self) -> list[str]:
+        return [s.name for s in self.structures]
+
+    @property
+    def source_path(self) -> Path | None:
+        """The TOML file this config was loaded from, if any."""
+        return self._source_path
+
+    @property
+    def source_text(self) -> str | None:
+        """The TOML text exactly as written (kept for recording provenance)."""
+        return self._source_text
+
+    def resolved_mm_config(self) -> Path | None:
+        """The Micro-Manager .cfg path: as given if it exists, else relative to the TOML file's folder."""
+        path = self.backend.mm_config
+        if path is None or path.is_absolute() or path.exists() or self._source_path is None:
+            return path
+        beside = self._source_path.parent / path
+        return beside if beside.exists() else path
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic error location into the TOML key a person would look for: ``[sim] period_um``."""
+    parts = [str(p) for p in loc]
+    if not parts:
+        return "(top level)"
+    if len(parts) == 1:
+        return f"[{parts[0]}]" if parts[0] in RigConfig.model_fields else parts[0]
+    table, rest = parts[0], parts[1:]
+    if table == "structures" and rest and rest[0].isdigit():
+        return f"[[structures]] #{int(rest[0]) + 1}" + (f" {'.'.join(rest[1:])}" if rest[1:] else "")
+    return f"[{table}] {'.'.join(rest)}"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Keys allowed in the table that holds ``loc`` (for "unknown key" messages)."""
+    tables: dict[str, type[BaseModel]] = {
+        name: field.annotation  # type: ignore[misc]
+        for name, field in RigConfig.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+    tables["structures"] = StructureConfig
+    model = tables.get(str(loc[0])) if len(loc) > 1 else RigConfig
+    return sorted((model or RigConfig).model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    where = _location(tuple(error["loc"]))
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key; allowed here: {', '.join(_allowed_keys(tuple(error['loc'])))}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:  # model-level checks name their keys themselves
+        return message
+    got = error.get("input")
+    if kind not in ("value_error",) and not isinstance(got, dict | list):
+        message += f" (got {got!r})"
+    return f"{where}: {message}"
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line naming every bad key and what is wrong with it."""
+    problems = [_describe(e) for e in error.errors()]
+    return f"{source}: " + "; ".join(problems)
+
+
+def parse_rig_config(data: dict[str, Any], source: str = "rig config") -> RigConfig:
+    """Validate an already-parsed TOML mapping; raise :class:`ConfigError` with a one-line message."""
+    try:
+        return RigConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_rig_config(path: str | Path) -> RigConfig:
+    """Read and validate a rig TOML file.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not valid TOML, or does not match the schema. The message is one line that
+        names the file, the key and the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        hint = "pass -c with an existing file, e.g. hardware_configs/simulated.toml"
+        raise ConfigError(f"rig config {str(path)!r} not found: {hint}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file; a rig config is a UTF-8 TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax at that line") from None
+    config = parse_rig_config(data, source=str(path))
+    config._source_path = path.resolve()
+    config._source_text = text
+    return config
+
+
+def pattern_k0_per_um(config: RigConfig) -> list[tuple[float, float]]:
+    """Nominal pattern wave vectors (kx, ky) in cycles/um from the config's angles and period."""
+    k = 1.0 / config.sim.period_um
+    return [(k * math.cos(math.radians(a)), k * math.sin(math.radians(a))) for a in config.sim.angles_deg]

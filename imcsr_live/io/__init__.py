@@ -1,0 +1,1 @@
+"""File input/output: raw SIM stacks, SR stacks, separated recordings and their metadata."""

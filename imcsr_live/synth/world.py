@@ -1,0 +1,147 @@
+"""The synthetic microscope world: a moving specimen imaged by the SIM forward model, one timepoint at a time.
+
+This is what the simulated backend, the demo, ``imcsr-live synth`` and the synthetic training data run on.
+Randomness comes from one seed split into independent streams (specimen motion, camera noise) so that the
+same seed always gives the same time-lapse, and changing e.g. the photon level does not change the specimen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imcsr_live.config import RigConfig
+from imcsr_live.errors import SynthError
+from imcsr_live.synth.camera import CameraParams
+from imcsr_live.synth.forward import OpticsParams, PatternParams, SimForwardModel
+from imcsr_live.synth.specimen import Specimen, SpecimenParams
+
+# Photon level = expected photoelectrons at the 99.9th percentile of the noiseless widefield frame, fixed at the
+# first timepoint like a real exposure setting. SNR presets in the spirit of BioSR's levels.
+SNR_PRESETS_PHOTONS: dict[str, float] = {"medium": 100.0, "high": 300.0, "very-high": 1000.0}
+PHOTON_PERCENTILE = 99.9
+
+
+@dataclass(frozen=True)
+class WorldSettings:
+    """Everything about the synthetic world that the rig TOML does not say."""
+
+    raw_shape: tuple[int, int] = (512, 512)
+    photons: float = 1000.0
+    seed: int = 0
+    oversample: int = 2  # truth grid / camera grid; 2 = the SR grid
+    phase_jitter_deg: float = 1.0
+    camera: CameraParams = field(default_factory=CameraParams)
+    specimen: SpecimenParams | None = None
+
+    def __post_init__(self) -> None:
+        if self.photons <= 0:
+            raise SynthError(f"photons must be > 0 (got {self.photons}); try 100 (medium SNR) to 1000 (very high)")
+        if min(self.raw_shape) < 32 or any(s % 2 for s in self.raw_shape):
+            raise SynthError(f"raw frame size {self.raw_shape} must be even and at least 32 x 32 pixels")
+        if self.oversample not in (1, 2, 4):
+            raise SynthError(f"oversample must be 1, 2 or 4 (got {self.oversample})")
+
+
+@dataclass
+class SynthTimepoint:
+    """One simulated timepoint with everything known about it."""
+
+    index: int
+    time_s: float
+    raw: np.ndarray  # uint16 (A*P, Y, X), angle-major
+    widefield: np.ndarray  # float32 (Y, X), noiseless expected photoelectrons
+    ground_truth: np.ndarray  # float32 (C, 2Y, 2X), per-structure SIM-resolution truth, photoelectron units
+    phases_rad: np.ndarray  # (A, P) true pattern phases
+    k0_cycles_per_um: np.ndarray  # (A, 2) true pattern wave vectors
+    modulation: float
+    photon_scale: float
+
+
+def optics_params(rig: RigConfig) -> OpticsParams:
+    """Forward-model optics from the rig config."""
+    return OpticsParams(
+        na=rig.optics.na,
+        emission_wavelength_nm=rig.optics.emission_wavelength_nm,
+        pixel_size_um=rig.optics.pixel_size_um,
+    )
+
+
+def pattern_params(rig: RigConfig, phase_jitter_deg: float = 0.0) -> PatternParams:
+    """Forward-model illumination pattern from the rig config."""
+    return PatternParams(
+        angles_deg=tuple(rig.sim.angles_deg),
+        period_um=rig.sim.period_um,
+        modulation=rig.sim.modulation,
+        phases=rig.sim.phases,
+        phase_jitter_deg=phase_jitter_deg,
+    )
+
+
+class SyntheticMicroscope:
+    """A specimen that moves between timepoints, imaged as raw SIM stacks with camera noise."""
+
+    def __init__(self, rig: RigConfig, settings: WorldSettings | None = None) -> None:
+        self.rig = rig
+        self.settings = settings or WorldSettings()
+        if rig.sim.order != "angle-major":
+            raise SynthError("the simulated microscope produces angle-major stacks; set [sim] order = \"angle-major\"")
+        specimen_seq, noise_seq = np.random.SeedSequence(self.settings.seed).spawn(2)
+        s = self.settings
+        truth_shape = (s.raw_shape[0] * s.oversample, s.raw_shape[1] * s.oversample)
+        self.specimen = Specimen(
+            rig.structure_names,
+            truth_shape,
+            rig.optics.pixel_size_um / s.oversample,
+            seed=np.random.default_rng(specimen_seq),
+            params=s.specimen,
+        )
+        self.forward = SimForwardModel(
+            optics_params(rig),
+            pattern_params(rig, s.phase_jitter_deg),
+            s.raw_shape,
+            oversample=s.oversample,
+            camera=s.camera,
+        )
+        self._noise_rng = np.random.default_rng(noise_seq)
+        self._photon_scale: float | None = None
+        self._index = 0
+
+    @property
+    def structure_names(self) -> list[str]:
+        return self.rig.structure_names
+
+    @property
+    def sr_pixel_size_um(self) -> float:
+        return self.rig.optics.pixel_size_um / 2
+
+    def next_timepoint(self, dt_s: float | None = None) -> SynthTimepoint:
+        """Image the specimen now, then let it move on by ``dt_s`` (default: the acquisition interval)."""
+        truth = self.specimen.render()
+        if self._photon_scale is None:
+            self._photon_scale = self._calibrate(truth)
+        frame = self.forward.simulate(truth, self._photon_scale, self._noise_rng)
+        gt = self.forward.sr_ground_truth(truth) * np.float32(self._photon_scale)
+        point = SynthTimepoint(
+            index=self._index,
+            time_s=self.specimen.time_s,
+            raw=frame.raw,
+            widefield=frame.widefield,
+            ground_truth=gt.astype(np.float32, copy=False),
+            phases_rad=frame.phases_rad,
+            k0_cycles_per_um=frame.k0_cycles_per_um,
+            modulation=frame.modulation,
+            photon_scale=self._photon_scale,
+        )
+        self.specimen.advance(self.rig.acquisition.interval_s if dt_s is None else dt_s)
+        self._index += 1
+        return point
+
+    def _calibrate(self, truth: np.ndarray) -> float:
+        """Photon scale that puts the widefield frame's 99.9th percentile at the requested photon level."""
+        _, widefield, _ = self.forward.expected_images(truth)
+        level = float(np.percentile(widefield, PHOTON_PERCENTILE))
+        if level <= 0:
+            raise SynthError("the synthetic specimen rendered an empty field; try another seed or a larger frame")
+        return self.settings.photons / level

@@ -1,0 +1,48 @@
+"""OME-TIFF time-lapse files: written frame by frame, read back with their metadata, readable mid-way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imcsr_live.errors import InputDataError
+from imcsr_live.io.tiff import StackMetadata, create_timelapse, read_tiff
+
+
+def test_round_trip_with_metadata(tmp_path: Path) -> None:
+    meta = StackMetadata(
+        axes="TCYX", pixel_size_um=0.0313, time_increment_s=2.0, channel_names=("MT", "ER", "Lyso"),
+        channel_colors=("#00FF00", "#FF00FF", "#00FFFF"), extra={"photons": 300, "seed": 4},
+    )
+    rng = np.random.default_rng(0)
+    frames = rng.random((3, 3, 16, 20)).astype(np.float32)
+    mm = create_timelapse(tmp_path / "x.ome.tif", frames.shape, np.float32, meta)
+    for t in range(3):
+        mm[t] = frames[t]
+        mm.flush()
+    del mm
+    data, back = read_tiff(tmp_path / "x.ome.tif")
+    np.testing.assert_array_equal(data, frames)
+    assert back == meta
+
+
+def test_file_is_readable_before_it_is_finished(tmp_path: Path) -> None:
+    path = tmp_path / "partial.tif"
+    mm = create_timelapse(path, (4, 9, 8, 8), np.uint16, StackMetadata(axes="TCYX"))
+    mm[0] = 7
+    mm.flush()
+    data, _ = read_tiff(path)  # the writer still holds the file open
+    assert data.shape == (4, 9, 8, 8)
+    assert (data[0] == 7).all() and (data[1:] == 0).all()
+    del mm
+
+
+def test_missing_and_corrupt_files(tmp_path: Path) -> None:
+    with pytest.raises(InputDataError, match="not found"):
+        read_tiff(tmp_path / "nope.tif")
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"not a tiff at all")
+    with pytest.raises(InputDataError, match="not a readable TIFF"):
+        read_tiff(junk)
