@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from imcsr_live.errors import ImcsrError, InputDataError
@@ -100,13 +101,88 @@ def synth(
         typer.echo(str(p))
 
 
+DEFAULT_DEMO_CONFIG = Path(__file__).resolve().parents[1] / "hardware_configs" / "simulated.toml"
+
+
+@app.command()
+def demo(
+    headless: Annotated[bool, typer.Option("--headless", help="no window; print progress and a summary")] = False,
+    frames: Annotated[int | None, typer.Option("--frames", min=1, help="timepoints (GUI default: until closed)")] = None,
+    interval: Annotated[float | None, typer.Option("--interval", min=0.0, help="seconds between timepoints")] = None,
+    record: Annotated[Path | None, typer.Option("--record", help="write raw + ground truth to this .tif")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    screenshot: Annotated[Path | None, typer.Option("--screenshot", help="save the window as PNG after --frames")] = None,
+    size: Annotated[int, typer.Option("--size", help="camera frame size (square)")] = 512,
+    photons: Annotated[float, typer.Option("--photons")] = 1000.0,
+    config: Annotated[Path, typer.Option("--config", "-c", help="rig TOML")] = DEFAULT_DEMO_CONFIG,
+) -> None:
+    """The simulated microscope, live: a moving synthetic cell imaged by SIM every interval."""
+    from imcsr_live.config import load_rig_config
+
+    rig = load_rig_config(config)
+    if rig.backend.kind != "simulated":
+        raise InputDataError(f"{config} describes a {rig.backend.kind!r} rig; the demo needs kind = \"simulated\"")
+    from imcsr_live.ui.app import display_available
+
+    if not headless and not display_available():
+        console.print("no screen found (DISPLAY unset): running headless; set QT_QPA_PLATFORM=offscreen with "
+                      "--screenshot to render the window anyway")
+        headless = True
+    if screenshot is not None and frames is None:
+        frames = 3
+    if headless and frames is None:
+        frames = 10
+    if record is not None and frames is None:
+        raise InputDataError("--record needs --frames N (the file is pre-allocated for N timepoints)")
+
+    from imcsr_live.pipeline.preview import PreviewFrame, SimulatedPreview
+    from imcsr_live.synth.export import SyntheticTimelapseWriter
+    from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
+
+    world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(size, size), photons=photons, seed=seed))
+    interval_s = rig.acquisition.interval_s if interval is None else interval
+    writer = SyntheticTimelapseWriter(world, record, frames) if record is not None and frames else None
+
+    def on_frame(frame: PreviewFrame) -> None:
+        if writer is not None:
+            writer.put(frame.point)
+        if headless:
+            typer.echo(f"timepoint {frame.point.index + 1}/{frames}  t={frame.point.time_s:6.1f} s  "
+                       f"acquisition {frame.acquired_s * 1e3:6.0f} ms")
+
+    preview = SimulatedPreview(world, interval_s, frames, on_frame=on_frame)
+    try:
+        if headless:
+            preview.start()
+            preview.wait()
+            if screenshot is not None:
+                console.print("--screenshot needs the window; run without --headless (QT_QPA_PLATFORM=offscreen works)")
+        else:
+            from imcsr_live.ui.app import run_preview_gui
+
+            run_preview_gui(rig, preview, screenshot)
+    finally:
+        preview.stop()
+        if writer is not None:
+            writer.close()
+    if preview.error is not None:
+        raise preview.error
+    stats = preview.stats
+    typer.echo(f"summary: {stats.timepoints} timepoints, {stats.skipped_slots} skipped slots, median simulated "
+               f"acquisition {stats.median_acquisition_s * 1e3:.0f} ms, interval {interval_s:g} s")
+    for path in (writer.paths if writer is not None else []):
+        typer.echo(f"recorded {path}")
+    if screenshot is not None and not headless:
+        typer.echo(f"screenshot {screenshot}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
         app()
     except ImcsrError as exc:
         log.debug("failed", exc_info=True)
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted")

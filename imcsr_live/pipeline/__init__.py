@@ -1,0 +1,1 @@
+"""Live pipeline: acquisition -> reconstruction -> 3-frame buffer -> separation -> display bus + recorder."""

@@ -1,0 +1,1 @@
+"""Qt (qtpy) + pyqtgraph user interface. The only package that imports Qt widgets."""

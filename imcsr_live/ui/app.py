@@ -1,0 +1,54 @@
+"""Start the Qt application for the demo window, optionally save a screenshot and quit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from imcsr_live.config import RigConfig
+from imcsr_live.pipeline.preview import SimulatedPreview
+
+log = logging.getLogger(__name__)
+
+
+def display_available() -> bool:
+    """False on a Linux machine with no screen (and no offscreen platform requested)."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def run_preview_gui(rig: RigConfig, preview: SimulatedPreview, screenshot: Path | None = None) -> int:
+    """Show the demo window until it is closed; with ``screenshot``, save it after the last frame and quit."""
+    from qtpy import QtCore, QtWidgets
+
+    from imcsr_live.ui.preview_window import PreviewWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    window = PreviewWindow(rig, preview)
+    window.show()
+    preview.start()
+
+    if screenshot is not None:
+        def check_done() -> None:
+            if preview.error is not None:
+                app.exit(1)
+            elif not preview.running:
+                window.refresh()
+                window.grab_png(str(screenshot))
+                log.info("screenshot saved to %s", screenshot)
+                window.close()
+                app.exit(0)
+
+        poll = QtCore.QTimer(window)
+        poll.timeout.connect(check_done)
+        poll.start(100)
+    code = app.exec()
+    preview.stop()
+    window.deleteLater()
+    QtWidgets.QApplication.processEvents()
+    return int(code)
