@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from imcsr_live.errors import ImcsrError, InputDataError
 from imcsr_live.logging_setup import setup_logging
@@ -46,8 +46,14 @@ def _root(
 def progress_bar() -> Progress:
     """The progress bar every long command uses (stderr, so stdout stays clean for results)."""
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )
 
 
@@ -107,11 +113,15 @@ DEFAULT_DEMO_CONFIG = Path(__file__).resolve().parents[1] / "hardware_configs" /
 @app.command()
 def demo(
     headless: Annotated[bool, typer.Option("--headless", help="no window; print progress and a summary")] = False,
-    frames: Annotated[int | None, typer.Option("--frames", min=1, help="timepoints (GUI default: until closed)")] = None,
-    interval: Annotated[float | None, typer.Option("--interval", min=0.0, help="seconds between timepoints")] = None,
+    frames: Annotated[
+        int | None, typer.Option("--frames", min=1, help="timepoints (GUI: until closed)")
+    ] = None,
+    interval: Annotated[float | None, typer.Option("--interval", min=0.0, help="seconds between timepoints (0: free-running)")] = None,
     record: Annotated[Path | None, typer.Option("--record", help="write raw + ground truth to this .tif")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    screenshot: Annotated[Path | None, typer.Option("--screenshot", help="save the window as PNG after --frames")] = None,
+    screenshot: Annotated[
+        Path | None, typer.Option("--screenshot", help="save the window as PNG")
+    ] = None,
     size: Annotated[int, typer.Option("--size", help="camera frame size (square)")] = 512,
     photons: Annotated[float, typer.Option("--photons")] = 1000.0,
     config: Annotated[Path, typer.Option("--config", "-c", help="rig TOML")] = DEFAULT_DEMO_CONFIG,
@@ -121,12 +131,14 @@ def demo(
 
     rig = load_rig_config(config)
     if rig.backend.kind != "simulated":
-        raise InputDataError(f"{config} describes a {rig.backend.kind!r} rig; the demo needs kind = \"simulated\"")
+        raise InputDataError(f'{config} describes a {rig.backend.kind!r} rig; the demo needs kind = "simulated"')
     from imcsr_live.ui.app import display_available
 
     if not headless and not display_available():
-        console.print("no screen found (DISPLAY unset): running headless; set QT_QPA_PLATFORM=offscreen with "
-                      "--screenshot to render the window anyway")
+        console.print(
+            "no screen found (DISPLAY unset): running headless; set QT_QPA_PLATFORM=offscreen with "
+            "--screenshot to render the window anyway"
+        )
         headless = True
     if screenshot is not None and frames is None:
         frames = 3
@@ -147,8 +159,10 @@ def demo(
         if writer is not None:
             writer.put(frame.point)
         if headless:
-            typer.echo(f"timepoint {frame.point.index + 1}/{frames}  t={frame.point.time_s:6.1f} s  "
-                       f"acquisition {frame.acquired_s * 1e3:6.0f} ms")
+            typer.echo(
+                f"timepoint {frame.point.index + 1}/{frames}  t={frame.point.time_s:6.1f} s  "
+                f"acquisition {frame.acquired_s * 1e3:6.0f} ms"
+            )
 
     preview = SimulatedPreview(world, interval_s, frames, on_frame=on_frame)
     try:
@@ -168,9 +182,11 @@ def demo(
     if preview.error is not None:
         raise preview.error
     stats = preview.stats
-    typer.echo(f"summary: {stats.timepoints} timepoints, {stats.skipped_slots} skipped slots, median simulated "
-               f"acquisition {stats.median_acquisition_s * 1e3:.0f} ms, interval {interval_s:g} s")
-    for path in (writer.paths if writer is not None else []):
+    typer.echo(
+        f"summary: {stats.timepoints} timepoints, {stats.skipped_slots} skipped slots, median simulated "
+        f"acquisition {stats.median_acquisition_s * 1e3:.0f} ms, interval {interval_s:g} s"
+    )
+    for path in writer.paths if writer is not None else []:
         typer.echo(f"recorded {path}")
     if screenshot is not None and not headless:
         typer.echo(f"screenshot {screenshot}")

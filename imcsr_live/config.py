@@ -94,7 +94,7 @@ class StructureConfig(_Table):
     @classmethod
     def _hex_colour(cls, value: str) -> str:
         if not _HEX_COLOUR.match(value):
-            raise ValueError(f"colour {value!r} is not of the form #RRGGBB (e.g. \"#00FF00\")")
+            raise ValueError(f'colour {value!r} is not of the form #RRGGBB (e.g. "#00FF00")')
         return value.upper()
 
 

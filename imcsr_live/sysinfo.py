@@ -10,8 +10,18 @@ from importlib.metadata import PackageNotFoundError, version
 import imcsr_live
 
 _PACKAGES = (
-    "numpy", "scipy", "torch", "pydantic", "tifffile", "pymmcore", "pymmcore-plus", "pycromanager",
-    "qtpy", "pyqtgraph", "onnxruntime", "tensorrt",
+    "numpy",
+    "scipy",
+    "torch",
+    "pydantic",
+    "tifffile",
+    "pymmcore",
+    "pymmcore-plus",
+    "pycromanager",
+    "qtpy",
+    "pyqtgraph",
+    "onnxruntime",
+    "tensorrt",
 )
 
 
@@ -40,7 +50,9 @@ def torch_devices() -> list[str]:
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
-            devices.append(f"cuda:{i} {props.name} ({props.total_memory / 2**30:.0f} GiB, sm_{props.major}{props.minor})")
+            devices.append(
+                f"cuda:{i} {props.name} ({props.total_memory / 2**30:.0f} GiB, sm_{props.major}{props.minor})"
+            )
     return devices
 
 

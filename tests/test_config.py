@@ -17,8 +17,15 @@ from imcsr_live.errors import ConfigError
 REPO = Path(__file__).resolve().parents[1]
 SIMULATED = REPO / "hardware_configs" / "simulated.toml"
 BASE: dict[str, Any] = tomllib.loads(SIMULATED.read_text())
-REQUIRED = {("optics",), ("sim",), ("optics", "na"), ("optics", "emission_wavelength_nm"),
-            ("optics", "pixel_size_um"), ("sim", "angles_deg"), ("sim", "period_um")}
+REQUIRED = {
+    ("optics",),
+    ("sim",),
+    ("optics", "na"),
+    ("optics", "emission_wavelength_nm"),
+    ("optics", "pixel_size_um"),
+    ("sim", "angles_deg"),
+    ("sim", "period_um"),
+}
 
 
 def test_simulated_config_matches_the_issue() -> None:
@@ -111,7 +118,9 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
 def test_mm_config_resolves_beside_the_toml(tmp_path: Path) -> None:
     (tmp_path / "scope.cfg").write_text("# empty\n")
     toml = tmp_path / "rig.toml"
-    toml.write_text(SIMULATED.read_text().replace('kind = "simulated"', 'kind = "pymmcore-plus"\nmm_config = "scope.cfg"'))
+    toml.write_text(
+        SIMULATED.read_text().replace('kind = "simulated"', 'kind = "pymmcore-plus"\nmm_config = "scope.cfg"')
+    )
     rig = load_rig_config(toml)
     assert rig.resolved_mm_config() == tmp_path / "scope.cfg"
 
@@ -120,7 +129,9 @@ def test_mm_config_resolves_beside_the_toml(tmp_path: Path) -> None:
 
 _LEAVES = [(t, k) for t, table in BASE.items() if isinstance(table, dict) for k in table]
 _WRONG_VALUES = st.one_of(
-    st.text(max_size=5), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 
 
@@ -141,7 +152,10 @@ def test_random_wrong_type_is_rejected_with_its_key(leaf: tuple[str, str], value
 
 
 @settings(max_examples=60, deadline=None)
-@given(table=st.sampled_from(sorted(k for k, v in BASE.items() if isinstance(v, dict))), key=st.from_regex(r"[a-z_]{1,12}", fullmatch=True))
+@given(
+    table=st.sampled_from(sorted(k for k, v in BASE.items() if isinstance(v, dict))),
+    key=st.from_regex(r"[a-z_]{1,12}", fullmatch=True),
+)
 def test_random_unknown_key_is_rejected(table: str, key: str) -> None:
     data = copy.deepcopy(BASE)
     if key in data[table]:

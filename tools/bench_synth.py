@@ -58,7 +58,8 @@ def main() -> None:
         f"Synthetic world, medians of {args.repeats} runs; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
         "",
-        "| raw size | SR size | specimen render | advance 2 s | forward model (9 raw) | SR ground truth | whole timepoint |",
+        "| raw size | SR size | specimen render | advance 2 s | forward model (9 raw) | SR ground truth "
+        "| whole timepoint |",
         "|---|---|---|---|---|---|---|",
     ]
     for size in args.sizes:

@@ -34,8 +34,10 @@ def _ome_metadata(meta: StackMetadata) -> dict[str, Any]:
     ome: dict[str, Any] = {"axes": meta.axes}
     if meta.pixel_size_um is not None:
         ome |= {
-            "PhysicalSizeX": meta.pixel_size_um, "PhysicalSizeXUnit": "µm",
-            "PhysicalSizeY": meta.pixel_size_um, "PhysicalSizeYUnit": "µm",
+            "PhysicalSizeX": meta.pixel_size_um,
+            "PhysicalSizeXUnit": "µm",
+            "PhysicalSizeY": meta.pixel_size_um,
+            "PhysicalSizeYUnit": "µm",
         }
     if meta.time_increment_s is not None:
         ome |= {"TimeIncrement": meta.time_increment_s, "TimeIncrementUnit": "s"}

@@ -116,14 +116,20 @@ class SimulatedPreview:
                 self.stats.acquisition_s.append(seconds)
                 if self.on_frame is not None:
                     self.on_frame(frame)
+                if self.interval_s <= 0:  # free-running: as fast as the simulation goes
+                    continue
                 # Next start on the fixed grid; overrun slots are skipped and counted, not shifted.
                 slot += 1
                 now = time.monotonic()
                 next_slot = max(slot, int(np.ceil((now - grid_start) / self.interval_s)))
                 if next_slot > slot:
                     self.stats.skipped_slots += next_slot - slot
-                    log.warning("timepoint %d overran the %.2f s interval; skipped %d slot(s)",
-                                point.index, self.interval_s, next_slot - slot)
+                    log.warning(
+                        "timepoint %d overran the %.2f s interval; skipped %d slot(s)",
+                        point.index,
+                        self.interval_s,
+                        next_slot - slot,
+                    )
                     slot = next_slot
                 if self.frames is not None and self.stats.timepoints >= self.frames:
                     break

@@ -10,6 +10,7 @@ Files for ``OUT.tif``:
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,9 +59,7 @@ class SyntheticTimelapseWriter:
             extra=provenance | {"gt_kind": "SIM-resolution truth (band limit kc + k0), photoelectron units"},
         )
         self._raw = create_timelapse(output, (frames, rig.sim.frames_per_timepoint, ny, nx), np.uint16, raw_meta)
-        self._gt = create_timelapse(
-            self.paths[1], (frames, len(rig.structures), 2 * ny, 2 * nx), np.float32, gt_meta
-        )
+        self._gt = create_timelapse(self.paths[1], (frames, len(rig.structures), 2 * ny, 2 * nx), np.float32, gt_meta)
         self._truth: dict[str, Any] = provenance | {
             "structures": rig.structure_names,
             "rig_config": rig.model_dump(mode="json"),
@@ -88,7 +87,10 @@ class SyntheticTimelapseWriter:
                 "modulation": point.modulation,
             }
         )
-        self.paths[2].write_text(json.dumps(self._truth, indent=1))
+        # write-then-rename: a reader (or a kill) never sees half a JSON file
+        partial = self.paths[2].with_suffix(".json.partial")
+        partial.write_text(json.dumps(self._truth, indent=1))
+        os.replace(partial, self.paths[2])
         self.written += 1
 
     def close(self) -> None:

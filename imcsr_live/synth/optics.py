@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# Mild by design: the OTF at the cutoff is multiplied by 0.7, at half the cutoff by ~0.84. Use 1.0 for the ideal
-# diffraction-limited OTF; measured OTFs of high-NA TIRF objectives usually sit between 0.3 and 1.
+# Mild by design: the OTF is multiplied by 0.7 at the cutoff and by ~0.84 at half the cutoff.
+# Use 1.0 for the ideal diffraction-limited OTF, smaller values for a more aberrated objective.
 DEFAULT_OTF_DAMPING = 0.7
 
 
@@ -112,7 +112,7 @@ def pixel_sinc(
     return np.sinc(ky * a) * np.sinc(kx * a)
 
 
-def _resize_axis(x: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+def resize_fft_axis(x: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     """Crop or zero-pad one full-layout FFT axis from ``n_in`` to ``n_out`` bins (no rescaling).
 
     Even-size Nyquist bins: on a crop the two input bins that fold onto the output Nyquist bin are summed;
@@ -162,7 +162,9 @@ def _resize_rfft_last(x: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
     return out
 
 
-def fourier_resize(spectrum: np.ndarray, out_shape: tuple[int, int], *, rfft_width: int | None = None) -> np.ndarray:
+def fourier_resize(
+    spectrum: np.ndarray, out_shape: tuple[int, int], *, rfft_width: int | None = None
+) -> np.ndarray:
     """Resample a 2D spectrum (last two axes) to ``out_shape`` by Fourier cropping or zero-padding.
 
     ``spectrum`` is in full ``fft2`` layout, or in ``rfft2`` layout when ``rfft_width`` (the real length of
@@ -179,10 +181,10 @@ def fourier_resize(spectrum: np.ndarray, out_shape: tuple[int, int], *, rfft_wid
         raise ValueError(f"rfft spectrum width {spectrum.shape[-1]} does not match real width {nx_in}")
     out = spectrum
     if rfft_width is None:
-        out = _resize_axis(out, nx_out, axis=out.ndim - 1)
+        out = resize_fft_axis(out, nx_out, axis=out.ndim - 1)
     else:
         out = _resize_rfft_last(out, nx_in, nx_out)
-    out = _resize_axis(out, ny_out, axis=out.ndim - 2)
+    out = resize_fft_axis(out, ny_out, axis=out.ndim - 2)
     scale = (ny_out * nx_out) / (ny_in * nx_in)
     if out is spectrum:
         out = out.copy()

@@ -86,7 +86,7 @@ class SyntheticMicroscope:
         self.rig = rig
         self.settings = settings or WorldSettings()
         if rig.sim.order != "angle-major":
-            raise SynthError("the simulated microscope produces angle-major stacks; set [sim] order = \"angle-major\"")
+            raise SynthError('the simulated microscope produces angle-major stacks; set [sim] order = "angle-major"')
         specimen_seq, noise_seq = np.random.SeedSequence(self.settings.seed).spawn(2)
         s = self.settings
         truth_shape = (s.raw_shape[0] * s.oversample, s.raw_shape[1] * s.oversample)

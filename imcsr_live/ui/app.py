@@ -34,6 +34,7 @@ def run_preview_gui(rig: RigConfig, preview: SimulatedPreview, screenshot: Path 
     preview.start()
 
     if screenshot is not None:
+
         def check_done() -> None:
             if preview.error is not None:
                 app.exit(1)

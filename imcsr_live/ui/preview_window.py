@@ -37,7 +37,9 @@ class PreviewWindow(QtWidgets.QMainWindow):
         layout.addLabel(f"Ground truth of the simulated specimen: {legend}", row=0, col=1)
 
         self.widefield_item = pg.ImageItem()
-        self.widefield_item.setTransform(QtGui.QTransform.fromScale(2.0, 2.0))  # camera pixels -> SR pixels, so the views align
+        self.widefield_item.setTransform(
+            QtGui.QTransform.fromScale(2.0, 2.0)
+        )  # camera pixels -> SR pixels, so the views align
         self.overlay_item = pg.ImageItem()
         self.widefield_view.addItem(self.widefield_item)
         self.overlay_view.addItem(self.overlay_item)
@@ -86,7 +88,7 @@ class PreviewWindow(QtWidgets.QMainWindow):
         if not self.grab().save(path, "PNG"):
             raise OSError(f"could not save the screenshot to {path}")
 
-    def closeEvent(self, event: object) -> None:  # noqa: N802 (Qt naming)
+    def closeEvent(self, event: object) -> None:
         self.timer.stop()
         self.preview.stop()
         super().closeEvent(event)

@@ -13,8 +13,12 @@ from imcsr_live.io.tiff import StackMetadata, create_timelapse, read_tiff
 
 def test_round_trip_with_metadata(tmp_path: Path) -> None:
     meta = StackMetadata(
-        axes="TCYX", pixel_size_um=0.0313, time_increment_s=2.0, channel_names=("MT", "ER", "Lyso"),
-        channel_colors=("#00FF00", "#FF00FF", "#00FFFF"), extra={"photons": 300, "seed": 4},
+        axes="TCYX",
+        pixel_size_um=0.0313,
+        time_increment_s=2.0,
+        channel_names=("MT", "ER", "Lyso"),
+        channel_colors=("#00FF00", "#FF00FF", "#00FFFF"),
+        extra={"photons": 300, "seed": 4},
     )
     rng = np.random.default_rng(0)
     frames = rng.random((3, 3, 16, 20)).astype(np.float32)
