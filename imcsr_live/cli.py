@@ -116,7 +116,7 @@ def demo(
     frames: Annotated[
         int | None, typer.Option("--frames", min=1, help="timepoints (GUI: until closed)")
     ] = None,
-    interval: Annotated[float | None, typer.Option("--interval", min=0.0, help="seconds between timepoints (0: free-running)")] = None,
+    interval: Annotated[float | None, typer.Option("--interval", min=0.0, help="seconds per timepoint (0: free-run)")] = None,
     record: Annotated[Path | None, typer.Option("--record", help="write raw + ground truth to this .tif")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     screenshot: Annotated[

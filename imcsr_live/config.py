@@ -23,9 +23,12 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class _Table(BaseModel):
-    """Base for every TOML table: unknown keys are errors, values are checked on assignment too."""
+    """Base for every TOML table: unknown keys are errors, values are checked on assignment too.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    Strict types: TOML has real numbers and booleans, so a quoted "1.4" or "0" is a mistake worth reporting.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 class BackendConfig(_Table):
@@ -33,7 +36,9 @@ class BackendConfig(_Table):
 
     kind: Literal["simulated", "pycromanager", "pymmcore-plus"] = "simulated"
     mm_config: Path | None = Field(
-        default=None, description="Micro-Manager .cfg file (relative paths: to the current folder, then the TOML)"
+        default=None,
+        strict=False,  # TOML gives a string
+        description="Micro-Manager .cfg file (relative paths: to the current folder, then the TOML)",
     )
     timeout_s: PositiveFloat = 5.0
 
@@ -120,11 +125,11 @@ class EngineConfig(_Table):
 
 class DisplayConfig(_Table):
     gamma: PositiveFloat = 0.8
-    autocontrast_percentiles: tuple[float, float] = (0.1, 99.9)
+    autocontrast_percentiles: list[float] = Field(default_factory=lambda: [0.1, 99.9], min_length=2, max_length=2)
 
     @field_validator("autocontrast_percentiles")
     @classmethod
-    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+    def _ordered(cls, value: list[float]) -> list[float]:
         low, high = value
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"need 0 <= low < high <= 100, got {list(value)}")

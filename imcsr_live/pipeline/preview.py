@@ -89,7 +89,8 @@ class SimulatedPreview:
 
     def _render(self, point: SynthTimepoint, seconds: float, started: float) -> PreviewFrame:
         rig = self.world.rig
-        percentiles = rig.display.autocontrast_percentiles
+        low, high = rig.display.autocontrast_percentiles
+        percentiles = (low, high)
         widefield = point.raw.astype(np.float32).sum(axis=0)
         return PreviewFrame(
             point=point,

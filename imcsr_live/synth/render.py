@@ -115,7 +115,12 @@ def _clip_segments(
     t1 = np.ones(len(a))
     keep = np.ones(len(a), dtype=bool)
     x0, y0, x1, y1 = box
-    for p, q in ((-d[:, 0], a[:, 0] - x0), (d[:, 0], x1 - a[:, 0]), (-d[:, 1], a[:, 1] - y0), (d[:, 1], y1 - a[:, 1])):
+    for p, q in (
+        (-d[:, 0], a[:, 0] - x0),
+        (d[:, 0], x1 - a[:, 0]),
+        (-d[:, 1], a[:, 1] - y0),
+        (d[:, 1], y1 - a[:, 1]),
+    ):
         parallel = p == 0
         keep &= ~(parallel & (q < 0))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -243,7 +248,7 @@ def render_polylines(
     *,
     step_px: float = 0.5,
 ) -> np.ndarray:
-    """Render polylines (each ``(N, 2)`` in um) as lines; ``intensity_per_um`` is scalar or one per polyline."""
+    """Render polylines (each ``(N, 2)``, um) as lines; ``intensity_per_um``: scalar or one per polyline."""
     starts, ends, owner = polylines_to_segments(polylines)
     lam = np.asarray(intensity_per_um, dtype=np.float64)
     lam_seg = lam[owner] if lam.ndim else lam
@@ -317,7 +322,7 @@ def render_blobs(
     radii_um : ndarray (N,)
         Mean outline radius.
     peak : float or ndarray (N,)
-        Interior density.
+        Interior density (reached where the blob is larger than the edge blur).
     softness_um : float
         Gaussian sigma of the edge (combined with the anti-aliasing floor); the edge profile is the
         ``erfc`` step a disc gets from a Gaussian blur.
@@ -325,9 +330,15 @@ def render_blobs(
         Relative outline amplitudes ``(a_k, b_k)`` for ``k = 1..K``; ``None`` renders discs.
     """
     c = np.asarray(centers_um, dtype=np.float64).reshape(-1, 2)
-    r0 = np.broadcast_to(np.asarray(radii_um, dtype=np.float64), (len(c),))
-    amp = np.broadcast_to(np.asarray(peak, dtype=np.float64), (len(c),))
+    radius = np.broadcast_to(np.asarray(radii_um, dtype=np.float64), (len(c),))
+    peak_arr = np.broadcast_to(np.asarray(peak, dtype=np.float64), (len(c),))
     s = edge_sigma_um(softness_um, grid.pixel_size_um)
+    # An erfc edge at radius R' holds pi (R'^2 + s^2) and has <r^2> = R^2/2 + 2 s^2 (to O(s^4)) when
+    # R'^2 = R^2 - s^2: exactly the mass and second moment of a disc of radius R blurred by a Gaussian.
+    # So the intensity does not depend on the grid's anti-aliasing; blobs smaller than the blur become
+    # Gaussian-like spots of the same mass.
+    r0 = np.sqrt(np.maximum(radius**2 - s**2, 0.0))
+    amp = peak_arr * radius**2 / (r0**2 + s**2)
     wobble = np.zeros(len(c)) if harmonics is None else np.abs(harmonics).sum(axis=(1, 2))
     reach = float(np.max(r0 * (1 + wobble), initial=0.0)) + _TRUNCATE * s
     ks = None if harmonics is None else np.arange(1, harmonics.shape[1] + 1)
@@ -353,11 +364,15 @@ def render_rings(
     peak: np.ndarray | float,
     thickness_um: float,
 ) -> np.ndarray:
-    """Hollow rings (membrane outlines): Gaussian radial profile of FWHM ``thickness_um`` at radius ``R``."""
+    """Hollow rings (membrane outlines): Gaussian radial profile of FWHM ``thickness_um`` at radius ``R``.
+
+    ``peak`` is the crest density of the shell itself; the anti-aliasing blur widens the crest on coarse
+    grids while keeping the intensity per unit circumference, so the ring's total does not depend on the grid.
+    """
     c = np.asarray(centers_um, dtype=np.float64).reshape(-1, 2)
     r0 = np.broadcast_to(np.asarray(radii_um, dtype=np.float64), (len(c),))
-    amp = np.broadcast_to(np.asarray(peak, dtype=np.float64), (len(c),))
     s = line_sigma_um(thickness_um, grid.pixel_size_um)
+    amp = np.broadcast_to(np.asarray(peak, dtype=np.float64), (len(c),)) * (thickness_um / FWHM_PER_SIGMA) / s
     reach = float(np.max(r0, initial=0.0)) + _TRUNCATE * s
 
     def profile(dx: np.ndarray, dy: np.ndarray, sl: slice) -> np.ndarray:

@@ -17,15 +17,15 @@ SIMULATED = Path(__file__).resolve().parents[2] / "hardware_configs" / "simulate
 
 
 @pytest.fixture(scope="module")
-def rig():  # noqa: ANN201
+def rig():
     return load_rig_config(SIMULATED)
 
 
-def small_world(rig, seed: int = 0) -> SyntheticMicroscope:  # noqa: ANN001
+def small_world(rig, seed: int = 0) -> SyntheticMicroscope:
     return SyntheticMicroscope(rig, WorldSettings(raw_shape=(64, 64), seed=seed))
 
 
-def test_runs_the_requested_timepoints_on_a_worker_thread(rig) -> None:  # noqa: ANN001
+def test_runs_the_requested_timepoints_on_a_worker_thread(rig) -> None:
     threads: list[str] = []
     preview = SimulatedPreview(small_world(rig), interval_s=0.01, frames=4,
                                on_frame=lambda f: threads.append(threading.current_thread().name))  # fmt: skip
@@ -39,7 +39,7 @@ def test_runs_the_requested_timepoints_on_a_worker_thread(rig) -> None:  # noqa:
     assert latest.overlay_rgb.shape == (128, 128, 3) and latest.widefield_u8.shape == (64, 64)
 
 
-def test_overrun_skips_grid_slots_instead_of_shifting(rig) -> None:  # noqa: ANN001
+def test_overrun_skips_grid_slots_instead_of_shifting(rig) -> None:
     preview = SimulatedPreview(small_world(rig), interval_s=1e-4, frames=3)  # every timepoint overruns
     preview.start()
     assert preview.wait(60)
@@ -47,7 +47,7 @@ def test_overrun_skips_grid_slots_instead_of_shifting(rig) -> None:  # noqa: ANN
     assert preview.stats.skipped_slots >= 2
 
 
-def test_errors_in_the_world_are_reported_not_swallowed(rig) -> None:  # noqa: ANN001
+def test_errors_in_the_world_are_reported_not_swallowed(rig) -> None:
     world = small_world(rig)
 
     def broken(dt_s: float | None = None) -> None:

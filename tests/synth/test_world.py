@@ -11,13 +11,13 @@ from imcsr_live.synth.world import PHOTON_PERCENTILE, SyntheticMicroscope, World
 
 
 @pytest.fixture(scope="module")
-def rig(request: pytest.FixtureRequest):  # noqa: ANN201
+def rig(request: pytest.FixtureRequest):
     from pathlib import Path
 
     return load_rig_config(Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml")
 
 
-def test_photon_level_sets_the_widefield_percentile(rig) -> None:  # noqa: ANN001
+def test_photon_level_sets_the_widefield_percentile(rig) -> None:
     world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(128, 128), photons=250.0, seed=3))
     point = world.next_timepoint()
     assert np.percentile(point.widefield, PHOTON_PERCENTILE) == pytest.approx(250.0, rel=1e-3)
@@ -26,7 +26,7 @@ def test_photon_level_sets_the_widefield_percentile(rig) -> None:  # noqa: ANN00
     assert point.raw.astype(np.float64).mean() - offset == pytest.approx(point.widefield.mean(), rel=0.02)
 
 
-def test_ground_truth_channels_add_up_to_the_widefield_signal(rig) -> None:  # noqa: ANN001
+def test_ground_truth_channels_add_up_to_the_widefield_signal(rig) -> None:
     world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(128, 128), photons=500.0, seed=5))
     point = world.next_timepoint()
     assert point.ground_truth.shape == (3, 256, 256)
@@ -35,7 +35,7 @@ def test_ground_truth_channels_add_up_to_the_widefield_signal(rig) -> None:  # n
     assert point.ground_truth.sum(axis=0).mean() == pytest.approx(point.widefield.mean(), rel=1e-3)
 
 
-def test_same_seed_same_timelapse_and_photons_do_not_change_the_specimen(rig) -> None:  # noqa: ANN001
+def test_same_seed_same_timelapse_and_photons_do_not_change_the_specimen(rig) -> None:
     def run(seed: int, photons: float) -> list:
         world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(64, 64), photons=photons, seed=seed))
         return [world.next_timepoint() for _ in range(3)]
@@ -51,7 +51,7 @@ def test_same_seed_same_timelapse_and_photons_do_not_change_the_specimen(rig) ->
     assert a[1].time_s == pytest.approx(rig.acquisition.interval_s)
 
 
-def test_bad_settings_are_clear(rig) -> None:  # noqa: ANN001
+def test_bad_settings_are_clear(rig) -> None:
     with pytest.raises(SynthError, match="photons"):
         WorldSettings(photons=0)
     with pytest.raises(SynthError, match="even"):

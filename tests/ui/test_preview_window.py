@@ -18,7 +18,7 @@ SIMULATED = Path(__file__).resolve().parents[2] / "hardware_configs" / "simulate
 
 
 @pytest.fixture
-def window(qtbot):  # noqa: ANN001, ANN201
+def window(qtbot):
     from imcsr_live.ui.preview_window import PreviewWindow
 
     rig = load_rig_config(SIMULATED)
@@ -32,7 +32,7 @@ def window(qtbot):  # noqa: ANN001, ANN201
     win.close()
 
 
-def test_window_shows_the_newest_frame(window, qtbot) -> None:  # noqa: ANN001
+def test_window_shows_the_newest_frame(window, qtbot) -> None:
     qtbot.waitUntil(lambda: not window.preview.running, timeout=60_000)
     qtbot.waitUntil(lambda: window.shown_index == 2, timeout=5_000)
     latest = window.preview.latest()
@@ -41,7 +41,7 @@ def test_window_shows_the_newest_frame(window, qtbot) -> None:  # noqa: ANN001
     assert "timepoint 3" in window.status.text()
 
 
-def test_rendered_pixels_match_the_composite(window, qtbot) -> None:  # noqa: ANN001
+def test_rendered_pixels_match_the_composite(window, qtbot) -> None:
     qtbot.waitUntil(lambda: window.shown_index >= 0, timeout=60_000)
     window.overlay_view.setRange(xRange=(0, 128), yRange=(0, 128), padding=0)
     qtbot.wait(50)
