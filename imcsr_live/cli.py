@@ -113,15 +113,13 @@ DEFAULT_DEMO_CONFIG = Path(__file__).resolve().parents[1] / "hardware_configs" /
 @app.command()
 def demo(
     headless: Annotated[bool, typer.Option("--headless", help="no window; print progress and a summary")] = False,
-    frames: Annotated[
-        int | None, typer.Option("--frames", min=1, help="timepoints (GUI: until closed)")
+    frames: Annotated[int | None, typer.Option("--frames", min=1, help="timepoints (GUI: until closed)")] = None,
+    interval: Annotated[
+        float | None, typer.Option("--interval", min=0.0, help="seconds per timepoint (0: free-run)")
     ] = None,
-    interval: Annotated[float | None, typer.Option("--interval", min=0.0, help="seconds per timepoint (0: free-run)")] = None,
     record: Annotated[Path | None, typer.Option("--record", help="write raw + ground truth to this .tif")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    screenshot: Annotated[
-        Path | None, typer.Option("--screenshot", help="save the window as PNG")
-    ] = None,
+    screenshot: Annotated[Path | None, typer.Option("--screenshot", help="save the window as PNG")] = None,
     size: Annotated[int, typer.Option("--size", help="camera frame size (square)")] = 512,
     photons: Annotated[float, typer.Option("--photons")] = 1000.0,
     config: Annotated[Path, typer.Option("--config", "-c", help="rig TOML")] = DEFAULT_DEMO_CONFIG,

@@ -41,9 +41,7 @@ def expose(expected_e: np.ndarray, camera: CameraParams, rng: np.random.Generato
     """
     lam = np.asarray(expected_e, dtype=np.float64)
     if not np.all(np.isfinite(lam)):
-        raise SynthError(
-            "the expected photoelectron image contains NaN or inf; check the specimen and photon scale"
-        )
+        raise SynthError("the expected photoelectron image contains NaN or inf; check the specimen and photon scale")
     electrons = rng.poisson(np.maximum(lam, 0.0))
     signal = electrons.astype(np.float32)
     if camera.read_noise_e > 0:

@@ -62,9 +62,7 @@ class ERParams:
             raise SynthError(f"ER missing_edge_fraction must be in [0, 1) (got {self.missing_edge_fraction})")
         lo, hi = self.sheet_diameter_range_um
         if not 0 < lo <= hi:
-            raise SynthError(
-                f"ER sheet_diameter_range_um must be an increasing positive pair (got {(lo, hi)})"
-            )
+            raise SynthError(f"ER sheet_diameter_range_um must be an increasing positive pair (got {(lo, hi)})")
         for name in (
             "bow_std",
             "sheet_density_per_um2",
@@ -78,9 +76,7 @@ class ERParams:
                 raise SynthError(f"ER parameter {name} must be >= 0 (got {getattr(self, name)})")
 
 
-def _well_spaced_points(
-    rng: np.random.Generator, field: Field, margin_um: float, spacing_um: float
-) -> np.ndarray:
+def _well_spaced_points(rng: np.random.Generator, field: Field, margin_um: float, spacing_um: float) -> np.ndarray:
     """Random seeds with a hard-core distance, so Voronoi cells are polygons rather than slivers."""
     x0, y0, x1, y1 = field.bounds(margin_um)
     # Over-sample, then drop one point of every pair closer than the hard-core distance; the result has
@@ -135,9 +131,7 @@ class EndoplasmicReticulum:
         n_sheets = int(rng.poisson(p.sheet_density_per_um2 * field.area_um2)) if n_v else 0
         candidates = np.flatnonzero(field.contains(self._vertices, 0.5))
         n_sheets = min(n_sheets, len(candidates))
-        self._sheet_vertex = (
-            rng.choice(candidates, size=n_sheets, replace=False) if n_sheets else np.zeros(0, int)
-        )
+        self._sheet_vertex = rng.choice(candidates, size=n_sheets, replace=False) if n_sheets else np.zeros(0, int)
         self._sheet_radius = 0.5 * rng.uniform(*p.sheet_diameter_range_um, n_sheets)
         harm = p.sheet_shape_irregularity * rng.standard_normal((n_sheets, _SHEET_HARMONICS, 2))
         harm[:, 0, :] = 0.0

@@ -118,8 +118,7 @@ class PatternParams:
             raise SynthError(f"phase jitter must be >= 0 deg (got {self.phase_jitter_deg})")
         if self.phase_offsets_deg is not None and len(self.phase_offsets_deg) != len(self.angles_deg):
             raise SynthError(
-                f"phase_offsets_deg has {len(self.phase_offsets_deg)} values for "
-                f"{len(self.angles_deg)} angles"
+                f"phase_offsets_deg has {len(self.phase_offsets_deg)} values for {len(self.angles_deg)} angles"
             )
 
     @property
@@ -217,9 +216,7 @@ class SimForwardModel:
         scale = np.array([ny, nx], dtype=np.float64) * self.optics.pixel_size_um
         return self.k0_cycles_per_um * scale
 
-    def camera_transfer(
-        self, shape: tuple[int, int], pixel_size_um: float, *, rfft: bool = False
-    ) -> np.ndarray:
+    def camera_transfer(self, shape: tuple[int, int], pixel_size_um: float, *, rfft: bool = False) -> np.ndarray:
         """OTF x camera-pixel sinc on the FFT grid of ``shape`` with sampling ``pixel_size_um`` (float64)."""
         o = self.optics
         otf = otf_2d(shape, pixel_size_um, o.na, o.emission_wavelength_nm, damping=o.otf_damping, rfft=rfft)
@@ -362,9 +359,7 @@ class SimForwardModel:
         k0 = float(np.max(np.hypot(self.k0_cycles_per_um[:, 0], self.k0_cycles_per_um[:, 1])))
         return min(self.cutoff_cycles_per_um + k0, 1.0 / self.optics.pixel_size_um)
 
-    def sr_transfer(
-        self, *, apodization_bend: float = DEFAULT_SR_APODIZATION_BEND, rfft: bool = False
-    ) -> np.ndarray:
+    def sr_transfer(self, *, apodization_bend: float = DEFAULT_SR_APODIZATION_BEND, rfft: bool = False) -> np.ndarray:
         """Ideal-SIM transfer function on the SR grid: ``H_ideal(|k| / R) ** bend``, ``R = kc + |k0|``.
 
         ``H_ideal`` is the circular-pupil OTF shape (smooth edge, no ringing); ``bend`` 0 gives a hard disc,

@@ -49,9 +49,7 @@ class LysosomeParams:
     def __post_init__(self) -> None:
         lo, hi = self.diameter_range_um
         if not 0 < lo <= hi:
-            raise SynthError(
-                f"lysosome diameter_range_um must be an increasing positive pair (got {(lo, hi)})"
-            )
+            raise SynthError(f"lysosome diameter_range_um must be an increasing positive pair (got {(lo, hi)})")
         for name in ("directed_speed_range_um_per_s", "diffusion_range_um2_per_s"):
             lo, hi = getattr(self, name)
             if not 0 <= lo <= hi:
@@ -87,9 +85,7 @@ class Lysosomes:
         The filaments directed lysosomes move along (rendered or not); advance it before this object.
     """
 
-    def __init__(
-        self, field: Field, params: LysosomeParams, rng: np.random.Generator, tracks: Microtubules
-    ) -> None:
+    def __init__(self, field: Field, params: LysosomeParams, rng: np.random.Generator, tracks: Microtubules) -> None:
         self.field = field
         self.params = p = params
         self.tracks = tracks

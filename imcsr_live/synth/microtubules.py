@@ -31,8 +31,7 @@ def _check_range(name: str, lo_hi: tuple[float, float], *, positive: bool = True
     lo, hi = lo_hi
     if not (lo <= hi) or (positive and lo <= 0) or lo < 0:
         raise SynthError(
-            f"{name} must be an increasing pair of {'positive' if positive else 'non-negative'} "
-            f"numbers (got {lo_hi})"
+            f"{name} must be an increasing pair of {'positive' if positive else 'non-negative'} numbers (got {lo_hi})"
         )
 
 
@@ -95,9 +94,7 @@ class MicrotubuleParams:
             )
             < 0
         ):
-            raise SynthError(
-                "microtubule curvature spreads, switching rates and brightness_sigma must be >= 0"
-            )
+            raise SynthError("microtubule curvature spreads, switching rates and brightness_sigma must be >= 0")
 
 
 class Microtubules:
@@ -131,9 +128,7 @@ class Microtubules:
         alpha = rng.uniform(0.0, 2 * np.pi, n)
         self._length = rng.uniform(*p.length_range_um, n)
         self._base = self._smooth_curvature(rng, n, n_s)
-        self._und_amp = (
-            p.undulation_curvature_per_um * rng.standard_normal((n, _N_MODES)) / math.sqrt(_N_MODES)
-        )
+        self._und_amp = p.undulation_curvature_per_um * rng.standard_normal((n, _N_MODES)) / math.sqrt(_N_MODES)
         self._und_k = 2 * np.pi / rng.uniform(*p.undulation_wavelength_range_um, (n, _N_MODES))
         self._und_omega = 2 * np.pi / rng.uniform(*p.undulation_period_range_s, (n, _N_MODES))
         self._und_psi = rng.uniform(0.0, 2 * np.pi, (n, _N_MODES))
@@ -212,9 +207,7 @@ class Microtubules:
         """Centre-line nodes ``(k, n_s, 2)`` of filaments ``idx`` (full pre-drawn length), from κ."""
         kap = self._kappa(idx)
         dtheta = 0.5 * (kap[:, 1:] + kap[:, :-1]) * self._ds
-        theta = self._theta0[idx, None] + np.concatenate(
-            [np.zeros((len(idx), 1)), np.cumsum(dtheta, axis=1)], 1
-        )
+        theta = self._theta0[idx, None] + np.concatenate([np.zeros((len(idx), 1)), np.cumsum(dtheta, axis=1)], 1)
         heading = theta[:, :-1] + 0.5 * dtheta  # mean heading over each step
         steps = self._ds * np.stack([np.cos(heading), np.sin(heading)], axis=-1)
         nodes = np.concatenate([np.zeros((len(idx), 1, 2)), np.cumsum(steps, axis=1)], axis=1)
@@ -265,10 +258,7 @@ class Microtubules:
     def centerlines_of(self, idx: np.ndarray) -> list[np.ndarray]:
         """Current centre lines ``(N, 2)`` in um of filaments ``idx``, minus end first."""
         idx = np.asarray(idx, dtype=np.int64)
-        return [
-            self._truncate(nodes, self._length[i])
-            for i, nodes in zip(idx, self._node_cache(idx), strict=True)
-        ]
+        return [self._truncate(nodes, self._length[i]) for i, nodes in zip(idx, self._node_cache(idx), strict=True)]
 
     def centerlines(self) -> list[np.ndarray]:
         """Current centre lines ``(N, 2)`` in um of every filament, minus end first, nodes ~50 nm apart."""
@@ -343,9 +333,7 @@ class Microtubules:
         starts = np.concatenate([line[:-1] for line in lines]) if lines else np.zeros((0, 2))
         ends = np.concatenate([line[1:] for line in lines]) if lines else np.zeros((0, 2))
         lam = (
-            np.concatenate(
-                [np.full(len(line) - 1, b) for line, b in zip(lines, self._brightness, strict=True)]
-            )
+            np.concatenate([np.full(len(line) - 1, b) for line, b in zip(lines, self._brightness, strict=True)])
             if lines
             else np.zeros(0)
         )

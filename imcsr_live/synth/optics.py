@@ -74,9 +74,7 @@ def otf_at(
     """OTF ``H(rho) * damping ** rho`` at radial frequencies ``|k|`` (cycles/um); 1 at ``k = 0``."""
     if not 0 < damping <= 1:
         raise ValueError(f"OTF damping must be in (0, 1] (got {damping})")
-    rho = np.abs(np.asarray(k_cycles_per_um, dtype=np.float64)) / otf_cutoff_cycles_per_um(
-        na, emission_wavelength_nm
-    )
+    rho = np.abs(np.asarray(k_cycles_per_um, dtype=np.float64)) / otf_cutoff_cycles_per_um(na, emission_wavelength_nm)
     return ideal_otf(rho) * np.power(damping, np.minimum(rho, 1.0))
 
 
@@ -90,9 +88,7 @@ def otf_2d(
     rfft: bool = False,
 ) -> np.ndarray:
     """OTF on the FFT grid of an image of ``shape`` (float64, full or rfft layout, unshifted)."""
-    return otf_at(
-        radial_frequency(shape, pixel_size_um, rfft=rfft), na, emission_wavelength_nm, damping=damping
-    )
+    return otf_at(radial_frequency(shape, pixel_size_um, rfft=rfft), na, emission_wavelength_nm, damping=damping)
 
 
 def pixel_sinc(
@@ -162,9 +158,7 @@ def _resize_rfft_last(x: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
     return out
 
 
-def fourier_resize(
-    spectrum: np.ndarray, out_shape: tuple[int, int], *, rfft_width: int | None = None
-) -> np.ndarray:
+def fourier_resize(spectrum: np.ndarray, out_shape: tuple[int, int], *, rfft_width: int | None = None) -> np.ndarray:
     """Resample a 2D spectrum (last two axes) to ``out_shape`` by Fourier cropping or zero-padding.
 
     ``spectrum`` is in full ``fft2`` layout, or in ``rfft2`` layout when ``rfft_width`` (the real length of

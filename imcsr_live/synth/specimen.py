@@ -189,9 +189,7 @@ class Specimen:
         for k in set(kinds):
             dup = [n for n, kk in zip(names, kinds, strict=True) if kk == k]
             if len(dup) > 1:
-                raise SynthError(
-                    f"structures {dup} are all {_DISPLAY_NAMES[k]}; list each structure only once"
-                )
+                raise SynthError(f"structures {dup} are all {_DISPLAY_NAMES[k]}; list each structure only once")
         try:
             self.grid = Grid((int(shape[0]), int(shape[1])), float(pixel_size_um))
         except (TypeError, ValueError, IndexError) as exc:
@@ -205,9 +203,7 @@ class Specimen:
         elif isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0:
             seq = np.random.SeedSequence(int(seed))
         else:
-            raise SynthError(
-                f"specimen seed must be a non-negative integer or a numpy Generator (got {seed!r})"
-            )
+            raise SynthError(f"specimen seed must be a non-negative integer or a numpy Generator (got {seed!r})")
         streams = dict(zip(_STREAM_ORDER, seq.spawn(len(_STREAM_ORDER)), strict=True))
         rng = {k: np.random.default_rng(s) for k, s in streams.items()}
 

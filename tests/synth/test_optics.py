@@ -126,19 +126,14 @@ def _trig_image(shape, freqs, amps, phases, offset=(0.0, 0.0), step=1.0):
     return img
 
 
-@pytest.mark.parametrize(
-    ("n_in", "n_out"), [((24, 30), (12, 15)), ((30, 24), (45, 48)), ((17, 21), (34, 10))]
-)
+@pytest.mark.parametrize(("n_in", "n_out"), [((24, 30), (12, 15)), ((30, 24), (45, 48)), ((17, 21), (34, 10))])
 @pytest.mark.parametrize("use_rfft", [False, True])
 def test_fourier_resize_resamples_band_limited_images_exactly(n_in, n_out, use_rfft):
     rng = np.random.default_rng(1)
     # Frequencies on the input's periodic lattice, strictly below both grids' Nyquist frequencies.
     lim_y = min(n_in[0], n_out[0]) // 2 - 1
     lim_x = min(n_in[1], n_out[1]) // 2 - 1
-    freqs = [
-        (rng.integers(-lim_y, lim_y + 1) / n_in[0], rng.integers(-lim_x, lim_x + 1) / n_in[1])
-        for _ in range(6)
-    ]
+    freqs = [(rng.integers(-lim_y, lim_y + 1) / n_in[0], rng.integers(-lim_x, lim_x + 1) / n_in[1]) for _ in range(6)]
     amps = rng.uniform(0.2, 1.0, 6)
     phases = rng.uniform(0, 2 * np.pi, 6)
     img = 3.0 + _trig_image(n_in, freqs, amps, phases)

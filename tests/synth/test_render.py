@@ -59,9 +59,7 @@ def test_line_fwhm_matches_configured_width_on_fine_grid(width_um: float) -> Non
 
 @pytest.mark.parametrize("pixel_size_um", [0.005, 0.0313, 0.0626])
 @pytest.mark.parametrize("step_px", [0.2, 0.5, 1.0])
-def test_intensity_per_length_independent_of_sampling_and_pixel_size(
-    pixel_size_um: float, step_px: float
-) -> None:
+def test_intensity_per_length_independent_of_sampling_and_pixel_size(pixel_size_um: float, step_px: float) -> None:
     n = round(4.0 / pixel_size_um)
     grid = Grid((n, n), pixel_size_um)
     a, b = np.array([0.7, 0.9]), np.array([3.1, 2.7])
@@ -129,9 +127,7 @@ def test_ring_radial_profile_peaks_at_radius(radius_um: float) -> None:
     r = np.hypot(xx - c[0], yy - c[1])
     bins = np.arange(0, 0.55, 0.005)
     which = np.digitize(r.ravel(), bins)
-    prof = np.bincount(which, img.ravel(), len(bins) + 1) / np.maximum(
-        np.bincount(which, None, len(bins) + 1), 1
-    )
+    prof = np.bincount(which, img.ravel(), len(bins) + 1) / np.maximum(np.bincount(which, None, len(bins) + 1), 1)
     peak_r = bins[int(np.argmax(prof)) - 1] + 0.0025
     assert peak_r == pytest.approx(radius_um, abs=0.01)
     assert img[int(c[1] / 0.005), int(c[0] / 0.005)] < 0.05  # hollow centre

@@ -44,9 +44,7 @@ def cross_section_fwhm(img: np.ndarray, px: float, point: np.ndarray, tangent: n
     t = np.arange(-0.15, 0.15, px / 4)
     pts = point[None, :] + t[:, None] * n[None, :]
     # map_coordinates takes (row, col) pixel coordinates; pixel centres sit at (i + 0.5) * px.
-    prof = ndimage.map_coordinates(
-        img.astype(np.float64), [pts[:, 1] / px - 0.5, pts[:, 0] / px - 0.5], order=1
-    )
+    prof = ndimage.map_coordinates(img.astype(np.float64), [pts[:, 1] / px - 0.5, pts[:, 0] / px - 0.5], order=1)
     return fwhm(prof, px / 4)
 
 
@@ -205,9 +203,7 @@ def test_er_tubule_width_and_sheet_sizes() -> None:
         # Far from junctions (and so from other tubules) and inside the field.
         if not field.contains(mid[None], -0.2)[0] or np.min(np.linalg.norm(pos - mid, axis=1)) < 0.25:
             continue
-        widths.append(
-            cross_section_fwhm(img, 0.005, mid, curve[len(curve) // 2 + 1] - curve[len(curve) // 2 - 1])
-        )
+        widths.append(cross_section_fwhm(img, 0.005, mid, curve[len(curve) // 2 + 1] - curve[len(curve) // 2 - 1]))
     assert len(widths) >= 3
     assert np.median(widths) == pytest.approx(p.tubule_width_um, rel=0.2)
 
@@ -271,9 +267,7 @@ def test_lysosome_sizes_from_parameters_and_rendered_objects() -> None:
         if lyso.is_ring[i]:
             bins = np.arange(0, 0.5 * d[i] + 0.15, px)
             which = np.digitize(r[near], bins)
-            prof = np.bincount(which, img[near], len(bins) + 1) / np.maximum(
-                np.bincount(which, None, len(bins) + 1), 1
-            )
+            prof = np.bincount(which, img[near], len(bins) + 1) / np.maximum(np.bincount(which, None, len(bins) + 1), 1)
             outer = bins[int(np.argmax(prof)) - 1] + 0.5 * px + 0.5 * p.ring_thickness_um
             assert outer == pytest.approx(0.5 * d[i], abs=0.02)
         else:
