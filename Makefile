@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(BIN)/imcsr-live demo $(DEMO_ARGS)
 
 test: $(STAMP)
+	$(BIN)/ruff check imcsr_live tests tools
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

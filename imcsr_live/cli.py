@@ -118,7 +118,7 @@ def demo(
         float | None, typer.Option("--interval", min=0.0, help="seconds per timepoint (0: free-run)")
     ] = None,
     record: Annotated[Path | None, typer.Option("--record", help="write raw + ground truth to this .tif")] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="specimen + noise seed (3: a balanced cell)")] = 3,
     screenshot: Annotated[Path | None, typer.Option("--screenshot", help="save the window as PNG")] = None,
     size: Annotated[int, typer.Option("--size", help="camera frame size (square)")] = 512,
     photons: Annotated[float, typer.Option("--photons")] = 1000.0,
