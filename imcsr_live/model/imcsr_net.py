@@ -1,0 +1,171 @@
+"""The IMC-SR network: a shallow residual-channel-attention network (RCAN-style) that separates structures.
+
+Architecture (paper + SCIENCE.md section 1): head conv3x3 + GELU; ``groups`` residual groups of ``blocks``
+residual channel-attention blocks (RCAB) each, a group adds its input to the output of its last block (no extra
+conv); tail conv3x3 + GELU, conv3x3 -> ``out_channels`` + sigmoid. RCAB = conv3x3, GELU, conv3x3, GELU, channel
+attention, + block input. Channel attention pools each feature map (globally, or over a local window so that a
+large inference frame sees the same statistics as the training patches), squeezes ``width -> width / reduction``
+(ReLU) and expands back (sigmoid). The paper's configuration (the defaults, 3 input frames, 3 outputs) has
+3,762,251 parameters.
+
+An optional uncertainty head predicts a per-pixel log-variance per output channel (trained with a Gaussian NLL);
+the network then returns ``2 * out_channels`` channels: the separated images first, the log-variances after
+(see :func:`split_output`). No training logic and no file I/O here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+from torch.nn import functional as F
+
+
+class IMCSRNetConfig(BaseModel):
+    """Architecture of one IMC-SR network; saved in every model card, so a checkpoint rebuilds its network."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    in_frames: Literal[1, 3] = Field(default=3, description="1: single frame; 3: temporal continuity (t-1, t, t+1)")
+    out_channels: int = Field(default=3, ge=1, le=16, description="separated structures (1 for a Single model)")
+    width: int = Field(default=64, ge=4, le=512, description="feature channels")
+    groups: int = Field(default=5, ge=1, le=32, description="residual groups")
+    blocks: int = Field(default=10, ge=1, le=64, description="RCABs per residual group")
+    reduction: int = Field(default=16, ge=1, description="channel-attention squeeze factor (64 -> 4 for 16)")
+    pooling: Literal["global", "local"] = Field(default="global", description="channel-attention pooling")
+    pool_window: int = Field(default=128, ge=3, description="local pooling window (pixels), = training patch size")
+    uncertainty: bool = Field(default=False, description="add a per-pixel log-variance head")
+
+    @model_validator(mode="after")
+    def _squeeze_fits(self) -> IMCSRNetConfig:
+        if self.width // self.reduction < 1:
+            raise ValueError(f"width {self.width} / reduction {self.reduction} leaves no channel-attention features")
+        return self
+
+
+def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean over a ``window`` x ``window`` box centred on each pixel (box clipped at the borders), via cumsums.
+
+    O(H W) whatever the window, so local pooling costs about as much as global pooling on a 1024^2 frame.
+    """
+    r_lo = window // 2
+    r_hi = window - 1 - r_lo
+
+    def along(t: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        n = t.shape[dim]
+        c = torch.cumsum(t, dim=dim)
+        c = torch.cat([torch.zeros_like(c.narrow(dim, 0, 1)), c], dim=dim)  # c[i] = sum of t[:i]
+        idx = torch.arange(n, device=t.device)
+        hi = (idx + r_hi + 1).clamp(max=n)
+        lo = (idx - r_lo).clamp(min=0)
+        s = c.index_select(dim, hi) - c.index_select(dim, lo)
+        count = (hi - lo).to(t.dtype)
+        shape = [1] * t.dim()
+        shape[dim] = n
+        return s, count.view(shape)
+
+    s, cy = along(x, x.dim() - 2)
+    s, cx = along(s, x.dim() - 1)
+    return s / (cy * cx)
+
+
+class ChannelAttention(nn.Module):
+    """Squeeze (pool) -> 1x1 conv down + ReLU -> 1x1 conv up + sigmoid -> rescale the features."""
+
+    def __init__(self, width: int, reduction: int, pooling: str = "global", pool_window: int = 128) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(width, width // reduction, 1)
+        self.up = nn.Conv2d(width // reduction, width, 1)
+        self.pooling = pooling
+        self.pool_window = pool_window
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Pool in fp32: a mean over a million fp16 values loses precision (SCIENCE.md section 6).
+        xf = x.float()
+        if self.pooling == "local":
+            pooled = box_mean(xf, self.pool_window)
+        else:
+            pooled = xf.mean(dim=(2, 3), keepdim=True)
+        pooled = pooled.to(x.dtype)
+        w = torch.sigmoid(self.up(F.relu(self.down(pooled))))
+        return x * w
+
+
+class RCAB(nn.Module):
+    """Residual channel-attention block: conv, GELU, conv, GELU, channel attention, + input."""
+
+    def __init__(self, cfg: IMCSRNetConfig) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cfg.width, cfg.width, 3, padding=1)
+        self.conv2 = nn.Conv2d(cfg.width, cfg.width, 3, padding=1)
+        self.attention = ChannelAttention(cfg.width, cfg.reduction, cfg.pooling, cfg.pool_window)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.gelu(self.conv1(x))
+        y = F.gelu(self.conv2(y))
+        return x + self.attention(y)
+
+
+class ResidualGroup(nn.Module):
+    """``blocks`` RCABs with a skip from the group input to the output of the last block."""
+
+    def __init__(self, cfg: IMCSRNetConfig) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*(RCAB(cfg) for _ in range(cfg.blocks)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.blocks(x)
+
+
+class IMCSRNet(nn.Module):
+    """IMC-SR separation network.
+
+    Input ``(B, in_frames, H, W)`` normalised SR frames (see the model card's normalisation); output
+    ``(B, out_channels, H, W)`` in [0, 1], or ``(B, 2 * out_channels, H, W)`` with the uncertainty head
+    (log-variances appended). Works on any H, W (fully convolutional).
+    """
+
+    def __init__(self, cfg: IMCSRNetConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or IMCSRNetConfig()
+        c = self.cfg
+        self.head = nn.Conv2d(c.in_frames, c.width, 3, padding=1)
+        self.body = nn.Sequential(*(ResidualGroup(c) for _ in range(c.groups)))
+        self.tail = nn.Conv2d(c.width, c.width, 3, padding=1)
+        self.out = nn.Conv2d(c.width, c.out_channels, 3, padding=1)
+        self.logvar = nn.Conv2d(c.width, c.out_channels, 3, padding=1) if c.uncertainty else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = F.gelu(self.head(x))
+        f = self.body(f)
+        f = F.gelu(self.tail(f))
+        y = torch.sigmoid(self.out(f))
+        if self.logvar is None:
+            return y
+        # Clamp keeps exp(-logvar) finite in the NLL early in training.
+        return torch.cat([y, self.logvar(f).clamp(-20.0, 10.0)], dim=1)
+
+
+def split_output(out: torch.Tensor, out_channels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(separated, log_variance or None)`` from a network output."""
+    if out.shape[1] == out_channels:
+        return out, None
+    if out.shape[1] == 2 * out_channels:
+        return out[:, :out_channels], out[:, out_channels:]
+    raise ValueError(f"network output has {out.shape[1]} channels; expected {out_channels} or {2 * out_channels}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def flops_per_pixel(cfg: IMCSRNetConfig) -> float:
+    """Multiply-adds x 2 per output pixel of the convolutions (the attention's 1x1 convs run once per frame)."""
+    w = cfg.width
+    conv = 2 * 9 * w * w
+    per_pixel = 2 * 9 * cfg.in_frames * w + cfg.groups * cfg.blocks * 2 * conv + conv
+    per_pixel += 2 * 9 * w * cfg.out_channels * (2 if cfg.uncertainty else 1)
+    return float(per_pixel)

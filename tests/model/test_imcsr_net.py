@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from imcsr_live.model.imcsr_net import (
+    IMCSRNet,
+    IMCSRNetConfig,
+    box_mean,
+    count_parameters,
+    flops_per_pixel,
+    split_output,
+)
+
+TINY = {"width": 8, "groups": 1, "blocks": 2, "reduction": 4}
+
+
+def test_paper_configuration_size() -> None:
+    net = IMCSRNet()  # defaults = the paper: 64 wide, 5 x 10 RCABs, TC input, 3 outputs
+    assert count_parameters(net) == 3_762_251
+    assert flops_per_pixel(net.cfg) == pytest.approx(7.45e6, rel=0.002)
+    single = IMCSRNet(IMCSRNetConfig(in_frames=1, out_channels=1))
+    # Head loses 2 x 9 x 64 weights, the output conv 2 x (9 x 64 + 1).
+    assert count_parameters(single) == 3_762_251 - 2 * 9 * 64 - 2 * (9 * 64 + 1)
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+@pytest.mark.parametrize("pooling", ["global", "local"])
+def test_shapes_and_range(frames: int, pooling: str) -> None:
+    torch.manual_seed(0)
+    net = IMCSRNet(IMCSRNetConfig(in_frames=frames, out_channels=3, pooling=pooling, pool_window=16, **TINY))
+    y = net(torch.rand(2, frames, 37, 45)).detach()
+    assert y.shape == (2, 3, 37, 45)
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+
+
+def test_uncertainty_head_appends_log_variance() -> None:
+    net = IMCSRNet(IMCSRNetConfig(out_channels=2, uncertainty=True, **TINY))
+    out = net(torch.rand(1, 3, 24, 24))
+    assert out.shape == (1, 4, 24, 24)
+    mean, logvar = split_output(out, 2)
+    assert mean.shape == logvar.shape == (1, 2, 24, 24)
+    assert split_output(mean, 2)[1] is None
+    with pytest.raises(ValueError, match="3 channels"):
+        split_output(out[:, :3], 2)
+
+
+def test_box_mean_matches_brute_force() -> None:
+    x = torch.rand(1, 2, 13, 9, dtype=torch.float64)
+    got = box_mean(x, 5)
+    want = torch.empty_like(x)
+    for i in range(13):
+        for j in range(9):
+            want[..., i, j] = x[..., max(i - 2, 0) : i + 3, max(j - 2, 0) : j + 3].mean(dim=(-1, -2))
+    torch.testing.assert_close(got, want)
+    # A window covering the whole image at every pixel = global mean.
+    torch.testing.assert_close(box_mean(x, 64), x.mean(dim=(2, 3), keepdim=True).expand_as(x))
+
+
+def test_local_pooling_equals_global_when_window_covers_image() -> None:
+    torch.manual_seed(1)
+    g = IMCSRNet(IMCSRNetConfig(pooling="global", **TINY))
+    loc = IMCSRNet(IMCSRNetConfig(pooling="local", pool_window=200, **TINY))
+    loc.load_state_dict(g.state_dict())
+    x = torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(loc(x), g(x), rtol=1e-5, atol=1e-6)
+    # ...but differs on an image larger than the window (inhomogeneous content).
+    loc.body[0].blocks[0].attention.pool_window = 4
+    x[..., :16] *= 5
+    assert not torch.allclose(loc(x), g(x))
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValidationError, match="channel-attention"):
+        IMCSRNetConfig(width=8, reduction=16)
+    with pytest.raises(ValidationError):
+        IMCSRNetConfig(in_frames=2)
+    with pytest.raises(ValidationError):
+        IMCSRNetConfig(depth=3)  # unknown key
