@@ -41,6 +41,21 @@ class BackendConfig(_Table):
         description="Micro-Manager .cfg file (relative paths: to the current folder, then the TOML)",
     )
     timeout_s: PositiveFloat = 5.0
+    # Micro-Manager backends only (ignored by the simulated backend); see imcsr_live/hardware/.
+    burst: Literal["triggered", "software"] = Field(
+        default="triggered",
+        description="triggered: SLM advances on camera TTLs during a 9-frame sequence; software: set, snap, x9",
+    )
+    slm: str | None = Field(
+        default=None,
+        description='SLM/DMD device label; None = the core\'s SLM device; "external" = patterns preloaded on '
+        "hardware that Micro-Manager does not control (triggered bursts only)",
+    )
+    pattern_index_tag: str | None = Field(
+        default=None, description="image metadata tag carrying the displayed pattern index, if the rig has one"
+    )
+    channel_group: str = Field(default="Channel", description="config group holding acquisition.channel_preset")
+    resync_attempts: int = Field(default=2, ge=0, le=10)
 
 
 class OpticsConfig(_Table):

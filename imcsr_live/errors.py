@@ -25,6 +25,10 @@ class InputDataError(ImcsrError):
     exit_code = 3
 
 
+class CheckpointError(InputDataError):
+    """A model checkpoint is missing, corrupt, or does not match the configuration it is used with."""
+
+
 class SynthError(ImcsrError):
     """The synthetic specimen or forward model was asked for something it cannot make."""
 
@@ -41,3 +45,31 @@ class EngineError(ImcsrError):
     """An inference engine could not be built, loaded or run."""
 
     exit_code = 6
+
+
+class MicroManagerUnavailableError(HardwareError):
+    """Micro-Manager (its Java app, its ZMQ server or the device adapters) cannot be reached or started."""
+
+
+class HardwareConfigError(HardwareError):
+    """A Micro-Manager .cfg file is missing, does not load, or lacks a device/role/preset the rig needs."""
+
+
+class DeviceMissingError(HardwareConfigError):
+    """The rig needs a device (camera, SLM, shutter, preset) that the loaded .cfg does not define."""
+
+
+class PixelTypeError(HardwareError):
+    """The camera delivers pixels the SIM pipeline cannot use (it needs 16-bit greyscale)."""
+
+
+class CameraTimeoutError(HardwareError):
+    """The camera stopped delivering frames in the middle of a burst."""
+
+
+class FrameSlipError(HardwareError):
+    """Camera frames and SLM patterns stayed out of step after re-synchronising."""
+
+
+class AcquisitionAbortedError(HardwareError):
+    """The acquisition was aborted on request (``backend.abort()``)."""

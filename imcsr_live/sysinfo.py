@@ -18,6 +18,7 @@ _PACKAGES = (
     "pymmcore",
     "pymmcore-plus",
     "pycromanager",
+    "mm-test-adapters",
     "qtpy",
     "pyqtgraph",
     "onnxruntime",

@@ -143,6 +143,26 @@ class PatternParams:
         return np.mod(self.start_phases_rad()[:, None] + steps[None, :], 2.0 * np.pi)
 
 
+def pattern_frame(
+    widefield: np.ndarray,
+    band: np.ndarray,
+    modulation: float,
+    phase_rad: float,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """One noiseless raw frame ``widefield + m Re(exp(i phi) band)`` (float32, written into ``out`` if given).
+
+    ``band`` is one angle's entry of :meth:`SimForwardModel.band_images`; ``phi`` follows the phase convention
+    in the module docstring (pattern phase at the centre of camera pixel (0, 0)).
+    """
+    if out is None:
+        out = np.empty(widefield.shape, dtype=np.float32)
+    np.multiply(band.real, np.float32(modulation * math.cos(phase_rad)), out=out)
+    out -= np.float32(modulation * math.sin(phase_rad)) * band.imag
+    out += widefield
+    return out
+
+
 @dataclass
 class SimFrame:
     """One simulated SIM acquisition (one timepoint)."""
@@ -315,21 +335,29 @@ class SimForwardModel:
         Phase jitter is drawn from ``rng`` (A*P standard normals, only if jitter > 0); without ``rng`` the
         phases are nominal.
         """
-        density = self._to_work_grid(self._density(truth))
         phases = self.phases_rad(rng)
+        widefield, bands = self.band_images(truth)
         n_a, n_p = phases.shape
-        widefield = self._camera_image(density, real=True)
         expected = np.empty((n_a * n_p, *self.raw_shape), dtype=np.float32)
-        m = self.pattern.modulation
         for a in range(n_a):
-            band = self._camera_image(density * self._modulation(a), real=False)
-            vr, vi = band.real, band.imag
             for p in range(n_p):
-                out = expected[a * n_p + p]
-                np.multiply(vr, np.float32(m * math.cos(phases[a, p])), out=out)
-                out -= np.float32(m * math.sin(phases[a, p])) * vi
-                out += widefield
+                pattern_frame(widefield, bands[a], self.pattern.modulation, phases[a, p], out=expected[a * n_p + p])
         return expected, widefield, phases
+
+    def band_images(self, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Widefield image and one modulated-band image per angle, for rendering single patterns.
+
+        Returns ``(widefield, bands)``: float32 ``(Y, X)`` and complex64 ``(A, Y, X)``, noiseless, same scale as
+        ``expected_images``. The frame under angle ``a`` at phase ``phi`` with modulation ``m`` is
+        ``pattern_frame(widefield, bands[a], m, phi)``; this lets a simulated camera render whatever pattern an
+        SLM shows now, at the cost of a few array operations per frame once the bands are cached.
+        """
+        density = self._to_work_grid(self._density(truth))
+        widefield = self._camera_image(density, real=True)
+        bands = np.empty((self.pattern.n_angles, *self.raw_shape), dtype=np.complex64)
+        for a in range(self.pattern.n_angles):
+            bands[a] = self._camera_image(density * self._modulation(a), real=False)
+        return widefield, bands
 
     def simulate(self, truth: np.ndarray, photon_scale: float, rng: np.random.Generator) -> SimFrame:
         """Expected frames times ``photon_scale`` (photoelectrons per unit density), then camera noise.
