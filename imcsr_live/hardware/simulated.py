@@ -108,16 +108,5 @@ class SimulatedBackend(BackendBase):
     def _single_structure(self, channel: int) -> tuple[np.ndarray, SynthTimepoint]:
         """A stack of one structure only; the specimen does not move (the other presets see the same state)."""
         assert self.world is not None
-        world = self.world
-        truth = world.specimen.render()
-        if world._photon_scale is None:  # same photon calibration as the all-structure stacks
-            world.next_timepoint(dt_s=0.0)
-        scale = float(world._photon_scale or 1.0)
-        frame = world.forward.simulate(truth[channel], scale, world._noise_rng)
-        gt = world.forward.sr_ground_truth(truth[channel : channel + 1]) * np.float32(scale)
-        point = SynthTimepoint(
-            index=self._index, time_s=world.specimen.time_s, raw=frame.raw, widefield=frame.widefield,
-            ground_truth=gt, phases_rad=frame.phases_rad, k0_cycles_per_um=frame.k0_cycles_per_um,
-            modulation=frame.modulation, photon_scale=scale,
-        )  # fmt: skip
-        return frame.raw, point
+        point = self.world.next_timepoint(dt_s=0.0, channels=[channel])
+        return point.raw, point

@@ -7,6 +7,7 @@ same seed always gives the same time-lapse, and changing e.g. the photon level d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,11 +117,17 @@ class SyntheticMicroscope:
     def sr_pixel_size_um(self) -> float:
         return self.rig.optics.pixel_size_um / 2
 
-    def next_timepoint(self, dt_s: float | None = None) -> SynthTimepoint:
-        """Image the specimen now, then let it move on by ``dt_s`` (default: the acquisition interval)."""
+    def next_timepoint(self, dt_s: float | None = None, channels: Sequence[int] | None = None) -> SynthTimepoint:
+        """Image the specimen now, then let it move on by ``dt_s`` (default: the acquisition interval).
+
+        ``channels`` images only those structures (a per-structure "real colour" stack, as a lab records for
+        training ground truth); the photon scale stays the one calibrated on the whole specimen.
+        """
         truth = self.specimen.render()
         if self._photon_scale is None:
             self._photon_scale = self._calibrate(truth)
+        if channels is not None:
+            truth = truth[list(channels)]
         frame = self.forward.simulate(truth, self._photon_scale, self._noise_rng)
         gt = self.forward.sr_ground_truth(truth) * np.float32(self._photon_scale)
         point = SynthTimepoint(
