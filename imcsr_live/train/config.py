@@ -1,0 +1,167 @@
+"""The training TOML (``imcsr-live train -c TRAIN.toml``): one pydantic model, saved into every model card.
+
+Unknown keys are errors. Paths are relative to the TOML file's folder. See ``hardware_configs/train_*.toml``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from imcsr_live.config import StructureConfig, _default_structures
+from imcsr_live.errors import ConfigError
+from imcsr_live.model.imcsr_net import IMCSRNetConfig
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelTable(_Table):
+    """Network architecture (``out_channels`` follows from the structures and the variant)."""
+
+    in_frames: Literal[1, 3] = 1
+    width: int = Field(default=64, ge=4, le=512)
+    groups: int = Field(default=5, ge=1, le=32)
+    blocks: int = Field(default=10, ge=1, le=64)
+    reduction: int = Field(default=16, ge=1)
+    pooling: Literal["global", "local"] = "global"
+    pool_window: int = Field(default=128, ge=3)
+    uncertainty: bool = False
+
+
+class DataTable(_Table):
+    kind: Literal["synthetic", "folder"] = "synthetic"
+    path: Path | None = Field(default=None, description="folder dataset: ROOT/<Structure>/*.tif|*.mrc")
+    val_path: Path | None = Field(default=None, description="folder dataset for validation (default: held-out images)")
+    rig: Path | None = Field(default=None, description="rig TOML for the SIM degradation (default: simulated.toml)")
+    patch: int = Field(default=128, ge=16)
+    cells: int = Field(default=16, ge=1, description="synthetic cells per structure (training)")
+    val_cells: int = Field(default=4, ge=1, description="synthetic cells per structure (validation, other seeds)")
+    size: int = Field(default=256, ge=32, description="synthetic image size (SR pixels)")
+    interval_s: float = Field(default=2.0, gt=0, description="synthetic time-lapse interval (TC)")
+    photons: list[float] = Field(default_factory=lambda: [100.0, 300.0, 1000.0], min_length=1)
+    brightness_range: tuple[float, float] = (0.5, 2.0)
+    val_samples: int = Field(default=32, ge=1)
+    workers: int = Field(default=0, ge=0, description="DataLoader worker processes")
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> DataTable:
+        if self.kind == "folder" and self.path is None:
+            raise ValueError("[data] kind = 'folder' needs path = 'ROOT' (ROOT/<Structure>/*.tif)")
+        lo, hi = self.brightness_range
+        if not 0 < lo <= hi:
+            raise ValueError(f"[data] brightness_range must be an increasing positive pair, got {[lo, hi]}")
+        if any(p <= 0 for p in self.photons):
+            raise ValueError("[data] photons must all be > 0")
+        return self
+
+
+class LossTable(_Table):
+    ssim_weight: float = Field(default=0.1, ge=0)
+    summation_alpha: float = Field(default=0.02, ge=0, description="All models only (ignored for Single)")
+    nll_weight: float = Field(default=1.0, ge=0)
+
+
+class TrainTable(_Table):
+    iterations: int = Field(default=200_000, ge=1)
+    batch_size: int = Field(default=3, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    lr_factor: float = Field(default=0.5, gt=0, lt=1)
+    plateau_iterations: int = Field(
+        default=10_000, ge=1, description="halve lr after this long without a better val NRMSE"
+    )
+    min_lr: float = Field(default=1e-6, ge=0)
+    val_every: int = Field(default=1000, ge=1)
+    checkpoint_every: int = Field(default=5000, ge=1)
+    log_every: int = Field(default=50, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = Field(default=True, description="bf16 autocast on GPU (ignored on CPU)")
+    threads: int = Field(default=0, ge=0, description="torch CPU threads (0: torch default)")
+    seed: int = Field(default=0, ge=0)
+
+
+class TrainConfig(_Table):
+    """A whole training run."""
+
+    name: str = Field(default="imcsr", pattern=r"^[A-Za-z0-9_.-]+$", description="checkpoint file stem")
+    output_dir: Path = Path("runs")
+    variant: Literal["all", "single"] = "all"
+    single_structure: str | None = None
+    structures: list[StructureConfig] = Field(default_factory=_default_structures, min_length=1)
+    model: ModelTable = Field(default_factory=ModelTable)
+    data: DataTable = Field(default_factory=DataTable)
+    loss: LossTable = Field(default_factory=LossTable)
+    train: TrainTable = Field(default_factory=TrainTable)
+
+    _source_path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _variant(self) -> TrainConfig:
+        names = self.structure_names
+        if len(set(names)) != len(names):
+            raise ValueError(f"structure names must be unique, got {names}")
+        if self.variant == "single":
+            if self.single_structure not in names:
+                raise ValueError(f"variant 'single' needs single_structure = one of {names}")
+        elif self.single_structure is not None:
+            raise ValueError("single_structure is only used with variant = 'single'")
+        return self
+
+    @property
+    def structure_names(self) -> list[str]:
+        return [s.name for s in self.structures]
+
+    @property
+    def target_indices(self) -> list[int] | None:
+        """Structure indices the network outputs (None: all)."""
+        if self.variant == "single":
+            return [self.structure_names.index(self.single_structure or "")]
+        return None
+
+    @property
+    def output_structures(self) -> list[StructureConfig]:
+        idx = self.target_indices
+        return list(self.structures) if idx is None else [self.structures[i] for i in idx]
+
+    def net_config(self) -> IMCSRNetConfig:
+        return IMCSRNetConfig(out_channels=len(self.output_structures), **self.model.model_dump())
+
+    @property
+    def summation_alpha(self) -> float:
+        return self.loss.summation_alpha if self.variant == "all" else 0.0
+
+    def resolve(self, path: Path | None) -> Path | None:
+        """A path from the TOML, relative to the TOML's folder."""
+        if path is None or path.is_absolute() or self._source_path is None:
+            return path
+        return self._source_path.parent / path
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read and validate a training TOML; :class:`ConfigError` with one line naming the key on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"training config {str(path)!r} not found; see hardware_configs/train_tiny.toml")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        cfg = TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            msg = "unknown key" if e["type"] == "extra_forbidden" else str(e["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {msg}")
+        raise ConfigError(f"{path}: " + "; ".join(problems)) from None
+    cfg._source_path = path.resolve()
+    return cfg
+
+
+__all__ = ["TrainConfig", "load_train_config"]

@@ -1,0 +1,386 @@
+"""The training loop: Adam, lr halved on a validation-NRMSE plateau, bf16 autocast on GPU, checkpoints, resume,
+CSV metrics log (+ TensorBoard when installed), and DistributedDataParallel when started by ``torchrun``.
+
+Files in ``output_dir``: ``NAME.safetensors/.json`` (best validation NRMSE), ``NAME_last.safetensors/.json``
++ ``NAME_last.state.pt`` (latest, for resume), ``NAME.metrics.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import distributed as dist
+
+from imcsr_live.errors import CheckpointError, ConfigError
+from imcsr_live.model.imcsr_net import IMCSRNet
+from imcsr_live.model.losses import imcsr_loss
+from imcsr_live.model.metrics import evaluate_channels
+from imcsr_live.train.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+from imcsr_live.train.config import TrainConfig
+from imcsr_live.train.data import SampleSpec, SampleStream, SeparationSampler, folder_pool, synthetic_pool
+from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
+
+log = logging.getLogger("imcsr_live.train")
+
+CSV_FIELDS = ["iteration", "loss", "lr", "it_per_s", "val_loss", "val_nrmse", "val_ssim", "val_pcc"]
+
+
+@dataclass
+class Progress:
+    """What the progress callback receives after every iteration."""
+
+    iteration: int
+    total: int
+    loss: float
+    lr: float
+    it_per_s: float
+    val_nrmse: float | None = None
+
+
+@dataclass
+class TrainResult:
+    best_path: Path
+    last_path: Path
+    iterations: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    val_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; initialises the process group once."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    want = cfg.train.device
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ConfigError('[train] device = "cuda" but no CUDA GPU is available; use "auto" or "cpu"')
+    if want == "cpu" or (want == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return torch.device("cuda", local)
+
+
+def build_samplers(cfg: TrainConfig) -> tuple[SeparationSampler, SeparationSampler, str]:
+    """Training and validation samplers for a config, plus a description of the data for the model card."""
+    d = cfg.data
+    names = cfg.structure_names
+    frames = cfg.model.in_frames
+    spec = SampleSpec(
+        patch=d.patch,
+        in_frames=frames,
+        target=cfg.target_indices,
+        brightness_range=tuple(d.brightness_range),
+        photons=list(d.photons),
+    )
+    if d.kind == "synthetic":
+        from imcsr_live.config import load_rig_config
+
+        rig_path = cfg.resolve(d.rig) or Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
+        rig = load_rig_config(rig_path)
+        degrader = SimReconApproximation(SimDegradeParams.from_rig(rig))
+        kw = {
+            "size": d.size,
+            "frames": max(frames, 1),
+            "interval_s": d.interval_s,
+            "sr_pixel_um": rig.optics.pixel_size_um / 2,
+        }
+        train_pool = synthetic_pool(names, cells=d.cells, seed=d.seed, **kw)
+        val_pool = synthetic_pool(names, cells=d.val_cells, seed=d.seed + 1_000_003, **kw)  # other cells
+        desc = (
+            f"{train_pool.describe()}; validation {d.val_cells} other cells; input = sum of per-structure SR truth "
+            f"(brightness ratios {list(d.brightness_range)}) through the fast Wiener-SIM approximation at "
+            f"{list(d.photons)} photons (rig {rig_path.name})"
+        )
+        return SeparationSampler(train_pool, spec, degrader), SeparationSampler(val_pool, spec, degrader), desc
+    root = cfg.resolve(d.path)
+    assert root is not None
+    train_pool = folder_pool(root, names, frames=frames, min_size=d.patch)
+    val_root = cfg.resolve(d.val_path)
+    if val_root is not None:
+        val_pool = folder_pool(val_root, names, frames=frames, min_size=d.patch)
+    else:
+        # Hold out the last image of every structure that has more than one.
+        held = [im[-1:] if im.shape[0] > 1 else im for im in train_pool.images]
+        train_pool.images = [im[:-1] if im.shape[0] > 1 else im for im in train_pool.images]
+        val_pool = type(train_pool)(train_pool.names, held, f"held-out images of {root}")
+    desc = f"{train_pool.describe()}; validation {val_pool.describe()}; input = sum of per-structure images"
+    return SeparationSampler(train_pool, spec), SeparationSampler(val_pool, spec), desc
+
+
+class Trainer:
+    """One training run of a :class:`TrainConfig`."""
+
+    def __init__(self, cfg: TrainConfig, on_progress: Callable[[Progress], None] | None = None) -> None:
+        self.cfg = cfg
+        self.on_progress = on_progress
+        self.rank, self.world = _distributed()
+        self.device = _device(cfg)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        out = cfg.resolve(cfg.output_dir)
+        assert out is not None
+        self.out_dir = out
+        self.best_stem = out / cfg.name
+        self.last_stem = out / f"{cfg.name}_last"
+        self.state_path = out / f"{cfg.name}_last.state.pt"
+        self.csv_path = out / f"{cfg.name}.metrics.csv"
+
+    # --------------------------------------------------------------------------------------------- helpers
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def _autocast(self):
+        if self.device.type == "cuda" and self.cfg.train.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", enabled=False)
+
+    def _structures(self) -> list[dict[str, str]]:
+        return [{"name": s.name, "color": s.color} for s in self.cfg.output_structures]
+
+    @torch.no_grad()
+    def validate(self, net: torch.nn.Module, val: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        """Validation loss and the paper metrics (mean over samples and channels)."""
+        net.eval()
+        xs, ys = val
+        losses, rows = [], []
+        c = ys.shape[1]
+        bs = max(self.cfg.train.batch_size, 4)
+        for i in range(0, xs.shape[0], bs):
+            x = xs[i : i + bs].to(self.device)
+            y = ys[i : i + bs].to(self.device)
+            with self._autocast():
+                out = net(x)
+            loss, _ = imcsr_loss(
+                out.float(),
+                y,
+                x,
+                ssim_weight=self.cfg.loss.ssim_weight,
+                summation_alpha=self.cfg.summation_alpha,
+                nll_weight=self.cfg.loss.nll_weight,
+            )
+            losses.append(float(loss) * x.shape[0])
+            pred = out[:, :c].float().cpu().numpy()
+            for p, g in zip(pred, y.cpu().numpy(), strict=True):
+                for m, gt in zip(evaluate_channels(p, g), g, strict=True):
+                    if gt.max() > gt.min():  # an empty ground-truth patch has no meaningful metric
+                        rows.append((m.nrmse, m.ssim, m.pcc))
+        net.train()
+        arr = np.array(rows, dtype=np.float64) if rows else np.full((1, 3), np.nan)
+        return {
+            "val_loss": sum(losses) / xs.shape[0],
+            "val_nrmse": float(np.nanmean(arr[:, 0])),
+            "val_ssim": float(np.nanmean(arr[:, 1])),
+            "val_pcc": float(np.nanmean(arr[:, 2])),
+        }
+
+    @torch.no_grad()
+    def calibrate(self, net: torch.nn.Module, val: tuple[torch.Tensor, torch.Tensor]) -> list[dict[str, float]] | None:
+        """Per-channel uncertainty calibration on the validation set (uncertainty head only)."""
+        from imcsr_live.model.calibration import fit_calibration
+
+        if not self.cfg.model.uncertainty:
+            return None
+        net.eval()
+        xs, ys = val
+        with self._autocast():
+            out = net(xs.to(self.device)).float().cpu()
+        net.train()
+        c = ys.shape[1]
+        std = torch.exp(0.5 * out[:, c:])
+        err = (out[:, :c] - ys).abs()
+        cals = [fit_calibration(std[:, i].numpy(), err[:, i].numpy()) for i in range(c)]
+        return [{"scale": k.scale, "offset": k.offset} for k in cals]
+
+    # ------------------------------------------------------------------------------------------------ run
+    def run(self, resume: bool = False) -> TrainResult:
+        cfg, t = self.cfg, self.cfg.train
+        torch.manual_seed(t.seed + self.rank)
+        train_sampler, val_sampler, data_desc = build_samplers(cfg)
+        val = val_sampler.fixed_set(cfg.data.val_samples, seed=cfg.data.seed + 7)
+        model = IMCSRNet(cfg.net_config()).to(self.device)
+        if self.world > 1:
+            # Same initial weights on every rank (DDP also broadcasts them, but be explicit for clarity).
+            torch.manual_seed(t.seed)
+            model = IMCSRNet(cfg.net_config()).to(self.device)
+            ddp_kw = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}
+            net: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(model, **ddp_kw)
+            torch.manual_seed(t.seed + self.rank)
+        else:
+            net = model
+        opt = torch.optim.Adam(net.parameters(), lr=t.lr)
+        state = {"iteration": 0, "best_nrmse": math.inf, "last_improved": 0, "epoch": 0}
+        if resume:
+            state = self._resume(model, opt)
+        stream = SampleStream(train_sampler, seed=t.seed, rank=self.rank)
+        stream.epoch = int(state["epoch"])
+        loader = torch.utils.data.DataLoader(
+            stream,
+            batch_size=t.batch_size,
+            num_workers=cfg.data.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=cfg.data.workers > 0,
+        )
+        writer = self._tensorboard() if self.is_main else None
+        history: list[dict[str, float]] = []
+        val_metrics: dict[str, float] = {}
+        if self.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            new_csv = not (resume and self.csv_path.exists())
+            csv_file = open(self.csv_path, "w" if new_csv else "a", newline="")
+            csv_out = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
+            if new_csv:
+                csv_out.writeheader()
+        it = int(state["iteration"])
+        tick, tick_it = time.perf_counter(), it
+        rate = 0.0
+        running = 0.0
+        net.train()
+        batches = iter(loader)
+        try:
+            while it < t.iterations:
+                x, y = next(batches)
+                x = x.to(self.device, non_blocking=True)
+                y = y.to(self.device, non_blocking=True)
+                with self._autocast():
+                    out = net(x)
+                loss, _ = imcsr_loss(
+                    out.float(),
+                    y,
+                    x,
+                    ssim_weight=cfg.loss.ssim_weight,
+                    summation_alpha=cfg.summation_alpha,
+                    nll_weight=cfg.loss.nll_weight,
+                )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                it += 1
+                lv = float(loss.detach())
+                running = lv if it == 1 or running == 0 else 0.9 * running + 0.1 * lv
+                lr = opt.param_groups[0]["lr"]
+                row: dict[str, float] | None = None
+                if it % t.log_every == 0 or it % t.val_every == 0 or it == t.iterations:
+                    now = time.perf_counter()
+                    rate = (it - tick_it) / max(now - tick, 1e-9)
+                    tick, tick_it = now, it
+                    row = {"iteration": it, "loss": running, "lr": lr, "it_per_s": rate}
+                if it % t.val_every == 0 or it == t.iterations:
+                    val_metrics = self.validate(net, val) if self.is_main else {}
+                    nrmse = self._broadcast(val_metrics.get("val_nrmse", 0.0))
+                    if nrmse < state["best_nrmse"] - 1e-6:
+                        state["best_nrmse"], state["last_improved"] = nrmse, it
+                        if self.is_main:
+                            self._save(self.best_stem, model, it, val_metrics, data_desc, val)
+                    elif it - state["last_improved"] >= t.plateau_iterations:
+                        for g in opt.param_groups:
+                            g["lr"] = max(g["lr"] * t.lr_factor, min(t.min_lr, g["lr"]))  # never raise it
+                        state["last_improved"] = it
+                        log.info("validation NRMSE plateau: lr -> %.3g", opt.param_groups[0]["lr"])
+                    assert row is not None
+                    row.update(val_metrics)
+                if row is not None and self.is_main:
+                    csv_out.writerow({k: row.get(k, "") for k in CSV_FIELDS})
+                    csv_file.flush()
+                    history.append(row)
+                    if writer is not None:
+                        for k, v in row.items():
+                            if k != "iteration":
+                                writer.add_scalar(k, v, it)
+                if (it % t.checkpoint_every == 0 or it == t.iterations) and self.is_main:
+                    state["iteration"] = it
+                    self._save(self.last_stem, model, it, val_metrics, data_desc, None)
+                    self._save_state(opt, state)
+                if self.on_progress is not None and self.is_main:
+                    self.on_progress(Progress(it, t.iterations, running, lr, rate, val_metrics.get("val_nrmse")))
+        finally:
+            if self.is_main:
+                csv_file.close()
+                if writer is not None:
+                    writer.close()
+        self.model = model
+        if not checkpoint_paths(self.best_stem)[0].exists() and self.is_main:
+            self._save(self.best_stem, model, it, val_metrics, data_desc, val)
+        if self.world > 1:
+            dist.barrier()
+        return TrainResult(self.best_stem, self.last_stem, it, history, val_metrics)
+
+    # ------------------------------------------------------------------------------------------ persistence
+    def _broadcast(self, value: float) -> float:
+        if self.world <= 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.broadcast(t, src=0)
+        return float(t.item())
+
+    def _save(
+        self,
+        stem: Path,
+        model: IMCSRNet,
+        it: int,
+        metrics: dict[str, float],
+        data_desc: str,
+        val: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> None:
+        training = {
+            "iterations": it,
+            "data": data_desc,
+            "config": self.cfg.model_dump(mode="json"),
+            "world_size": self.world,
+            "device": str(self.device),
+        }
+        calibration = self.calibrate(model, val) if val is not None else None
+        save_checkpoint(
+            stem,
+            model,
+            structures=self._structures(),
+            variant=self.cfg.variant,
+            training=training,
+            metrics={"validation": metrics},
+            calibration=calibration,
+        )
+
+    def _save_state(self, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        torch.save({"optimizer": opt.state_dict(), "state": state}, tmp)
+        tmp.replace(self.state_path)
+
+    def _resume(self, model: IMCSRNet, opt: torch.optim.Optimizer) -> dict[str, Any]:
+        if not self.state_path.is_file():
+            raise CheckpointError(f"cannot resume: {self.state_path} not found (train without --resume first)")
+        loaded, _ = load_checkpoint(
+            self.last_stem,
+            expect_structures=[s["name"] for s in self._structures()],
+            expect_architecture=self.cfg.net_config(),
+        )
+        model.load_state_dict(loaded.state_dict())
+        saved = torch.load(self.state_path, map_location=self.device, weights_only=True)
+        opt.load_state_dict(saved["optimizer"])
+        state = dict(saved["state"])
+        state["epoch"] = int(state.get("epoch", 0)) + 1
+        log.info("resumed from %s at iteration %d", self.last_stem, state["iteration"])
+        return state
+
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(log_dir=str(self.out_dir / "tensorboard"))

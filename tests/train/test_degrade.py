@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.fft as sfft
+
+from imcsr_live.config import load_rig_config
+from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
+
+
+def test_uniform_field_noise_matches_prediction_and_scales_with_photons(simulated_toml) -> None:
+    approx = SimReconApproximation(SimDegradeParams.from_rig(load_rig_config(simulated_toml)))
+    rng = np.random.default_rng(0)
+    for photons in (100.0, 1000.0):
+        img = approx.degrade(np.full((128, 128), photons, np.float32), rng)
+        # Mean kept (transfer 1 at k = 0), noise as predicted from the filters (clipping is negligible here).
+        assert img.mean() == pytest.approx(photons, rel=0.01)
+        assert img.std() == pytest.approx(approx.noise_std((128, 128), photons), rel=0.05)
+    # Shot noise: 10x photons -> sqrt(10)x noise, i.e. relative noise falls by sqrt(10).
+    ratio = approx.noise_std((64, 64), 1000.0) / approx.noise_std((64, 64), 100.0)
+    assert ratio == pytest.approx(np.sqrt(1001.0 / 101.0), rel=1e-6)
+
+
+def test_noise_lives_in_the_sim_passband() -> None:
+    approx = SimReconApproximation()
+    img = approx.degrade(np.full((128, 128), 300.0, np.float32), np.random.default_rng(1))
+    power = np.abs(sfft.rfft2(img - img.mean())) ** 2
+    f = approx.filters((128, 128))
+    outside = f["noise"] == 0
+    assert outside.any() and power[outside].sum() < 1e-6 * power.sum()
+    # The Wiener damping is ~1 at low frequencies and < 1 at the support edge.
+    assert f["signal"][0, 0] == pytest.approx(1.0, abs=1e-3) and f["signal"].min() < 0.5
+
+
+def test_signal_is_kept_at_high_photon_counts() -> None:
+    approx = SimReconApproximation()
+    rng = np.random.default_rng(2)
+    clean = np.zeros((96, 96), np.float32)
+    clean[40:56, 20:24] = 1.0
+    clean = sfft.irfft2(sfft.rfft2(clean) * approx.filters((96, 96))["signal"], s=clean.shape).astype(np.float32)
+    clean = np.maximum(clean, 0)
+    scale = approx.photon_scale(clean, 1e6)
+    out = approx.degrade(clean * scale, rng) / scale
+    high_r = np.corrcoef(out.ravel(), clean.ravel())[0, 1]
+    assert high_r > 0.99
+    low = approx.degrade(clean * approx.photon_scale(clean, 10.0), rng)
+    assert np.corrcoef(low.ravel(), clean.ravel())[0, 1] < high_r - 0.05

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from imcsr_live.errors import CheckpointError, ConfigError
+from imcsr_live.model.imcsr_net import IMCSRNetConfig
+from imcsr_live.train.checkpoint import load_checkpoint, read_card
+from imcsr_live.train.config import load_train_config
+from imcsr_live.train.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "hardware_configs" / "train_tiny.toml"
+
+
+def tiny_config(tmp_path: Path, extra: str = "", **train: object) -> Path:
+    """The shipped tiny config, writing into tmp_path, with [train] overrides."""
+    text = TINY.read_text().replace('output_dir = "../runs/tiny"', f'output_dir = "{tmp_path / "run"}"')
+    for key, value in train.items():
+        text = text.replace("[train]\n", f"[train]\n{key} = {value}\n", 1)
+        # drop the shipped value of the same key (the first one wins in our text otherwise duplicates error)
+        lines = text.splitlines()
+        seen = False
+        out = []
+        for line in lines:
+            if line.split("=")[0].strip() == key:
+                if seen:
+                    continue
+                seen = True
+            out.append(line)
+        text = "\n".join(out) + "\n"
+    path = tmp_path / "train.toml"
+    path.write_text(text + extra)
+    return path
+
+
+def test_tiny_training_reduces_validation_loss_and_writes_checkpoints(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    cfg = load_train_config(tiny_config(tmp_path))
+    seen = []
+    result = Trainer(cfg, on_progress=seen.append).run()
+    vals = [h["val_loss"] for h in result.history if "val_loss" in h]
+    assert len(vals) == 3
+    assert vals[-1] < 0.85 * vals[0], vals
+    assert [p.iteration for p in seen] == list(range(1, 61)) and seen[-1].lr == pytest.approx(2e-3)
+    # Checkpoint = safetensors + model card that rebuilds the network.
+    model, card = load_checkpoint(result.best_path, expect_structures=["Microtubules", "ER", "Lysosomes"])
+    assert card["architecture"]["width"] == 8 and card["input_frames"] == 1 and card["variant"] == "all"
+    assert card["structures"][1] == {"name": "ER", "color": "#FF00FF"}
+    assert card["normalization"]["percentile"] == 99.9 and "synthetic" in card["training"]["data"]
+    assert card["metrics"]["validation"]["val_nrmse"] > 0
+    assert model(torch.rand(1, 1, 32, 32)).shape == (1, 3, 32, 32)
+    with open(tmp_path / "run" / "imcsr_tiny.metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["iteration"]) for r in rows] == [10, 20, 30, 40, 50, 60]
+    assert rows[1]["val_nrmse"] and not rows[0]["val_nrmse"]
+
+    # Resume continues from the last checkpoint's iteration.
+    cfg2 = load_train_config(tiny_config(tmp_path, iterations=80))
+    resumed = Trainer(cfg2).run(resume=True)
+    assert resumed.iterations == 80 and [h["iteration"] for h in resumed.history] == [70, 80]
+    assert read_card(resumed.last_path)["training"]["iterations"] == 80
+
+
+def test_lr_halves_on_plateau(tmp_path: Path) -> None:
+    cfg = load_train_config(
+        tiny_config(tmp_path, iterations=40, val_every=5, plateau_iterations=5, lr=1e-8, min_lr=0.0)
+    )
+    cfg.data.val_samples = 2
+    result = Trainer(cfg).run()
+    lrs = [h["lr"] for h in result.history]
+    assert (
+        lrs[0] == 1e-8 and min(lrs) <= 0.25e-8 and lrs == sorted(lrs, reverse=True)
+    )  # a lr this small cannot improve validation, so it must have been halved
+
+
+def test_checkpoint_mismatches_are_clear_errors(tmp_path: Path) -> None:
+    cfg = load_train_config(tiny_config(tmp_path, iterations=2, val_every=2))
+    cfg.data.val_samples = 2
+    best = Trainer(cfg).run().best_path
+    card = best.with_name(best.name + ".json")
+    with pytest.raises(CheckpointError, match=r"imcsr_tiny\.json: the model separates .* asks for \['ER'\]"):
+        load_checkpoint(best, expect_structures=["ER"])
+    with pytest.raises(CheckpointError, match=r"imcsr_tiny\.json: architecture .*width: checkpoint 8 vs config 64"):
+        load_checkpoint(best, expect_architecture=IMCSRNetConfig(in_frames=1))
+    weights = best.with_name(best.name + ".safetensors")
+    weights.write_bytes(weights.read_bytes()[:-8] + b"00000000")
+    with pytest.raises(CheckpointError, match=r"imcsr_tiny\.safetensors: SHA-256 differs"):
+        load_checkpoint(best)
+    data = json.loads(card.read_text())
+    data["architecture"]["width"] = 16
+    card.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=r"imcsr_tiny\.safetensors: weights do not fit"):
+        load_checkpoint(best, verify_hash=False)
+    # Resuming with a config whose architecture differs from the saved run names the checkpoint.
+    changed = load_train_config(tiny_config(tmp_path, iterations=4))
+    changed.model.width = 12
+    with pytest.raises(CheckpointError, match=r"imcsr_tiny_last\.json: architecture"):
+        Trainer(changed).run(resume=True)
+
+
+def test_config_errors_name_the_key(tmp_path: Path) -> None:
+    bad = tiny_config(tmp_path, extra="\n[loss]\nssim_wieght = 0.2\n")
+    with pytest.raises(ConfigError, match=r"loss\.ssim_wieght: unknown key"):
+        load_train_config(bad)
+    path = tmp_path / "single.toml"
+    path.write_text('variant = "single"\nsingle_structure = "Golgi"\n')
+    with pytest.raises(ConfigError, match="single_structure = one of"):
+        load_train_config(path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_train_config(tmp_path / "missing.toml")
+
+
+DDP_SCRIPT = """
+import sys, torch
+from imcsr_live.train.config import load_train_config
+from imcsr_live.train.trainer import Trainer
+torch.set_num_threads(1)
+cfg = load_train_config(sys.argv[1])
+trainer = Trainer(cfg)
+trainer.run()
+import torch.distributed as dist
+total = float(sum(p.detach().double().sum() for p in trainer.model.parameters()))
+with open(f"{sys.argv[1]}.rank{dist.get_rank()}", "w") as f:  # files: stdout lines of two ranks interleave
+    f.write(f"RANK {dist.get_rank()} WORLD {dist.get_world_size()} SUM {total!r}")
+"""
+
+
+def test_distributed_training_with_two_cpu_processes(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, iterations=6, val_every=3, checkpoint_every=3, log_every=3)
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(cfg)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [Path(f"{cfg}.rank{r}").read_text() for r in (0, 1)]
+    assert [line.split()[1] for line in lines] == ["0", "1"] and all("WORLD 2" in line for line in lines)
+    # DDP keeps the replicas identical: both ranks end with the same weights (each saw different samples).
+    assert lines[0].split()[-1] == lines[1].split()[-1]
+    card = read_card(tmp_path / "run" / "imcsr_tiny_last")
+    assert card["training"]["world_size"] == 2 and card["training"]["iterations"] == 6
