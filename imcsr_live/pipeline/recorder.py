@@ -1,0 +1,189 @@
+"""Recorder: a bounded queue and one writer thread, so disk speed never blocks acquisition.
+
+Streams: the separated time-lapse (T, C, Y, X) always, raw (T, A*P, Y, X) and SR (T, 2Y, 2X) optionally.
+OME-Zarr (default): ``PATH`` is the separated image; ``PATH/raw`` and ``PATH/sr`` are sub-images.
+OME-TIFF: ``PATH`` (``.ome.tif``) plus ``.raw.ome.tif`` / ``.sr.ome.tif`` beside it (frame count fixed up front).
+Per-timepoint provenance (reconstruction parameters, latencies) is appended to a JSON-lines file as it happens
+(``PATH/timepoints.jsonl`` or ``PATH.timepoints.jsonl``) and summarised into the metadata at the end.
+
+If writing fails (disk full, folder gone, permissions) the recorder stops with one clear message in
+:attr:`Recorder.error` and refuses further items; the live pipeline carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from imcsr_live.io.tiff import StackMetadata, create_timelapse
+from imcsr_live.io.zarr import ImageSpec, OmeZarrWriter
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass
+class RecordItem:
+    """One timepoint to record."""
+
+    index: int
+    separated: np.ndarray  # (C, Y, X)
+    raw: np.ndarray | None = None  # (A*P, y, x)
+    sr: np.ndarray | None = None  # (Y, X)
+    provenance: dict[str, Any] = field(default_factory=dict)  # e.g. reconstruction parameters used
+
+
+class StreamWriter(Protocol):
+    def append(self, frame: np.ndarray) -> int: ...
+    def update_attributes(self, extra: dict[str, Any]) -> None: ...
+    def close(self) -> None: ...
+
+
+class _TiffStream:
+    """Pre-allocated OME-TIFF stream (the frame count must be known when recording starts)."""
+
+    def __init__(self, path: Path, spec: ImageSpec, frames: int) -> None:
+        axes = "TCYX" if spec.has_channels else "TYX"
+        meta = StackMetadata(
+            axes=axes, pixel_size_um=spec.pixel_size_um, time_increment_s=spec.time_increment_s,
+            channel_names=spec.channel_names, channel_colors=spec.channel_colors, extra=spec.attributes,
+        )  # fmt: skip
+        self._map = create_timelapse(path, (frames, *spec.frame_shape), spec.dtype, meta)
+        self.written = 0
+
+    def append(self, frame: np.ndarray) -> int:
+        if self.written >= self._map.shape[0]:
+            raise OSError(f"the OME-TIFF was created for {self._map.shape[0]} timepoints and is full")
+        self._map[self.written] = frame
+        self._map.flush()
+        self.written += 1
+        return self.written - 1
+
+    def update_attributes(self, extra: dict[str, Any]) -> None:
+        """OME-TIFF metadata is fixed at creation; dynamic provenance lives in the JSON-lines file."""
+
+    def close(self) -> None:
+        del self._map
+
+
+@dataclass(frozen=True)
+class RecordingPlan:
+    """Where and what to record."""
+
+    path: Path
+    format: Literal["ome-zarr", "ome-tiff"]
+    separated: ImageSpec
+    raw: ImageSpec | None = None
+    sr: ImageSpec | None = None
+    expected_timepoints: int = 100
+    queue_size: int = 8
+
+
+class Recorder:
+    """Write :class:`RecordItem` s on a background thread; ``put`` never blocks."""
+
+    def __init__(self, plan: RecordingPlan) -> None:
+        self.plan = plan
+        self.error: str | None = None
+        self.written = 0
+        self.dropped = 0
+        self.bytes_written = 0
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=plan.queue_size)
+        self._streams: dict[str, StreamWriter] = {}
+        self._timepoints_file: Path | None = None
+        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+        self._open()
+        self._thread.start()
+
+    # -- set-up -------------------------------------------------------------------------------------------
+    def _open(self) -> None:
+        plan = self.plan
+        specs = {"separated": plan.separated, "raw": plan.raw, "sr": plan.sr}
+        if plan.format == "ome-zarr":
+            self._streams["separated"] = OmeZarrWriter(plan.path, plan.separated, plan.expected_timepoints)
+            for name in ("raw", "sr"):
+                if specs[name] is not None:
+                    self._streams[name] = OmeZarrWriter(plan.path / name, specs[name], plan.expected_timepoints)
+            self._timepoints_file = plan.path / "timepoints.jsonl"
+        else:
+            stem = plan.path.name.removesuffix(".tif").removesuffix(".ome")
+            for name, spec in specs.items():
+                if spec is None:
+                    continue
+                suffix = ".ome.tif" if name == "separated" else f".{name}.ome.tif"
+                self._streams[name] = _TiffStream(plan.path.with_name(stem + suffix), spec, plan.expected_timepoints)
+            self._timepoints_file = plan.path.with_name(stem + ".timepoints.jsonl")
+        self._timepoints_file.write_text("")
+
+    # -- producer side (pipeline threads) -----------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self.error is None and self._thread.is_alive()
+
+    def put(self, item: RecordItem) -> bool:
+        """Queue one timepoint; False if it was dropped (queue full) or the recorder has stopped."""
+        if not self.active:
+            return False
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+            log.warning("recorder queue full: timepoint %d not recorded (disk too slow?)", item.index)
+            return False
+        return True
+
+    def queue_fill(self) -> float:
+        return self._queue.qsize() / self.plan.queue_size
+
+    def stop(self, summary: dict[str, Any] | None = None, timeout_s: float = 30.0) -> None:
+        """Finish writing what is queued, add ``summary`` (e.g. dropped frames) to the metadata, close files."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout_s)
+        final = {"timepoints_recorded": self.written, "timepoints_dropped_by_recorder": self.dropped}
+        final |= summary or {}
+        for stream in self._streams.values():
+            try:
+                stream.update_attributes(final)
+                stream.close()
+            except OSError as exc:
+                self.error = self.error or f"recording could not be finalised: {exc}"
+        self._streams.clear()
+
+    # -- writer thread ----------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            assert isinstance(item, RecordItem)
+            try:
+                self._write(item)
+            except Exception as exc:  # tensorstore reports I/O failures as ValueError; any failure stops recording
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+                self.error = (
+                    f"recording stopped at timepoint {item.index}: {reason} ({self.plan.path}); "
+                    "free some disk space or choose another folder, then start recording again"
+                )
+                log.error(self.error)
+                return
+
+    def _write(self, item: RecordItem) -> None:
+        self._streams["separated"].append(item.separated)
+        self.bytes_written += item.separated.nbytes
+        for name, frame in (("raw", item.raw), ("sr", item.sr)):
+            if name in self._streams and frame is not None:
+                self._streams[name].append(frame)
+                self.bytes_written += frame.nbytes
+        assert self._timepoints_file is not None
+        with self._timepoints_file.open("a") as handle:
+            handle.write(json.dumps({"index": item.index, **item.provenance}) + "\n")
+        self.written += 1
