@@ -127,7 +127,8 @@ class OmeZarrWriter:
             self._write_group_metadata()
             _write_json_atomic(self.path / PROGRESS_FILE, {"timepoints_written": 0})
         except OSError as exc:
-            raise InputDataError(f"cannot create {self.path}: {exc.strerror or exc}; choose a writable folder") from None
+            reason = exc.strerror or exc
+            raise InputDataError(f"cannot create {self.path}: {reason}; choose a writable folder") from None
 
     def _write_group_metadata(self) -> None:
         group = {

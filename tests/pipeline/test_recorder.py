@@ -12,7 +12,7 @@ import pytest
 
 from imcsr_live.io.tiff import read_tiff
 from imcsr_live.io.zarr import ImageSpec, read_ome_zarr
-from imcsr_live.pipeline.recorder import RecordingPlan, RecordItem, Recorder
+from imcsr_live.pipeline.recorder import Recorder, RecordingPlan, RecordItem
 
 SEP = ImageSpec((3, 32, 32), "float32", 0.0313, 2.0, ("MT", "ER", "Lyso"), ("#00FF00", "#FF00FF", "#00FFFF"),
                 name="separated", attributes={"app": "imcsr-live"})  # fmt: skip
