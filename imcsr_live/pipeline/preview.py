@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imcsr_live.pipeline.composite import additive_composite, grey
+from imcsr_live.pipeline.scheduler import IntervalScheduler
 from imcsr_live.synth.world import SyntheticMicroscope, SynthTimepoint
 
 log = logging.getLogger(__name__)
@@ -103,10 +104,15 @@ class SimulatedPreview:
         )
 
     def _run(self) -> None:
-        grid_start = time.monotonic()
-        slot = 0
+        scheduler = IntervalScheduler(self.interval_s)
         try:
-            while not self._stop.is_set() and (self.frames is None or self.stats.timepoints < self.frames):
+            while self.frames is None or self.stats.timepoints < self.frames:
+                if scheduler.wait_for_next(self._stop) is None:
+                    break
+                if scheduler.skipped > self.stats.skipped_slots:
+                    log.warning("a timepoint overran the %.2f s interval; %d slot(s) skipped so far",
+                                self.interval_s, scheduler.skipped)  # fmt: skip
+                self.stats.skipped_slots = scheduler.skipped
                 started = time.monotonic()
                 point = self.world.next_timepoint()
                 seconds = time.monotonic() - started
@@ -117,24 +123,6 @@ class SimulatedPreview:
                 self.stats.acquisition_s.append(seconds)
                 if self.on_frame is not None:
                     self.on_frame(frame)
-                if self.interval_s <= 0:  # free-running: as fast as the simulation goes
-                    continue
-                # Next start on the fixed grid; overrun slots are skipped and counted, not shifted.
-                slot += 1
-                now = time.monotonic()
-                next_slot = max(slot, int(np.ceil((now - grid_start) / self.interval_s)))
-                if next_slot > slot:
-                    self.stats.skipped_slots += next_slot - slot
-                    log.warning(
-                        "timepoint %d overran the %.2f s interval; skipped %d slot(s)",
-                        point.index,
-                        self.interval_s,
-                        next_slot - slot,
-                    )
-                    slot = next_slot
-                if self.frames is not None and self.stats.timepoints >= self.frames:
-                    break
-                self._stop.wait(max(0.0, grid_start + slot * self.interval_s - time.monotonic()))
         except BaseException as exc:  # surfaced to the caller via .error; the thread must not die silently
             log.exception("simulated acquisition failed")
             self.error = exc

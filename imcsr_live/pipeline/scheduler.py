@@ -1,0 +1,41 @@
+"""Fixed-grid timing for live acquisition: timepoint k starts at t0 + k * interval.
+
+A timepoint that overruns its slot makes the following slot(s) be skipped and counted, never silently shifted,
+so the recorded time axis stays truthful (time = slot * interval).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+
+class IntervalScheduler:
+    """Hands out grid slots; ``interval_s <= 0`` means free-running (start as soon as the last one ended)."""
+
+    def __init__(self, interval_s: float, clock: object = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self.start_s = clock()  # type: ignore[operator]
+        self.next_slot = 0
+        self.skipped = 0
+
+    def slot_time(self, slot: int) -> float:
+        return self.start_s + slot * max(self.interval_s, 0.0)
+
+    def wait_for_next(self, stop: threading.Event) -> int | None:
+        """Block until the next slot starts; return its index, or None if ``stop`` was set while waiting."""
+        if self.interval_s > 0:
+            now = self._clock()  # type: ignore[operator]
+            due = math.ceil((now - self.start_s) / self.interval_s - 1e-9)
+            if due > self.next_slot:  # we are late: skip the slots that already passed
+                self.skipped += due - self.next_slot
+                self.next_slot = due
+            if stop.wait(max(0.0, self.slot_time(self.next_slot) - self._clock())):  # type: ignore[operator]
+                return None
+        elif stop.is_set():
+            return None
+        slot = self.next_slot
+        self.next_slot += 1
+        return slot
