@@ -190,6 +190,47 @@ def demo(
         typer.echo(f"screenshot {screenshot}")
 
 
+@app.command()
+def reconstruct(
+    raw: Annotated[Path, typer.Argument(help="raw SIM stack RAW.tif: (9, Y, X) or (T, 9, Y, X), angle-major")],
+    config: ConfigOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="SR stack SR.tif (T, 2Y, 2X) float32")],
+    params_out: Annotated[
+        Path | None, typer.Option("--params-out", help="write the pattern parameters per timepoint (JSON)")
+    ] = None,
+    otf: Annotated[
+        Path | None, typer.Option("--otf", help="measured OTF: .csv/.npy (k cycles/um, value) or bead PSF .tif")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="torch device for the Wiener stage: cpu, cuda")] = "cpu",
+) -> None:
+    """Reconstruct raw SIM data into super-resolved frames, estimating the pattern from the data."""
+    from imcsr_live.config import load_rig_config
+
+    rig = load_rig_config(config)
+    from imcsr_live.io.otf_file import load_otf
+    from imcsr_live.pipeline.offline_recon import reconstruct_file
+
+    measured = load_otf(otf, rig.optics.pixel_size_um) if otf is not None else None
+    with progress_bar() as bar:
+        task = bar.add_task("reconstructing", total=None, status="")
+
+        def advance(t: int, total: int, frame) -> None:
+            flag = "  LOW CONFIDENCE" if frame.low_confidence else ""
+            ms = sum(frame.timings_s.values()) * 1e3
+            bar.update(task, completed=t + 1, total=total, status=f"{ms:.0f} ms/timepoint{flag}")
+
+        summary = reconstruct_file(
+            raw, rig, output, params_out=params_out, otf=measured, device=device, on_timepoint=advance
+        )
+    if summary.low_confidence:
+        console.print(
+            f"warning: low-confidence parameters at timepoints {summary.low_confidence} (see --params-out notes); "
+            "check focus, pattern contrast and exposure"
+        )
+    for p in summary.paths:
+        typer.echo(str(p))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

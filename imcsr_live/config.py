@@ -102,6 +102,9 @@ class ReconConfig(_Table):
     attenuation: float = Field(default=0.99, ge=0, le=1)
     attenuation_fwhm_per_um: PositiveFloat = 1.2
     update: Literal["per-frame", "fixed"] = "per-frame"
+    post_filter: Literal["wiener", "hifi"] = "wiener"
+    camera_offset_adu: float = Field(default=100.0, ge=0, description="camera dark level subtracted first")
+    otf_damping: float = Field(default=0.7, gt=0, le=1, description="model OTF *= damping ** (|k| / kc)")
 
 
 class StructureConfig(_Table):

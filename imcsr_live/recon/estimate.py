@@ -1,0 +1,297 @@
+"""Pattern-parameter estimation from the raw frames: wave vector, per-frame phases, modulation depth.
+
+Methods (SCIENCE.md section 4):
+* k0: the cross-correlation of band 0 with band +1 (both OTF-weighted) peaks at k0. A start-up search takes the
+  highest peak in the annulus 0.5-1.15 kc; two zoomed DFTs (matrix-product DFT evaluated on a fine grid
+  around the peak) refine it to 0.01 px, and a parabola through the best sample refines further.
+* phases: Wicker's non-iterative auto-correlation. ``sum_k D*(k) D(k + k0)`` of one OTF-weighted frame is
+  dominated by ``(m/2) e^{i phi} (|S(k)|^2 + |S(k+k0)|^2)``, so its argument is the pattern phase. It is
+  computed in real space as ``sum_x f(x)^2 e^{-i 2 pi k0 . x}`` (one matrix-vector product per frame). The
+  phase-independent object term is the same for all phases of an angle and is removed by subtracting the mean.
+* modulation: band +1 shifted back by k0 against band 0 (OTF-weighted least squares) over the region where
+  both OTFs exceed 0.1; the noise power of band 0 (measured outside the OTF support) is subtracted so that
+  noise does not bias m low. It reuses the real-space band +1 of the k0 search.
+All of it is numpy + scipy.fft, float32/complex64 arrays with float64 accumulations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft as sfft
+from threadpoolctl import ThreadpoolController
+
+from imcsr_live.recon.otf import OtfModel
+from imcsr_live.recon.params import SimParameters
+from imcsr_live.synth.optics import frequency_grid
+
+# The estimator's matrix products are small: multi-threaded BLAS only adds synchronisation, and on a busy
+# 2-core machine it made the per-frame update 5x slower (measured). They run single-threaded.
+_BLAS = ThreadpoolController()
+
+ANNULUS = (0.5, 1.15)  # k0 search range in units of kc
+OVERLAP_OTF_MIN = 0.1  # modulation estimate uses frequencies where both OTFs exceed this
+OVERLAP_CACHE_PX = 0.05  # the overlap mask/weights are reused while k0 stays within this distance
+NOTCH_FRACTION = 0.15  # Gaussian low-frequency notch of the k0 search, sigma in units of kc
+PNR_RING_STEP_DEG = 30.0  # background of the k0 peak: the cross-correlation on its ring, every 30 deg
+PNR_EXCLUDE_DEG = 20.0  # ... except within 20 deg of the peak
+START_LEVELS = ((1.0, 0.1), (0.1, 0.02))  # zoomed-DFT refinement after the coarse peak: (half width, step) px
+UPDATE_LEVELS = ((0.5, 0.1), (0.1, 0.02))  # per-frame update around the previous k0
+NULL_ROTATIONS_DEG = (20.0, 40.0, 90.0, -20.0, -40.0, -90.0)  # where the phase-noise reference is measured
+
+
+def band_matrix(phases_rad: np.ndarray, modulation: float = 1.0) -> np.ndarray:
+    """Pseudo-inverse of the mixing matrix ``M[p] = [1, (m/2) e^{i phi_p}, (m/2) e^{-i phi_p}]``: (3, P)."""
+    ph = np.asarray(phases_rad, dtype=np.float64)
+    half = 0.5 * modulation
+    mix = np.stack([np.ones_like(ph), half * np.exp(1j * ph), half * np.exp(-1j * ph)], axis=1)
+    return np.linalg.pinv(mix)
+
+
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    return (np.asarray(angle) + np.pi) % (2.0 * np.pi) - np.pi
+
+
+class ParameterEstimator:
+    """Estimates :class:`SimParameters` from pre-processed frames ``(A*P, Y, X)`` (angle-major).
+
+    Without a previous estimate it searches k0 anywhere in the annulus (start-up); with one it refines
+    around the previous k0 and re-measures phases and modulation (the cheap per-frame path).
+    """
+
+    def __init__(
+        self,
+        raw_shape: tuple[int, int],
+        pixel_size_um: float,
+        otf: OtfModel,
+        n_angles: int,
+        n_phases: int,
+        *,
+        workers: int = -1,
+    ) -> None:
+        self.raw_shape = (int(raw_shape[0]), int(raw_shape[1]))
+        self.pixel_size_um = float(pixel_size_um)
+        self.otf = otf
+        self.n_angles = n_angles
+        self.n_phases = n_phases
+        self.workers = workers
+        ny, nx = self.raw_shape
+        self._ky, self._kx = frequency_grid(self.raw_shape, pixel_size_um)
+        self._h = otf(self._ky, self._kx).astype(np.float32)
+        kabs = np.hypot(self._ky, self._kx)
+        kc = otf.cutoff_cycles_per_um
+        support = kabs < kc
+        # k0-search weights: OTF within the support with the low frequencies notched out. The object's strong
+        # low-frequency content otherwise adds a broad hill to the cross-correlation whose inner edge can
+        # outgrow the k0 peak (and whose slope would bias the sub-pixel fit).
+        self._notch = 1.0 - np.exp(-0.5 * (kabs / (NOTCH_FRACTION * kc)) ** 2)
+        self._xcorr_weight = (self._h * support * self._notch).astype(np.float32)
+        self._h_half = (self._h * support)[:, : nx // 2 + 1].astype(np.float32)
+        # Outside the OTF support there is only noise (flat for Poisson + read noise): used as noise floor.
+        nyq = 0.5 / pixel_size_um
+        noise = (kabs > 1.1 * kc) & (np.abs(self._ky) < 0.95 * nyq) & (np.abs(self._kx) < 0.95 * nyq)
+        self._noise_idx = np.flatnonzero(noise)
+        self._annulus = (kabs > ANNULUS[0] * kc) & (kabs < ANNULUS[1] * kc)
+        self._overlap_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._fy = np.fft.fftfreq(ny) * ny  # signed FFT pixel index per row
+        self._fx = np.fft.fftfreq(nx) * nx
+        self._y = np.arange(ny, dtype=np.float64)
+        self._x = np.arange(nx, dtype=np.float64)
+
+    # ------------------------------------------------------------------------------------------- helpers
+    def _to_cycles(self, k_px: np.ndarray) -> np.ndarray:
+        return np.asarray(k_px, dtype=np.float64) / (np.asarray(self.raw_shape, dtype=np.float64) * self.pixel_size_um)
+
+    def _to_px(self, k_cyc: np.ndarray) -> np.ndarray:
+        return np.asarray(k_cyc, dtype=np.float64) * np.asarray(self.raw_shape, dtype=np.float64) * self.pixel_size_um
+
+    def _phasor(self, qy: np.ndarray, qx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``e^{-i 2 pi q . x}`` factors ``(Q, Y)`` and ``(Q, X)`` for FFT-pixel frequencies ``q``."""
+        ny, nx = self.raw_shape
+        ey = np.exp(-2j * np.pi * np.outer(np.atleast_1d(qy), self._y) / ny).astype(np.complex64)
+        ex = np.exp(-2j * np.pi * np.outer(np.atleast_1d(qx), self._x) / nx).astype(np.complex64)
+        return ey, ex
+
+    def spectra(self, frames: np.ndarray) -> np.ndarray:
+        """Full 2D FFTs of the frames, complex64 ``(N, Y, X)``."""
+        return sfft.fft2(np.asarray(frames, dtype=np.float32), workers=self.workers)
+
+    def bands(self, spec_angle: np.ndarray, phases_rad: np.ndarray, modulation: float = 1.0) -> np.ndarray:
+        """Separate the P spectra of one angle into bands 0, +1, -1 (complex64 ``(3, Y, X)``)."""
+        inv = band_matrix(phases_rad, modulation).astype(np.complex64)
+        return np.tensordot(inv, spec_angle, axes=(1, 0))
+
+    def _search_images(
+        self, spec_angle: np.ndarray, phases_rad: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(band-0 spectrum, real-space weighted band +1, cross-correlation product) for one angle.
+
+        The DFT of the product at q is the band0 x band+1 cross-correlation at shift q (peak at k0).
+        """
+        inv = band_matrix(phases_rad, 1.0).astype(np.complex64)
+        b0 = np.tensordot(inv[0], spec_angle, axes=(0, 0))
+        b1s = np.tensordot(inv[1], spec_angle, axes=(0, 0))
+        w = self._xcorr_weight
+        r0 = sfft.ifft2(b0 * w, workers=self.workers)
+        r1 = sfft.ifft2(b1s * w, workers=self.workers)
+        return b0, r1, np.conj(r0) * r1
+
+    def _dft_at(self, prod: np.ndarray, qy: np.ndarray, qx: np.ndarray) -> np.ndarray:
+        """DFT of ``prod`` at fractional frequencies (FFT pixels) ``qy`` x ``qx`` (outer grid)."""
+        ey, ex = self._phasor(qy, qx)
+        return ey @ prod @ ex.T
+
+    def _refine(
+        self, prod: np.ndarray, start_px: np.ndarray, levels: tuple[tuple[float, float], ...]
+    ) -> tuple[np.ndarray, float, bool]:
+        """Zoomed-DFT peak search around ``start_px``; returns (k0 px, |peak|, hit the edge of the first window)."""
+        centre = np.asarray(start_px, dtype=np.float64)
+        at_edge = False
+        best = 0.0
+        for i, (half, step) in enumerate(levels):
+            offs = np.arange(-half, half + 0.5 * step, step)
+            vals = np.abs(self._dft_at(prod, centre[0] + offs, centre[1] + offs)).astype(np.float64)
+            iy, ix = np.unravel_index(int(np.argmax(vals)), vals.shape)
+            if i == 0 and (iy in (0, offs.size - 1) or ix in (0, offs.size - 1)):
+                at_edge = True
+            dy, dx = 0.0, 0.0
+            # Parabolic interpolation through the best sample and its neighbours (per axis).
+            if 0 < iy < offs.size - 1:
+                a, b, c = vals[iy - 1, ix], vals[iy, ix], vals[iy + 1, ix]
+                den = a - 2 * b + c
+                dy = 0.5 * (a - c) / den if den < 0 else 0.0
+            if 0 < ix < offs.size - 1:
+                a, b, c = vals[iy, ix - 1], vals[iy, ix], vals[iy, ix + 1]
+                den = a - 2 * b + c
+                dx = 0.5 * (a - c) / den if den < 0 else 0.0
+            centre = centre + np.array([offs[iy] + dy * step, offs[ix] + dx * step])
+            best = float(vals[iy, ix])
+        return centre, best, at_edge
+
+    def _peak_to_noise(self, prod: np.ndarray, k0_px: np.ndarray, peak: float) -> float:
+        """Peak height over the mean cross-correlation magnitude on the ring ``|q| = |k0|`` away from the peak."""
+        rot = np.radians(np.arange(PNR_RING_STEP_DEG, 360.0 - 0.5 * PNR_RING_STEP_DEG, PNR_RING_STEP_DEG))
+        rot = rot[np.abs(np.degrees(rot) - 180.0) < 180.0 - PNR_EXCLUDE_DEG]
+        qy = np.cos(rot) * k0_px[0] + np.sin(rot) * k0_px[1]
+        qx = -np.sin(rot) * k0_px[0] + np.cos(rot) * k0_px[1]
+        ey, ex = self._phasor(qy, qx)
+        bg = np.abs(np.einsum("qy,yq->q", ey, prod @ ex.T))  # sum_y sum_x ey[q, y] prod[y, x] ex[q, x]
+        return float(peak / max(float(bg.mean()), 1e-30))
+
+    def phases(self, spec_angle: np.ndarray, k0_px: np.ndarray) -> tuple[np.ndarray, float]:
+        """Wicker auto-correlation phases (P,) of one angle's frames, and their predicted rms error (rad).
+
+        The error comes from the same correlation evaluated at "null" wave vectors (k0 rotated, where no
+        pattern is): after the mean over phases is removed only the frames' independent noise is left there.
+        """
+        ny, nx = self.raw_shape
+        n_p = spec_angle.shape[0]
+        filt = sfft.irfft2(spec_angle[:, :, : nx // 2 + 1] * self._h_half, s=self.raw_shape, workers=self.workers)
+        sq = (filt * filt).astype(np.float32)
+        rot = np.radians(np.array([0.0, *NULL_ROTATIONS_DEG]))
+        qy = np.cos(rot) * k0_px[0] + np.sin(rot) * k0_px[1]
+        qx = -np.sin(rot) * k0_px[0] + np.cos(rot) * k0_px[1]
+        ey, ex = self._phasor(qy, qx)
+        n_q = rot.size
+        # corr[p, q] = sum_y ey[q, y] sum_x sq[p, y, x] ex[q, x]; the x sum as one real matmul.
+        exr = np.concatenate([ex.real, ex.imag], axis=0).T  # (X, 2Q)
+        t = (sq.reshape(-1, nx) @ exr).reshape(n_p, ny, 2 * n_q)
+        tx = t[..., :n_q] + 1j * t[..., n_q:]
+        corr = np.einsum("qy,pyq->pq", ey, tx).astype(np.complex128)
+        corr -= corr.mean(axis=0, keepdims=True)  # remove the phase-independent object term
+        signal = np.abs(corr[:, 0])
+        noise = float(np.sqrt(np.mean(np.abs(corr[:, 1:]) ** 2) / 2.0))  # one quadrature component
+        sigma = float(np.sqrt(np.mean((noise / np.maximum(signal, 1e-30)) ** 2)))
+        return np.mod(np.angle(corr[:, 0]), 2.0 * np.pi), sigma
+
+    def _overlap(self, k0_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flat indices where both OTFs exceed 0.1 and the weights there; cached while k0 stays put."""
+        key = (round(float(k0_px[0]) / OVERLAP_CACHE_PX), round(float(k0_px[1]) / OVERLAP_CACHE_PX))
+        hit = self._overlap_cache.get(key)
+        if hit is None:
+            k0 = self._to_cycles(k0_px)
+            h0 = self._h.astype(np.float64)
+            h1 = self.otf(self._ky + k0[0], self._kx + k0[1])
+            idx = np.flatnonzero((h0 > OVERLAP_OTF_MIN) & (h1 > OVERLAP_OTF_MIN))
+            kabs1 = np.hypot(self._ky + k0[0], self._kx + k0[1]).ravel()[idx]
+            notch1 = 1.0 - np.exp(-0.5 * (kabs1 / (NOTCH_FRACTION * self.otf.cutoff_cycles_per_um)) ** 2)
+            h0i, h1i = h0.ravel()[idx], h1.ravel()[idx]
+            # Numerator weight H0 H1 / W(k + k0): the shifted band +1 arrives weighted by the search weight W.
+            weights = np.stack([h0i / np.maximum(notch1, 1e-6), h1i * h1i])
+            if len(self._overlap_cache) > 64:
+                self._overlap_cache.clear()
+            hit = (idx, weights)
+            self._overlap_cache[key] = hit
+        return hit
+
+    def modulation(self, band0: np.ndarray, r1: np.ndarray, k0_px: np.ndarray) -> float:
+        """Modulation depth of one angle from band 0 (spectrum) and the search-weighted band +1 (real space)."""
+        ey, ex = self._phasor(k0_px[0], k0_px[1])
+        shifted = sfft.fft2(r1 * ey[0][:, None] * ex[0][None, :], workers=self.workers)  # W B+1 at k + k0
+        idx, w = self._overlap(k0_px)
+        if idx.size == 0:
+            return float("nan")
+        b0 = band0.ravel()[idx].astype(np.complex128)
+        noise = 0.0
+        if self._noise_idx.size:
+            vals = band0.ravel()[self._noise_idx]
+            noise = float(np.mean(vals.real.astype(np.float64) ** 2 + vals.imag.astype(np.float64) ** 2))
+        num = np.sum(np.conj(b0) * shifted.ravel()[idx] * w[0])
+        den = np.sum((np.abs(b0) ** 2 - noise) * w[1])
+        return float(np.abs(num) / den) if den > 0 else float("nan")
+
+    # -------------------------------------------------------------------------------------------- public
+    def estimate(
+        self,
+        frames: np.ndarray,
+        previous: SimParameters | None = None,
+        *,
+        spectra: np.ndarray | None = None,
+    ) -> SimParameters:
+        """Estimate all parameters; a full annulus search without ``previous``, a local update with it.
+
+        The result is not guarded (see :class:`~imcsr_live.recon.tracker.ParameterTracker`); ``notes``
+        records local refinements that ran into the edge of their search window.
+        """
+        with _BLAS.limit(limits=1, user_api="blas"):
+            return self._estimate(frames, previous, spectra)
+
+    def _estimate(
+        self, frames: np.ndarray, previous: SimParameters | None, spectra: np.ndarray | None
+    ) -> SimParameters:
+        spec = self.spectra(frames) if spectra is None else spectra
+        n_a, n_p = self.n_angles, self.n_phases
+        k0_out = np.zeros((n_a, 2))
+        ph_out = np.zeros((n_a, n_p))
+        m_out = np.zeros(n_a)
+        pnr = np.zeros(n_a)
+        phase_sigma = np.zeros(n_a)
+        notes: list[str] = []
+        nominal_steps = 2.0 * np.pi * np.arange(n_p) / n_p
+        for a in range(n_a):
+            s = spec[a * n_p : (a + 1) * n_p]
+            if previous is None:
+                _, _, prod = self._search_images(s, nominal_steps)
+                cc = np.abs(sfft.fft2(prod, workers=self.workers))
+                cc[~self._annulus] = 0.0
+                iy, ix = np.unravel_index(int(np.argmax(cc)), cc.shape)
+                start = np.array([self._fy[iy], self._fx[ix]])
+                k0_px, _, _ = self._refine(prod, start, START_LEVELS)
+                first, _ = self.phases(s, k0_px)
+                # Second pass with the measured phases: cleaner bands, better k0.
+                b0, r1, prod = self._search_images(s, first)
+                k0_px, peak, _ = self._refine(prod, k0_px, ((0.05, 0.01),))
+            else:
+                start = self._to_px(previous.k0_cycles_per_um[a])
+                b0, r1, prod = self._search_images(s, previous.phases_rad[a])
+                k0_px, peak, edge = self._refine(prod, start, UPDATE_LEVELS)
+                if edge:
+                    notes.append(f"angle {a}: k0 moved by more than 0.5 px since the last timepoint")
+            phases, sigma = self.phases(s, k0_px)
+            k0_out[a] = self._to_cycles(k0_px)
+            ph_out[a] = phases
+            phase_sigma[a] = sigma
+            m_out[a] = self.modulation(b0, r1, k0_px)
+            pnr[a] = self._peak_to_noise(prod, k0_px, peak)
+        return SimParameters(
+            k0_out, ph_out, m_out, pnr, phase_sigma_rad=phase_sigma, confident=not notes, notes=tuple(notes)
+        )

@@ -1,0 +1,91 @@
+"""Pattern-parameter estimation against synthetic data with known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imcsr_live.recon.estimate import ParameterEstimator
+from imcsr_live.recon.params import SimParameters
+from imcsr_live.recon.preprocess import preprocess
+from imcsr_live.recon.reconstructor import model_otf
+from imcsr_live.recon.tracker import ParameterTracker
+from tests.recon.conftest import SimCase, make_case
+
+
+def _errors(est: SimParameters, true: SimParameters, shape: tuple[int, int], p: float) -> tuple[float, float, float]:
+    scale = np.asarray(shape) * p
+    dk = float(np.max(np.abs((est.k0_cycles_per_um - true.k0_cycles_per_um) * scale)))
+    dph = np.angle(np.exp(1j * (est.phases_rad - true.phases_rad)))
+    rms = float(np.degrees(np.sqrt(np.mean(dph**2))))
+    dm = float(np.max(np.abs(est.modulation / true.modulation - 1)))
+    return dk, rms, dm
+
+
+def _estimator(case: SimCase, size: int = 256) -> ParameterEstimator:
+    return ParameterEstimator((size, size), case.pixel_size_um, model_otf(case.rig), 3, 3, workers=1)
+
+
+@pytest.mark.parametrize("fixture", ["case_1000", "case_200"])
+def test_startup_search_meets_the_accuracy_targets(fixture: str, request: pytest.FixtureRequest) -> None:
+    case: SimCase = request.getfixturevalue(fixture)
+    size = case.raw[0].shape[-1]
+    frames = preprocess(case.raw[0], 3, 3, 100.0).frames
+    est = _estimator(case, size).estimate(frames)
+    dk, rms, dm = _errors(est, case.truth_params[0], (size, size), case.pixel_size_um)
+    assert dk <= 0.02, f"|dk0| {dk:.4f} px"
+    assert rms <= 3.0, f"phase rms {rms:.2f} deg"
+    assert dm <= 0.15, f"modulation error {dm:.3f}"
+    assert est.confident
+    assert np.all(est.peak_to_noise > 3.0)
+    assert np.all(np.degrees(est.phase_sigma_rad) < 3.0)
+
+
+def test_update_recovers_k0_from_a_previous_value_off_by_a_fraction_of_a_pixel(case_1000: SimCase) -> None:
+    frames = preprocess(case_1000.raw[0], 3, 3, 100.0).frames
+    true = case_1000.truth_params[0]
+    scale = 256 * case_1000.pixel_size_um
+    shifted = SimParameters(true.k0_cycles_per_um + 0.3 / scale, true.phases_rad + 0.2, true.modulation)
+    est = _estimator(case_1000).estimate(frames, shifted)
+    dk, rms, _ = _errors(est, true, (256, 256), case_1000.pixel_size_um)
+    assert dk <= 0.02 and rms <= 3.0
+    assert est.confident
+
+
+def test_update_flags_a_k0_jump_beyond_its_search_window(case_1000: SimCase) -> None:
+    frames = preprocess(case_1000.raw[0], 3, 3, 100.0).frames
+    true = case_1000.truth_params[0]
+    far = SimParameters(true.k0_cycles_per_um + 2.0 / (256 * case_1000.pixel_size_um), true.phases_rad, true.modulation)
+    est = _estimator(case_1000).estimate(frames, far)
+    assert not est.confident
+    assert any("moved by more than 0.5 px" in n for n in est.notes)
+
+
+def test_a_stack_without_pattern_is_reported_low_confidence(case_1000: SimCase) -> None:
+    # Widefield data (no modulation) plus noise: nothing to estimate. The guards must say so and fall back to
+    # the rig config's nominal pattern instead of reconstructing with whatever the search found.
+    rng = np.random.default_rng(5)
+    wide = case_1000.widefield * (1000.0 / np.percentile(case_1000.widefield, 99.9))
+    raw = (rng.poisson(np.broadcast_to(wide, (9, 256, 256))) + 100).astype(np.uint16)
+    frames = preprocess(raw, 3, 3, 100.0).frames
+    est = _estimator(case_1000).estimate(frames)
+    from imcsr_live.recon.params import nominal_parameters
+
+    rig = case_1000.rig
+    nominal = nominal_parameters(rig.sim.angles_deg, rig.sim.period_um, 3, rig.sim.modulation)
+    guarded = ParameterTracker(nominal, (256, 256), case_1000.pixel_size_um).accept(est)
+    assert not guarded.confident
+    assert len(guarded.notes) >= 3  # every angle failed
+    np.testing.assert_allclose(guarded.k0_cycles_per_um, nominal.k0_cycles_per_um)
+
+
+def test_estimation_at_very_low_light_is_flagged() -> None:
+    case = make_case(256, 3.0, seed=2)
+    frames = preprocess(case.raw[0], 3, 3, 100.0).frames
+    est = _estimator(case).estimate(frames)
+    rig = case.rig
+    from imcsr_live.recon.params import nominal_parameters
+
+    nominal = nominal_parameters(rig.sim.angles_deg, rig.sim.period_um, 3, rig.sim.modulation)
+    guarded = ParameterTracker(nominal, (256, 256), case.pixel_size_um).accept(est)
+    assert not guarded.confident

@@ -1,0 +1,153 @@
+"""Side-by-side comparison with napari-sim-processor (PyPI, BSD-3) on the same synthetic stacks.
+
+Both reconstruct the same two noise realisations of one synthetic specimen (hardware_configs/simulated.toml);
+each estimates its own pattern parameters. Reported per photon level: the FRC (1/7) resolution of each
+reconstruction and its gain over widefield (linear outputs, no clipping), the correlation with the band-limited
+ground truth, and median times for the start-up estimation and for the cached reconstruction (numpy/pocketfft
+and torch paths of napari-sim-processor vs our torch Wiener stage), all on this machine.
+
+napari-sim-processor is NOT a dependency of imcsr-live (it pulls in napari). Install it without dependencies
+into the venv for this script:  ``pip install --no-deps napari-sim-processor==0.1.1``  (or pass
+``--nsp-path`` to an unpacked wheel). Its package ``__init__`` imports napari widgets, so this script loads
+only its ``processors`` modules through a stub package.
+
+Run: ``python tools/compare_napari_sim.py --size 512 --photons 1000,200 --seeds 0,1``
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import sys
+import time
+import types
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from imcsr_live.config import load_rig_config  # noqa: E402
+from imcsr_live.recon.preprocess import preprocess  # noqa: E402
+from imcsr_live.recon.quality import frc  # noqa: E402
+from imcsr_live.recon.reconstructor import Reconstructor  # noqa: E402
+from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings  # noqa: E402
+
+
+def load_nsp(path: str | None) -> type:
+    """``ConvSimProcessor`` class of napari-sim-processor, without importing napari."""
+    if path is None:
+        spec = importlib.util.find_spec("napari_sim_processor")
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit("napari-sim-processor not found: pip install --no-deps napari-sim-processor==0.1.1")
+        root = Path(next(iter(spec.submodule_search_locations)))
+    else:
+        root = Path(path) / "napari_sim_processor"
+    pkg = types.ModuleType("napari_sim_processor")
+    pkg.__path__ = [str(root)]
+    sys.modules["napari_sim_processor"] = pkg
+    sub = types.ModuleType("napari_sim_processor.processors")
+    sub.__path__ = [str(root / "processors")]
+    sys.modules["napari_sim_processor.processors"] = sub
+    with redirect_stdout(io.StringIO()):  # it prints which back-ends it found
+        for name in ("baseSimProcessor", "baseSimProcessor3D", "convSimProcessor"):
+            full = f"napari_sim_processor.processors.{name}"
+            s = importlib.util.spec_from_file_location(full, root / "processors" / f"{name}.py")
+            assert s is not None and s.loader is not None
+            mod = importlib.util.module_from_spec(s)
+            sys.modules[full] = mod
+            s.loader.exec_module(mod)
+    return sys.modules["napari_sim_processor.processors.convSimProcessor"].ConvSimProcessor
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--photons", default="1000,200")
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (both tools)")
+    ap.add_argument("--nsp-path", default=None, help="folder holding an unpacked napari_sim_processor package")
+    ap.add_argument("--nsp-wiener", type=float, default=0.1, help="napari-sim-processor Wiener parameter w")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    nsp_cls = load_nsp(args.nsp_path)
+    rig = load_rig_config(REPO / "hardware_configs" / "simulated.toml")
+    p = rig.optics.pixel_size_um
+    n = args.size
+    for photons in (float(x) for x in args.photons.split(",")):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(n, n), photons=photons, seed=seed))
+            truth = world.specimen.render()
+            scale = world._calibrate(truth)
+            gt = world.forward.sr_ground_truth(truth).sum(axis=0)
+            raws = [world.forward.simulate(truth, scale, np.random.default_rng(1000 * seed + k)).raw for k in (1, 2)]
+            ours, theirs, wide = [], [], []
+            t_ours_est = t_ours_rec = t_nsp_cal = t_nsp_np = t_nsp_torch = 0.0
+            for i, raw in enumerate(raws):
+                rec = Reconstructor(rig, workers=1)
+                res = rec.reconstruct(raw)
+                assert rec._wiener is not None
+                rec._wiener.clip = False
+                prep = preprocess(raw, 3, 3, rig.recon.camera_offset_adu)
+                ours.append(rec._wiener.reconstruct(prep.frames).numpy().copy())
+                wide.append(res.widefield)
+                proc = nsp_cls(3, 3)
+                proc.debug = False
+                proc.NA, proc.n, proc.wavelength = rig.optics.na, 1.518, rig.optics.emission_wavelength_nm * 1e-3
+                proc.pixelsize, proc.magnification = p * 100.0, 100.0
+                proc.w = args.nsp_wiener
+                proc.usePhases = True
+                proc.eta = rig.k0_fraction_of_cutoff  # expected carrier, as a fraction of the cutoff
+                img = (raw.astype(np.float32) - rig.recon.camera_offset_adu).clip(0, None)
+                with redirect_stdout(io.StringIO()):
+                    t0 = time.perf_counter()
+                    proc.calibrate(img)
+                    t_cal = time.perf_counter() - t0
+                    theirs.append(np.asarray(proc.reconstruct_rfftw(img), dtype=np.float64).copy())
+                    if i == 0:
+                        t_nsp_cal = t_cal
+                        t_nsp_np = median_time(lambda p_=proc, x=img: p_.reconstruct_rfftw(x), args.repeats)
+                        t_nsp_torch = median_time(lambda p_=proc, x=img: p_.reconstruct_pytorch(x), args.repeats)
+                if i == 0:
+                    est, wien, fr = rec._estimator, rec._wiener, prep.frames
+                    assert est is not None
+                    out = torch.empty(wien.sr_shape)
+                    t_ours_est = median_time(lambda e=est, f=fr: e.estimate(f), 2)
+                    t_ours_rec = median_time(lambda w=wien, f=fr, o=out: w.reconstruct(f, out=o), args.repeats)
+            fw = frc(wide[0], wide[1], p).cutoff_per_um
+            fo = frc(ours[0], ours[1], p / 2).cutoff_per_um
+            ft = frc(theirs[0], theirs[1], p / 2).cutoff_per_um
+            inner = (slice(48, -48), slice(48, -48))
+            gt_inner = gt[inner].ravel()
+
+            def corr(img: np.ndarray, ref: np.ndarray = gt_inner, sl: tuple = inner) -> float:
+                return float(np.corrcoef(img[sl].ravel(), ref)[0, 1])
+
+            print(
+                f"photons {photons:5.0f} seed {seed}: FRC cutoff (1/um) widefield {fw:.2f} | ours {fo:.2f} "
+                f"(gain {fo / fw:.3f}, corr GT {corr(ours[0]):.4f}) | napari-sim-processor {ft:.2f} "
+                f"(gain {ft / fw:.3f}, corr GT {corr(theirs[0]):.4f}) || start-up estimate: ours "
+                f"{t_ours_est * 1e3:.0f} ms, theirs {t_nsp_cal * 1e3:.0f} ms | cached reconstruction: ours (torch) "
+                f"{t_ours_rec * 1e3:.1f} ms, theirs numpy {t_nsp_np * 1e3:.1f} ms, theirs torch "
+                f"{t_nsp_torch * 1e3:.1f} ms",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
