@@ -200,15 +200,16 @@ class WienerReconstructor:
         self.params = params
 
     def _build_phasors(self, k0: np.ndarray) -> None:
-        """``e^{-i 2 pi k0_a . x}`` on the SR grid per angle (complex64); cycles reduced mod 1 for accuracy."""
-        out = []
+        """``e^{-i 2 pi k0_a . x}`` on the SR grid per angle (complex64), written in place (no reallocation:
+        this runs whenever the per-frame update moves k0); cycles reduced mod 1 for float accuracy."""
+        if self._phasors is None:
+            self._phasors = torch.empty((self.n_angles, *self.sr_shape), dtype=torch.complex64, device=self.device)
         for a in range(self.n_angles):
             ey = np.exp(-2j * np.pi * np.mod(k0[a, 0] * self._sr_y, 1.0)).astype(np.complex64)
             ex = np.exp(-2j * np.pi * np.mod(k0[a, 1] * self._sr_x, 1.0)).astype(np.complex64)
-            t_ey = torch.as_tensor(ey, device=self.device)
-            t_ex = torch.as_tensor(ex, device=self.device)
-            out.append(t_ey[:, None] * t_ex[None, :])
-        self._phasors = torch.stack(out)
+            t_ey = torch.as_tensor(ey, device=self.device)[:, None]
+            t_ex = torch.as_tensor(ex, device=self.device)[None, :]
+            torch.mul(t_ey, t_ex, out=self._phasors[a])
         self._phasor_k0 = k0.copy()
 
     # ------------------------------------------------------------------------------------------- compute
