@@ -231,6 +231,81 @@ def reconstruct(
         typer.echo(str(p))
 
 
+@app.command()
+def export(
+    model: Annotated[Path, typer.Option("--model", help="checkpoint NAME (NAME.safetensors + NAME.json)")],
+    engine: Annotated[str, typer.Option("--engine", help="onnx or tensorrt")] = "onnx",
+    precision: Annotated[str, typer.Option("--precision", help="fp32, fp16 or bf16 (baked into the graph)")] = "fp16",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: beside model)")] = None,
+    size: Annotated[int, typer.Option("--size", min=8, help="SR frame size the plan is tuned for")] = 1024,
+    min_size: Annotated[int | None, typer.Option("--min-size", help="smallest frame a plan accepts")] = None,
+    max_size: Annotated[int | None, typer.Option("--max-size", help="largest frame a plan accepts")] = None,
+) -> None:
+    """Export a model to ONNX (checked against torch) or build its TensorRT plan (cached for the live app)."""
+    from imcsr_live.engine.exporting import export_model
+    from imcsr_live.engine.model_source import load_model
+
+    source = load_model(model)
+    with progress_bar() as bar:
+        task = bar.add_task("export", total=1.0, status="")
+        _files, summary = export_model(
+            source,
+            engine,
+            precision,
+            output=output,
+            default_dir=Path(model).parent,
+            size=size,
+            min_size=min_size,
+            max_size=max_size,
+            progress=lambda msg, frac: bar.update(task, completed=frac, status=msg),
+        )
+        bar.update(task, completed=1.0, status="done")
+    typer.echo(summary)
+
+
+@app.command()
+def benchmark(
+    engine: Annotated[list[str] | None, typer.Option("--engine", help="engine kind(s); default: all here")] = None,
+    size: Annotated[list[int] | None, typer.Option("--size", help="SR frame size(s), square; default 512")] = None,
+    precision: Annotated[str, typer.Option("--precision", help="fp32, fp16 or bf16")] = "fp16",
+    network: Annotated[str, typer.Option("--network", help="random network preset: paper, cpu, tiny")] = "cpu",
+    model: Annotated[Path | None, typer.Option("--model", help="checkpoint to time instead of --network")] = None,
+    frames: Annotated[int, typer.Option("--frames", min=1, help="timed frames per row (median reported)")] = 5,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads (torch + onnxruntime)")] = None,
+    as_json: Annotated[Path | None, typer.Option("--json", help="also write the results here")] = None,
+) -> None:
+    """Time the inference engines: ms/frame (median), frames/s and peak memory per engine and frame size."""
+    from imcsr_live.engine.bench import format_table, run_benchmark
+    from imcsr_live.engine.model_source import load_model, random_model
+    from imcsr_live.engine.select import KINDS, engine_precision, unavailable_reason
+
+    source = load_model(model) if model is not None else random_model(network)
+    options: dict[str, dict[str, object]] = {}
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+        options["onnxruntime"] = {"threads": threads}
+    kinds = engine or [k for k in KINDS if unavailable_reason(k) is None]
+    results = []
+    with progress_bar() as bar:
+        task = bar.add_task("benchmark", total=len(kinds) * len(size or [512]), status="")
+        for kind in kinds:
+            for n in size or [512]:
+                device = "cuda" if kind in ("tensorrt", "torch-cuda") else "cpu"
+                prec = engine_precision(kind, precision, device) if engine is None else precision
+                label = network if model is None else source.name
+                status = lambda msg, frac: bar.update(task, status=msg)  # noqa: E731
+                results.append(
+                    run_benchmark(kind, source, prec, n, frames, network=label, progress=status, options=options)
+                )
+                bar.advance(task)
+    typer.echo(format_table(results))
+    if as_json is not None:
+        as_json.write_text(json.dumps([r.as_dict() for r in results], indent=2), encoding="utf-8")
+        typer.echo(f"wrote {as_json}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -47,6 +47,10 @@ class EngineError(ImcsrError):
     exit_code = 6
 
 
+class EnginePlanError(EngineError):
+    """A serialized engine (TensorRT plan) does not fit this machine (other TensorRT version or GPU) or is damaged."""
+
+
 class MicroManagerUnavailableError(HardwareError):
     """Micro-Manager (its Java app, its ZMQ server or the device adapters) cannot be reached or started."""
 

@@ -1,0 +1,170 @@
+"""The ``Engine`` protocol, its result type ``Separated``, and the shared front end of every engine.
+
+Every engine takes a temporal window of SR frames as they come out of the reconstructor (``(3, H, W)`` for a
+temporal-continuity model, ``(1, H, W)`` for a single-frame one, any positive scale), normalises it as the model
+card says (:mod:`imcsr_live.model.normalization`), runs the network, and returns the separated channels of the
+middle frame in [0, 1] (relative to the normalised input), plus the per-pixel standard deviation when the network
+has an uncertainty head. Subclasses only implement :meth:`BaseEngine._infer` on a normalised float32 batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from imcsr_live.engine.model_source import ModelSource
+from imcsr_live.errors import EngineError, InputDataError
+from imcsr_live.model.normalization import normalize_input
+
+log = logging.getLogger(__name__)
+
+Precision = str  # "fp32" | "fp16" | "bf16"
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+#: Progress callback for warm-up / compilation: (message, fraction done in [0, 1]).
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class Separated:
+    """Separated channels of one timepoint (timepoint-agnostic: the pipeline adds index and timestamps).
+
+    Attributes
+    ----------
+    channels
+        ``(C, H, W)`` float32 in [0, 1], model channel order, relative to the normalised input.
+    uncertainty
+        ``(C, H, W)`` float32 predicted standard deviation (same units), or None without an uncertainty head.
+    input_scale
+        The divisor the input was normalised with; ``channels * input_scale`` is in SR intensity units.
+    engine, precision
+        Which engine produced it, at which precision.
+    timings_s
+        Seconds per stage: ``normalize``, ``infer`` (device work incl. transfers), ``total``.
+    """
+
+    channels: np.ndarray
+    uncertainty: np.ndarray | None
+    input_scale: float
+    engine: str
+    precision: str
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the pipeline needs from an inference engine (ARCHITECTURE.md)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def precision(self) -> str: ...
+
+    def separate(self, window: np.ndarray) -> Separated: ...
+
+    def warmup(self, shape: tuple[int, int], progress: Progress | None = None) -> None: ...
+
+
+def nrmse(result: np.ndarray, reference: np.ndarray) -> float:
+    """RMSE of ``result`` vs ``reference`` divided by the reference's range (the parity measure of issue 5)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    res = np.asarray(result, dtype=np.float64)
+    if ref.shape != res.shape:
+        raise ValueError(f"shape {res.shape} vs reference {ref.shape}")
+    span = float(ref.max() - ref.min()) or 1.0
+    return float(np.sqrt(np.mean((res - ref) ** 2)) / span)
+
+
+class BaseEngine:
+    """Shared input checks, normalisation, tiling and output splitting. Subclasses implement ``_infer``."""
+
+    kind: str = "base"
+
+    def __init__(self, source: ModelSource, precision: str = "fp32", *, max_tile_pixels: int | None = None) -> None:
+        if precision not in PRECISIONS:
+            raise EngineError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        self.source = source
+        self._precision = precision
+        self.max_tile_pixels = max_tile_pixels
+        self.tile_overlap = source.receptive_radius()
+        self._warm_shapes: set[tuple[int, int]] = set()
+
+    # -- Engine protocol --------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    @property
+    def precision(self) -> str:
+        return self._precision
+
+    def separate(self, window: np.ndarray) -> Separated:
+        """Separate the middle frame of ``window`` (``(in_frames, H, W)``); see :class:`Separated`."""
+        t0 = time.perf_counter()
+        frames = self._check_window(window)
+        x, scale = normalize_input(frames)
+        t1 = time.perf_counter()
+        out = self.infer_normalized(x[None])[0]
+        t2 = time.perf_counter()
+        c = self.source.cfg.out_channels
+        channels = np.ascontiguousarray(out[:c], dtype=np.float32)
+        unc = None
+        if out.shape[0] == 2 * c:
+            # The head predicts log-variance; the UI and calibration want a standard deviation.
+            unc = np.exp(0.5 * out[c:].astype(np.float32))
+        t3 = time.perf_counter()
+        timings = {"normalize": t1 - t0, "infer": t2 - t1, "total": t3 - t0}
+        return Separated(channels, unc, scale, self.name, self.precision, timings)
+
+    def warmup(self, shape: tuple[int, int], progress: Progress | None = None) -> None:
+        """Build/compile for frames of ``shape`` (H, W) and run once, so the first live frame is not slow."""
+        shape = (int(shape[0]), int(shape[1]))
+        if progress:
+            progress(f"{self.name}: preparing {shape[0]}x{shape[1]}", 0.0)
+        self._prepare(shape, progress)
+        rng = np.random.default_rng(0)
+        x = rng.random((1, self.source.cfg.in_frames, *shape), dtype=np.float32)
+        self.infer_normalized(x)
+        self._warm_shapes.add(shape)
+        if progress:
+            progress(f"{self.name}: ready for {shape[0]}x{shape[1]}", 1.0)
+
+    # -- shared machinery -------------------------------------------------------------------------------------
+    def infer_normalized(self, x: np.ndarray) -> np.ndarray:
+        """Network output for a normalised ``(1, F, H, W)`` float32 batch, tiled if it exceeds the memory cap."""
+        h, w = x.shape[-2:]
+        if self.max_tile_pixels is not None and h * w > self.max_tile_pixels:
+            from imcsr_live.engine.tiling import tiled_inference
+
+            return tiled_inference(self, x, self.max_tile_pixels)
+        return self._infer(x)
+
+    def _check_window(self, window: np.ndarray) -> np.ndarray:
+        a = np.asarray(window)
+        need = self.source.cfg.in_frames
+        if a.ndim == 2 and need == 1:
+            a = a[None]
+        if a.ndim != 3 or a.shape[0] != need:
+            raise InputDataError(
+                f"the model {self.source.name!r} takes {need} SR frame(s) (shape ({need}, H, W)); got shape "
+                f"{a.shape}" + ("; pass the window [t-1, t, t+1]" if need == 3 else "")
+            )
+        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+            raise InputDataError(f"SR frames must be real numbers, got dtype {a.dtype}")
+        if min(a.shape[1:]) < 8:
+            raise InputDataError(f"SR frames of {a.shape[1]}x{a.shape[2]} are too small to separate (need >= 8x8)")
+        if not np.all(np.isfinite(a)):
+            raise InputDataError("SR window contains NaN or infinite values; check the reconstruction")
+        return a
+
+    def _prepare(self, shape: tuple[int, int], progress: Progress | None) -> None:
+        """Engine-specific build/compile for one frame size (default: nothing)."""
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError

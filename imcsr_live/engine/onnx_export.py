@@ -1,0 +1,96 @@
+"""ONNX export of the IMC-SR network with dynamic height and width (opset 18, ``torch.export`` based).
+
+The precision is baked into the graph (fp16/bf16 weights and activations, fp32 at the input/output and in the
+channel-attention pooling), because TensorRT 11 takes precision from the graph only (SCIENCE.md section 6).
+Exports are cached in the engine cache under a key of weights hash, architecture, precision, opset and torch
+version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+from imcsr_live.engine.cache import atomic_write, cache_dir, cache_key
+from imcsr_live.engine.model_source import ModelSource
+from imcsr_live.engine.torch_engine import cast_network
+from imcsr_live.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+INPUT_NAME = "window"
+OUTPUT_NAME = "separated"
+#: Frame sizes the exported graph accepts (multiples of nothing in particular: the network is fully convolutional).
+MIN_SIDE, MAX_SIDE = 8, 16384
+
+
+def onnx_cache_path(source: ModelSource, precision: str) -> Path:
+    """Where :func:`export_onnx` caches the graph for this network and precision."""
+    key = cache_key(
+        {
+            "weights": source.weights_sha256,
+            "arch": source.cfg.model_dump(),
+            "precision": precision,
+            "opset": OPSET,
+            "torch": torch.__version__,
+        }
+    )
+    return cache_dir() / "onnx" / f"{source.name}-{precision}-{key}.onnx"
+
+
+def export_onnx(source: ModelSource, precision: str = "fp32", path: str | Path | None = None) -> Path:
+    """Export ``source`` to ONNX (cached when ``path`` is None) and return the file path.
+
+    Raises
+    ------
+    EngineError
+        The ONNX exporter's packages (``onnx``, ``onnxscript``) are missing, or the export failed.
+    """
+    target = Path(path) if path is not None else onnx_cache_path(source, precision)
+    if path is None and target.is_file():
+        return target
+    try:
+        import onnx  # noqa: F401  (the exporter needs it; fail with our message, not deep inside torch)
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise EngineError(
+            f"ONNX export needs the 'onnx' and 'onnxscript' packages ({exc.name} is missing): "
+            "pip install 'imcsr-live[onnx]'"
+        ) from None
+    net = cast_network(source, precision).eval()
+    example = torch.rand(1, source.cfg.in_frames, 64, 64)
+    dim = torch.export.Dim
+    dynamic = {"x": {2: dim("height", min=MIN_SIDE, max=MAX_SIDE), 3: dim("width", min=MIN_SIDE, max=MAX_SIDE)}}
+    log.info("exporting %s (%s) to ONNX", source.name, precision)
+    sink = io.StringIO()
+    try:
+        # The exporter prints progress lines and deprecation warnings that mean nothing to a microscopist.
+        quiet = logging.getLogger("torch.onnx")
+        level = quiet.level
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
+            warnings.simplefilter("ignore")
+            quiet.setLevel(logging.ERROR)  # "torchvision is not installed" notices
+            program = torch.onnx.export(
+                net,
+                (example,),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                opset_version=OPSET,
+                dynamo=True,
+                dynamic_shapes=dynamic,
+                verbose=False,
+            )
+            data = program.model_proto.SerializeToString()
+    except Exception as exc:
+        log.debug("exporter output:\n%s", sink.getvalue())
+        raise EngineError(f"ONNX export of {source.name} ({precision}) failed: {exc}") from exc
+    finally:
+        quiet.setLevel(level)
+    atomic_write(target, data)
+    return target

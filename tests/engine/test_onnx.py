@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+
+from imcsr_live.engine import nrmse, random_model
+from imcsr_live.engine.onnx_export import export_onnx, onnx_cache_path
+from imcsr_live.engine.ort_engine import OnnxRuntimeEngine
+from imcsr_live.engine.torch_engine import TorchEngine
+from imcsr_live.errors import EngineError
+from imcsr_live.model.imcsr_net import IMCSRNetConfig
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+
+def test_onnxruntime_fp32_parity_at_several_frame_sizes(small_source, sr_window) -> None:
+    ref_engine = TorchEngine(small_source)
+    eng = OnnxRuntimeEngine(small_source)
+    assert eng.name == "onnxruntime (CPU)"
+    # The exported graph has dynamic height/width: the 96x96 window and a non-square crop both run.
+    for window in (sr_window, sr_window[:, 5:77, 10:90]):
+        ref = ref_engine.separate(window).channels
+        out = eng.separate(window).channels
+        assert out.shape == ref.shape
+        assert nrmse(out, ref) <= 1e-4
+
+
+def test_onnxruntime_fp16_graph_parity(small_source, sr_window) -> None:
+    ref = TorchEngine(small_source).separate(sr_window).channels
+    out = OnnxRuntimeEngine(small_source, "fp16").separate(sr_window).channels
+    assert nrmse(out, ref) <= 1e-2
+
+
+def test_local_pooling_network_exports(sr_window) -> None:
+    src = random_model(IMCSRNetConfig(width=8, groups=1, blocks=2, reduction=4, pooling="local", pool_window=32))
+    ref = TorchEngine(src).separate(sr_window).channels
+    assert nrmse(OnnxRuntimeEngine(src).separate(sr_window).channels, ref) <= 1e-4
+
+
+def test_export_is_cached_and_keyed(small_source, tmp_path) -> None:
+    path = export_onnx(small_source, "fp32")
+    assert path == onnx_cache_path(small_source, "fp32") and path.is_file()
+    stamp = path.stat().st_mtime_ns
+    assert export_onnx(small_source, "fp32") == path and path.stat().st_mtime_ns == stamp  # not re-exported
+    assert onnx_cache_path(small_source, "fp16") != path
+    other = random_model(small_source.cfg, seed=99)
+    assert onnx_cache_path(other, "fp32") != path  # other weights, other key
+    explicit = export_onnx(small_source, "fp32", tmp_path / "m.onnx")
+    assert explicit.read_bytes()[:2] == path.read_bytes()[:2]
+
+
+def test_bf16_is_refused_with_a_hint(small_source) -> None:
+    with pytest.raises(EngineError, match=r"bf16.*use fp16 or fp32"):
+        OnnxRuntimeEngine(small_source, "bf16")
+
+
+def test_cuda_request_without_cuda_provider(small_source) -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(EngineError, match="onnxruntime-gpu"):
+        OnnxRuntimeEngine(small_source, device="cuda")

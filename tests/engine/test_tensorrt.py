@@ -1,0 +1,157 @@
+"""TensorRT code paths against a fake ``tensorrt`` module (see fake_tensorrt.py); the real one needs NVIDIA's index."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+
+import numpy as np
+import pytest
+
+from imcsr_live.engine import nrmse
+from imcsr_live.engine.tensorrt_engine import (
+    INSTALL_HINT,
+    PlanSpec,
+    ShapeProfile,
+    TensorRTEngine,
+    network_flags,
+    plan_paths,
+    timing_cache_path,
+)
+from imcsr_live.engine.torch_engine import TorchEngine
+from imcsr_live.errors import EngineError, EnginePlanError
+from tests.engine.fake_tensorrt import make_fake_tensorrt
+
+pytest.importorskip("onnxruntime")
+GPU = ("Fake H100", "sm_90")
+
+
+@pytest.fixture(params=["10.7.0", "11.0.0"])
+def fake_trt(request, monkeypatch):
+    trt = make_fake_tensorrt(request.param)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    return trt
+
+
+def make_engine(source, **kw) -> TensorRTEngine:
+    return TensorRTEngine(source, kw.pop("precision", "fp16"), device="cpu", gpu=kw.pop("gpu", GPU), **kw)
+
+
+def test_missing_tensorrt_says_how_to_install(small_source, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails as if not installed
+    with pytest.raises(EngineError, match="imcsr-live\\[tensorrt\\]") as info:
+        TensorRTEngine(small_source)
+    assert str(info.value) == INSTALL_HINT
+
+
+def test_network_flags_per_version() -> None:
+    assert network_flags(make_fake_tensorrt("10.7.0")) == 1 << 5  # STRONGLY_TYPED must be requested in 10
+    assert network_flags(make_fake_tensorrt("11.0.0")) == 0  # the only mode in 11 (no flag, no FP16 flag)
+    assert not hasattr(make_fake_tensorrt("11.0.0").BuilderFlag, "FP16")
+
+
+def test_build_run_and_parity(fake_trt, small_source, sr_window) -> None:
+    eng = make_engine(small_source)
+    eng.warmup(sr_window.shape[1:])
+    assert fake_trt.stats["builds"] == 1
+    assert eng.last_plan is not None and eng.last_plan.is_file()
+    meta = json.loads(eng.last_plan.with_suffix(".json").read_text())
+    assert meta["tensorrt_version"] == fake_trt.__version__ and meta["gpu_name"] == GPU[0]
+    assert meta["precision"] == "fp16" and meta["profile"]["opt_hw"] == [96, 96]
+    ref = TorchEngine(small_source).separate(sr_window).channels
+    out = eng.separate(sr_window)
+    assert out.engine == "tensorrt" and out.precision == "fp16"
+    assert nrmse(out.channels, ref) <= 1e-2
+    # a new frame size outside the fixed profile gets its own plan
+    eng.separate(sr_window[:, :64, :80])
+    assert fake_trt.stats["builds"] == 2
+
+
+def test_plan_cache_survives_restart(fake_trt, small_source) -> None:
+    make_engine(small_source).warmup((40, 40))
+    builds = fake_trt.stats["builds"]
+    again = make_engine(small_source)  # a new process would do exactly this
+    again.warmup((40, 40))
+    assert fake_trt.stats["builds"] == builds  # loaded, not rebuilt
+    tc = timing_cache_path(fake_trt.__version__, *GPU)
+    assert tc.is_file()
+
+
+def test_timing_cache_is_fed_back_to_the_builder(fake_trt, small_source) -> None:
+    make_engine(small_source).warmup((48, 40))
+    make_engine(small_source).warmup((48, 56))
+    assert fake_trt.stats["timing_cache_in"][-1] != b""  # second build started from the saved cache
+
+
+def test_stale_cached_plan_is_rebuilt_with_warning(small_source, monkeypatch, caplog) -> None:
+    old = make_fake_tensorrt("10.7.0")
+    monkeypatch.setitem(sys.modules, "tensorrt", old)
+    eng = make_engine(small_source)
+    eng.warmup((32, 32))
+    stale = eng.last_plan
+    # TensorRT upgraded in place, same version string reported to the key -> same cache file, but the plan
+    # header says otherwise (what a null deserialisation looks like in practice).
+    new = make_fake_tensorrt("10.7.0")
+    stale.write_bytes(stale.read_bytes().replace(b'"10.7.0"', b'"10.6.0"'))
+    monkeypatch.setitem(sys.modules, "tensorrt", new)
+    with caplog.at_level(logging.WARNING):
+        eng2 = make_engine(small_source)
+        eng2.warmup((32, 32))
+    assert new.stats["builds"] == 1
+    assert "does not load here" in caplog.text and "rebuilding" in caplog.text
+    assert eng2.last_plan == stale and b'"10.7.0"' in stale.read_bytes()
+
+
+def test_incompatible_explicit_plan_names_the_difference(small_source, monkeypatch, tmp_path) -> None:
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt("10.7.0"))
+    eng = make_engine(small_source)
+    eng.warmup((32, 32))
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt("11.0.0"))
+    with pytest.raises(EnginePlanError) as info:
+        make_engine(small_source, plan_path=eng.last_plan, gpu=("RTX 4090", "sm_89"))
+    msg = str(info.value)
+    assert "TensorRT 10.7.0 (here 11.0.0)" in msg
+    assert "GPU Fake H100 (here RTX 4090)" in msg and "compute capability sm_90 (here sm_89)" in msg
+    assert "imcsr-live export --model M --engine tensorrt" in msg
+    damaged = tmp_path / "x.plan"
+    damaged.write_bytes(b"not a plan")
+    with pytest.raises(EnginePlanError, match="damaged or was built elsewhere"):
+        make_engine(small_source, plan_path=damaged)
+
+
+def test_explicit_plan_loads_and_enforces_its_profile(fake_trt, small_source) -> None:
+    built = make_engine(small_source, profile=ShapeProfile((16, 16), (32, 32), (64, 64)))
+    built.warmup((32, 32))
+    eng = make_engine(small_source, plan_path=built.last_plan)
+    assert eng.separate(np.ones((3, 48, 20), np.float32)).channels.shape == (3, 48, 20)
+    with pytest.raises(EngineError, match="accepts frames"):
+        eng.separate(np.ones((3, 80, 80), np.float32))
+
+
+def test_plan_key_depends_on_every_field(small_source) -> None:
+    base = PlanSpec("a" * 64, "10.7.0", "H100", "sm_90", "fp16", 3, ShapeProfile.fixed((512, 512)))
+    variants = [
+        dataclasses.replace(base, onnx_sha256="b" * 64),
+        dataclasses.replace(base, tensorrt_version="11.0.0"),
+        dataclasses.replace(base, gpu_name="A100"),
+        dataclasses.replace(base, compute_capability="sm_80"),
+        dataclasses.replace(base, precision="bf16"),
+        dataclasses.replace(base, in_frames=1),
+        dataclasses.replace(base, profile=ShapeProfile.fixed((1024, 1024))),
+    ]
+    keys = {base.key(), *(v.key() for v in variants)}
+    assert len(keys) == len(variants) + 1
+    assert base.key() == PlanSpec(**dataclasses.asdict(base) | {"profile": base.profile}).key()
+    plan, meta = plan_paths(base, "m")
+    assert plan.suffix == ".plan" and meta.suffix == ".json" and base.key() in plan.name
+
+
+def test_no_gpu_is_a_clear_error(fake_trt, small_source) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("has a GPU")
+    with pytest.raises(EngineError, match="needs a CUDA GPU"):
+        TensorRTEngine(small_source)
