@@ -1,0 +1,312 @@
+"""The live pipeline: acquire -> reconstruct -> 3-frame buffer -> separate -> display bus + recorder.
+
+Three worker threads joined by bounded queues (size ``queue_size``):
+
+    acquisition (on the interval grid) --raw--> reconstruction --SR--> separation --> DisplayBus, Recorder
+
+Acquisition never waits for the stages behind it: when a queue is full the newest item is dropped and
+counted (``stats.dropped``). Each :class:`LiveFrame` carries monotonic timestamps per stage, so latencies and
+drops are measured, not guessed. Errors in any stage are logged and kept in ``events`` (for the GUI's log
+panel) and the pipeline carries on with the next timepoint; only :meth:`LivePipeline.stop` ends a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from imcsr_live.errors import HardwareError, ImcsrError
+from imcsr_live.hardware.base import MicroscopeBackend, RawStack
+from imcsr_live.pipeline.buffer import TemporalBuffer
+from imcsr_live.pipeline.display_bus import DisplayBus
+from imcsr_live.pipeline.recorder import Recorder, RecordItem
+from imcsr_live.pipeline.scheduler import IntervalScheduler
+
+log = logging.getLogger(__name__)
+
+_END = object()  # end-of-run marker passed down the queues
+
+
+class SRFrameLike(Protocol):
+    """What the pipeline uses of a reconstruction result (``imcsr_live.recon.SRFrame``)."""
+
+    sr: np.ndarray
+    widefield: np.ndarray
+    warnings: tuple[str, ...]
+
+    @property
+    def low_confidence(self) -> bool: ...
+
+
+class ReconstructorLike(Protocol):
+    def reconstruct(self, raw: np.ndarray, index: int | None = None) -> Any: ...
+
+
+class EngineLike(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def separate(self, window: np.ndarray) -> Any: ...
+
+
+@dataclass
+class LiveFrame:
+    """Everything known about one timepoint once it has been separated."""
+
+    index: int  # grid slot = time / interval
+    raw: RawStack
+    recon: Any  # SRFrame
+    separated: Any  # Separated
+    stamps: dict[str, float]  # monotonic seconds: acquired, reconstructed, separated, published
+
+    @property
+    def latencies_ms(self) -> dict[str, float]:
+        s = self.stamps
+        return {
+            "acquire": (s["acquired"] - self.raw.t_start_s) * 1e3,
+            "reconstruct": (s["reconstructed"] - s["recon_start"]) * 1e3,
+            "separate": (s["separated"] - s["separate_start"]) * 1e3,
+            "end_to_end": (s["published"] - self.raw.t_start_s) * 1e3,
+        }
+
+
+@dataclass
+class PipelineStats:
+    acquired: int = 0
+    reconstructed: int = 0
+    separated: int = 0
+    skipped_slots: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: {"reconstruct": 0, "separate": 0, "record": 0})
+    errors: int = 0
+    latencies_ms: dict[str, list[float]] = field(default_factory=dict)
+
+    def add_latencies(self, values: dict[str, float], keep: int = 1000) -> None:
+        for key, value in values.items():
+            series = self.latencies_ms.setdefault(key, [])
+            series.append(value)
+            del series[:-keep]
+
+    def medians_ms(self) -> dict[str, float]:
+        return {k: float(np.median(v)) for k, v in self.latencies_ms.items() if v}
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    interval_s: float = 2.0
+    timepoints: int | None = None  # None = until stopped
+    acquisition_timeout_s: float = 5.0
+    in_frames: int = 3  # 3 = temporal continuity (display lags one interval), 1 = single frame
+    queue_size: int = 2
+
+
+class LivePipeline:
+    """Owns the worker threads of one live run. ``start()``, then ``stop()`` (or wait for ``timepoints``)."""
+
+    def __init__(
+        self,
+        backend: MicroscopeBackend,
+        reconstructor: ReconstructorLike,
+        engine: EngineLike,
+        settings: PipelineSettings,
+        recorder: Recorder | None = None,
+        record_item: Callable[[LiveFrame], RecordItem] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.reconstructor = reconstructor
+        self.engine = engine
+        self.settings = settings
+        self.recorder = recorder
+        self.record_item = record_item
+        self.display: DisplayBus[LiveFrame] = DisplayBus()
+        self.stats = PipelineStats()
+        self.events: deque[str] = deque(maxlen=500)  # human-readable warnings/errors, newest last
+        self._stop = threading.Event()
+        self._raw_q: queue.Queue[object] = queue.Queue(settings.queue_size)
+        self._sr_q: queue.Queue[object] = queue.Queue(settings.queue_size)
+        self._threads = [
+            threading.Thread(target=self._guard(self._acquire_loop), name="acquisition", daemon=True),
+            threading.Thread(target=self._guard(self._reconstruct_loop), name="reconstruction", daemon=True),
+            threading.Thread(target=self._guard(self._separate_loop), name="separation", daemon=True),
+        ]
+
+    # -- control ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.backend.open()
+        for thread in self._threads:
+            thread.start()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the run finished by itself (``timepoints`` reached); True if it did."""
+        self._threads[-1].join(timeout_s)
+        return not self._threads[-1].is_alive()
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop acquiring, finish what is in flight, close the recorder and the backend."""
+        self._stop.set()
+        try:
+            self.backend.abort()
+        except Exception as exc:  # abort is best effort; closing below still happens
+            self._event(f"abort failed: {exc}")
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout_s)
+        if self.recorder is not None:
+            self.recorder.stop(self.summary())
+            if self.recorder.error:
+                self._event(self.recorder.error)
+        self.backend.close()
+
+    def summary(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "timepoints_acquired": s.acquired,
+            "timepoints_separated": s.separated,
+            "skipped_slots": s.skipped_slots,
+            "dropped_frames": dict(s.dropped),
+            "errors": s.errors,
+            "latency_medians_ms": s.medians_ms(),
+        }
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def _event(self, message: str, error: bool = False) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.events.append(f"{stamp} {message}")
+        if error:
+            self.stats.errors += 1
+            log.error(message)
+        else:
+            log.warning(message)
+
+    def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                loop()
+            except Exception as exc:  # a bug in a stage: report it, end the run cleanly
+                log.exception("pipeline stage %s crashed", threading.current_thread().name)
+                self._event(f"{threading.current_thread().name} stopped: {exc}", error=True)
+                self._stop.set()
+                for q in (self._raw_q, self._sr_q):
+                    _put_end(q)
+
+        return run
+
+    @staticmethod
+    def _offer(q: queue.Queue[object], item: object, wait_while: threading.Event | None = None) -> bool:
+        """Put without blocking (False = dropped); with ``wait_while``, block until there is room or it is set."""
+        while True:
+            try:
+                q.put(item, timeout=0.1) if wait_while is not None else q.put_nowait(item)
+                return True
+            except queue.Full:
+                if wait_while is None or wait_while.is_set():
+                    return False
+
+    # -- stages ---------------------------------------------------------------------------------------------
+    def _acquire_loop(self) -> None:
+        scheduler = IntervalScheduler(self.settings.interval_s)
+        limit = self.settings.timepoints
+        try:
+            while not self._stop.is_set() and (limit is None or self.stats.acquired < limit):
+                slot = scheduler.wait_for_next(self._stop)
+                self.stats.skipped_slots = scheduler.skipped
+                if slot is None:
+                    break
+                try:
+                    stack = self.backend.acquire_sim_stack(self.settings.acquisition_timeout_s)
+                except HardwareError as exc:
+                    if self._stop.is_set():
+                        break
+                    self._event(f"timepoint {slot}: {exc}", error=True)
+                    continue
+                stack.index = slot
+                self.stats.acquired += 1
+                # Free-running (interval 0) is throughput mode: wait for the stages instead of dropping.
+                wait = self.settings.interval_s <= 0
+                if not self._offer(self._raw_q, (stack, time.monotonic()), wait_while=None if not wait else self._stop):
+                    self.stats.dropped["reconstruct"] += 1
+                    self._event(f"timepoint {slot} dropped: reconstruction is behind")
+        finally:
+            _put_end(self._raw_q, wait=True)
+
+    def _reconstruct_loop(self) -> None:
+        while True:
+            item = self._raw_q.get()
+            if item is _END:
+                break
+            stack, acquired = item  # type: ignore[misc]
+            start = time.monotonic()
+            try:
+                recon = self.reconstructor.reconstruct(stack.frames, stack.index)
+            except ImcsrError as exc:
+                self._event(f"timepoint {stack.index}: reconstruction failed: {exc}", error=True)
+                continue
+            for warning in getattr(recon, "warnings", ()):
+                self._event(f"timepoint {stack.index}: {warning}")
+            self.stats.reconstructed += 1
+            stamps = {"acquired": acquired, "recon_start": start, "reconstructed": time.monotonic()}
+            wait = self._stop if self.settings.interval_s <= 0 else None
+            if not self._offer(self._sr_q, (stack, recon, stamps), wait_while=wait):
+                self.stats.dropped["separate"] += 1
+                self._event(f"timepoint {stack.index} dropped: separation is behind")
+        _put_end(self._sr_q, wait=True)
+
+    def _separate_loop(self) -> None:
+        buffer: TemporalBuffer[tuple[RawStack, Any, dict[str, float]]] = TemporalBuffer(self.settings.in_frames)
+        while True:
+            item = self._sr_q.get()
+            if item is _END:
+                window = buffer.flush()
+                if window is not None:
+                    self._separate(window.frames, window.centre)
+                break
+            stack, recon, stamps = item  # type: ignore[misc]
+            window = buffer.push(np.asarray(recon.sr, dtype=np.float32), (stack, recon, stamps))
+            if window is not None:
+                self._separate(window.frames, window.centre)
+
+    def _separate(self, frames: np.ndarray, centre: tuple[RawStack, Any, dict[str, float]]) -> None:
+        stack, recon, stamps = centre
+        stamps = dict(stamps, separate_start=time.monotonic())
+        try:
+            separated = self.engine.separate(frames)
+        except ImcsrError as exc:
+            self._event(f"timepoint {stack.index}: separation failed: {exc}", error=True)
+            return
+        stamps["separated"] = time.monotonic()
+        frame = LiveFrame(index=stack.index, raw=stack, recon=recon, separated=separated, stamps=stamps)
+        stamps["published"] = time.monotonic()
+        self.display.publish(frame)
+        self.stats.separated += 1
+        self.stats.add_latencies(frame.latencies_ms)
+        if self.recorder is not None and self.record_item is not None and self.recorder.active:
+            if not self.recorder.put(self.record_item(frame)):
+                self.stats.dropped["record"] += 1
+
+
+def _put_end(q: queue.Queue[object], wait: bool = False, patience_s: float = 30.0) -> None:
+    """Deliver the end marker. ``wait``: give the consumer up to ``patience_s`` to make room (it is finishing
+    real work); otherwise, or if it never does (it crashed), drop the oldest item to make room."""
+    deadline = time.monotonic() + (patience_s if wait else 0.0)
+    while True:
+        try:
+            q.put(_END, timeout=max(0.0, min(0.5, deadline - time.monotonic()))) if wait else q.put_nowait(_END)
+            return
+        except queue.Full:
+            if wait and time.monotonic() < deadline:
+                continue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
