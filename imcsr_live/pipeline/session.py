@@ -1,0 +1,106 @@
+"""Assemble a live run from a rig config: backend, reconstructor, model + engine, pipeline, optional recorder.
+
+Used by ``imcsr-live live`` (any rig) and ``imcsr-live demo`` (the simulated rig). Building the engine includes
+its warm-up/compilation, reported through ``progress`` before the first live frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imcsr_live.config import RigConfig
+from imcsr_live.engine import ModelSource, load_model, select_engine
+from imcsr_live.engine.base import Progress
+from imcsr_live.errors import CheckpointError
+from imcsr_live.hardware import MicroscopeBackend, create_backend
+from imcsr_live.pipeline.live import LivePipeline, PipelineSettings
+from imcsr_live.pipeline.recorder import Recorder
+from imcsr_live.pipeline.recording import ModelIdentity, record_item, recording_plan
+from imcsr_live.recon.reconstructor import Reconstructor
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+def shipped_models() -> list[Path]:
+    """Model cards shipped with the app (``imcsr_live/weights/*.json``), best first by name order."""
+    return sorted(p.with_suffix("") for p in WEIGHTS_DIR.glob("*.json") if p.with_suffix(".safetensors").exists())
+
+
+def default_model(structures: list[str]) -> Path | None:
+    """The first shipped model whose structures match the rig's, or None."""
+    import json
+
+    for path in shipped_models():
+        card = json.loads(path.with_suffix(".json").read_text())
+        names = [s["name"] if isinstance(s, dict) else s for s in card.get("structures", [])]
+        if names == structures:
+            return path
+    return None
+
+
+@dataclass(frozen=True)
+class LiveRequest:
+    """What the operator asked for on the command line."""
+
+    model: Path | None = None
+    timepoints: int | None = None
+    interval_s: float | None = None
+    record: Path | None = None
+
+
+def resolve_model(rig: RigConfig, requested: Path | None) -> ModelSource:
+    """Load the requested checkpoint, or the shipped one for the rig's structures."""
+    path = requested or default_model(rig.structure_names)
+    if path is None:
+        raise CheckpointError(
+            f"no model given and none shipped for structures {rig.structure_names}; pass --model NAME "
+            "(a NAME.safetensors + NAME.json checkpoint, e.g. from `imcsr-live train`)"
+        )
+    return load_model(path, expect_structures=rig.structure_names)
+
+
+def frame_shape(backend: MicroscopeBackend) -> tuple[int, int]:
+    """Camera frame size of an opened backend."""
+    shape = backend.info().get("frame_shape")
+    if not shape:
+        raise CheckpointError("the backend did not report its frame size")  # pragma: no cover - all ours do
+    return int(shape[0]), int(shape[1])
+
+
+def build_live_pipeline(
+    rig: RigConfig,
+    request: LiveRequest,
+    *,
+    backend: MicroscopeBackend | None = None,
+    source: ModelSource | None = None,
+    progress: Progress | None = None,
+    backend_options: dict[str, Any] | None = None,
+) -> LivePipeline:
+    """A ready-to-start pipeline (backend opened, engine warmed up for the backend's frame size)."""
+    source = source or resolve_model(rig, request.model)
+    backend = backend or create_backend(rig, **(backend_options or {}))
+    backend.open()
+    try:
+        ny, nx = frame_shape(backend)
+        engine = select_engine(rig.engine.kind, source, rig.engine.precision, (2 * ny, 2 * nx), progress=progress)
+        recorder = None
+        if request.record is not None:
+            identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
+            expected = request.timepoints or rig.acquisition.timepoints
+            plan = recording_plan(rig, request.record, (ny, nx), identity, expected, request.interval_s)
+            recorder = Recorder(plan)
+    except BaseException:
+        backend.close()
+        raise
+    settings = PipelineSettings(
+        interval_s=rig.acquisition.interval_s if request.interval_s is None else request.interval_s,
+        timepoints=request.timepoints,
+        acquisition_timeout_s=rig.backend.timeout_s,
+        in_frames=source.cfg.in_frames,
+    )
+    return LivePipeline(backend, Reconstructor(rig), engine, settings, recorder, record_item)
