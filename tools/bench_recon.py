@@ -5,7 +5,7 @@ Rows: cached parameters (pre-processing + Wiener stage), per-frame update (+ par
 filter refresh), the one-off start-up search, and the Wiener stage alone. ``--device cuda`` runs the Wiener
 stage on the GPU (estimation stays on the CPU, in numpy). Prints a Markdown table (and writes it with --out).
 
-Run: python tools/bench_recon.py --size 512 --threads 2 --repeats 15
+Run: python tools/bench_recon.py --size 512 --threads 1 --repeats 15  (and --threads 2 on an idle machine)
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-c", "--config", default=str(REPO / "hardware_configs" / "simulated.toml"))
     ap.add_argument("--size", type=int, default=512, help="raw frame size N (SR output is 2N)")
-    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads (1: robust when other stages share the CPU)"
+    )
     ap.add_argument("--workers", type=int, default=1, help="scipy.fft workers of the estimator")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=15)
