@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.text import Text
 
 from imcsr_live.errors import ImcsrError, InputDataError
 from imcsr_live.logging_setup import setup_logging
+
+if TYPE_CHECKING:
+    from imcsr_live.runs import RunOptions
 
 log = logging.getLogger("imcsr_live.cli")
 console = Console(stderr=True)
@@ -117,77 +120,65 @@ def demo(
     interval: Annotated[
         float | None, typer.Option("--interval", min=0.0, help="seconds per timepoint (0: free-run)")
     ] = None,
-    record: Annotated[Path | None, typer.Option("--record", help="write raw + ground truth to this .tif")] = None,
+    record: Annotated[Path | None, typer.Option("--record", help="record to this path (see README)")] = None,
     seed: Annotated[int, typer.Option("--seed", help="specimen + noise seed (3: a balanced cell)")] = 3,
     screenshot: Annotated[Path | None, typer.Option("--screenshot", help="save the window as PNG")] = None,
-    size: Annotated[int, typer.Option("--size", help="camera frame size (square)")] = 512,
+    size: Annotated[int, typer.Option("--size", help="camera frame size (square); SR is twice that")] = 256,
     photons: Annotated[float, typer.Option("--photons")] = 1000.0,
+    model: Annotated[Path | None, typer.Option("--model", help="checkpoint NAME (default: the shipped one)")] = None,
     config: Annotated[Path, typer.Option("--config", "-c", help="rig TOML")] = DEFAULT_DEMO_CONFIG,
 ) -> None:
-    """The simulated microscope, live: a moving synthetic cell imaged by SIM every interval."""
+    """The simulated microscope, live: a moving synthetic cell imaged by SIM, reconstructed and separated."""
     from imcsr_live.config import load_rig_config
+    from imcsr_live.runs import DemoWorld, run_demo
 
     rig = load_rig_config(config)
-    if rig.backend.kind != "simulated":
-        raise InputDataError(f'{config} describes a {rig.backend.kind!r} rig; the demo needs kind = "simulated"')
+    options = _run_options(headless, frames, interval, record, screenshot, model)
+    run_demo(rig, options, DemoWorld(size=size, photons=photons, seed=seed), typer.echo)
+
+
+@app.command()
+def live(
+    config: ConfigOption,
+    headless: Annotated[bool, typer.Option("--headless", help="no window; print progress and a summary")] = False,
+    frames: Annotated[int | None, typer.Option("--frames", min=1, help="timepoints (GUI: until closed)")] = None,
+    record: Annotated[Path | None, typer.Option("--record", help="record to this path (see README)")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="checkpoint NAME (default: the shipped one)")] = None,
+    screenshot: Annotated[Path | None, typer.Option("--screenshot", help="save the window as PNG")] = None,
+) -> None:
+    """Live IMC-SR on the rig described by a TOML (Micro-Manager or simulated)."""
+    from imcsr_live.config import load_rig_config
+    from imcsr_live.runs import run_live_pipeline
+
+    rig = load_rig_config(config)
+    options = _run_options(headless, frames, None, record, screenshot, model)
+    run_live_pipeline(rig, options, typer.echo, f"imcsr-live — {config.name}", progress=_warmup_printer())
+
+
+def _run_options(
+    headless: bool, frames: int | None, interval: float | None, record: Path | None, screenshot: Path | None,
+    model: Path | None,
+) -> RunOptions:  # fmt: skip
+    """Shared demo/live option rules: no screen -> headless; headless and screenshots need a frame count."""
+    from imcsr_live.runs import RunOptions
     from imcsr_live.ui.app import display_available
 
     if not headless and not display_available():
-        console.print(
-            "no screen found (DISPLAY unset): running headless; set QT_QPA_PLATFORM=offscreen with "
-            "--screenshot to render the window anyway"
-        )
+        console.print("no screen found (DISPLAY unset): running headless; use QT_QPA_PLATFORM=offscreen with "
+                      "--screenshot to render the window anyway")  # fmt: skip
         headless = True
     if screenshot is not None and frames is None:
         frames = 3
     if headless and frames is None:
         frames = 10
-    if record is not None and frames is None:
-        raise InputDataError("--record needs --frames N (the file is pre-allocated for N timepoints)")
+    return RunOptions(headless, frames, interval, record, screenshot, model)
 
-    from imcsr_live.pipeline.preview import PreviewFrame, SimulatedPreview
-    from imcsr_live.synth.export import SyntheticTimelapseWriter
-    from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
 
-    world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(size, size), photons=photons, seed=seed))
-    interval_s = rig.acquisition.interval_s if interval is None else interval
-    writer = SyntheticTimelapseWriter(world, record, frames) if record is not None and frames else None
+def _warmup_printer():
+    def progress(message: str, fraction: float) -> None:
+        console.print(f"warm-up {fraction * 100:3.0f}%  {message}", highlight=False)
 
-    def on_frame(frame: PreviewFrame) -> None:
-        if writer is not None:
-            writer.put(frame.point)
-        if headless:
-            typer.echo(
-                f"timepoint {frame.point.index + 1}/{frames}  t={frame.point.time_s:6.1f} s  "
-                f"acquisition {frame.acquired_s * 1e3:6.0f} ms"
-            )
-
-    preview = SimulatedPreview(world, interval_s, frames, on_frame=on_frame)
-    try:
-        if headless:
-            preview.start()
-            preview.wait()
-            if screenshot is not None:
-                console.print("--screenshot needs the window; run without --headless (QT_QPA_PLATFORM=offscreen works)")
-        else:
-            from imcsr_live.ui.app import run_preview_gui
-
-            run_preview_gui(rig, preview, screenshot)
-    finally:
-        preview.stop()
-        if writer is not None:
-            writer.close()
-    if preview.error is not None:
-        raise preview.error
-    stats = preview.stats
-    typer.echo(
-        f"summary: {stats.timepoints} timepoints, {stats.skipped_slots} skipped slots, median simulated "
-        f"acquisition {stats.median_acquisition_s * 1e3:.0f} ms, interval {interval_s:g} s"
-    )
-    for path in writer.paths if writer is not None else []:
-        typer.echo(f"recorded {path}")
-    if screenshot is not None and not headless:
-        typer.echo(f"screenshot {screenshot}")
+    return progress
 
 
 @app.command()
@@ -304,6 +295,64 @@ def benchmark(
     if as_json is not None:
         as_json.write_text(json.dumps([r.as_dict() for r in results], indent=2), encoding="utf-8")
         typer.echo(f"wrote {as_json}")
+
+
+@app.command()
+def train(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="training TOML, e.g. hardware_configs/train_tiny.toml")
+    ],
+    resume: Annotated[bool, typer.Option("--resume", help="continue from NAME_last in the output folder")] = False,
+) -> None:
+    """Train an IMC-SR network (multi-GPU: torchrun --nproc_per_node N -m imcsr_live train -c ...)."""
+    from imcsr_live.train.config import load_train_config
+    from imcsr_live.train.trainer import Trainer
+
+    cfg = load_train_config(config)
+    with progress_bar() as bar:
+        task = bar.add_task("training", total=cfg.train.iterations, status="")
+
+        def show(p) -> None:  # p: trainer.Progress
+            val = f"  val NRMSE {p.val_nrmse:.4f}" if p.val_nrmse is not None else ""
+            bar.update(
+                task, completed=p.iteration, status=f"loss {p.loss:.4f}  lr {p.lr:.2g}  {p.it_per_s:.2f} it/s{val}"
+            )
+
+        result = Trainer(cfg, on_progress=show).run(resume=resume)
+    for stem in (result.best_path, result.last_path):
+        typer.echo(f"{stem}.safetensors")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="checkpoint NAME (NAME.safetensors + NAME.json)")],
+    data: Annotated[str, typer.Option("--data", help="'synthetic' or a folder ROOT/<Structure>/*.tif|*.mrc")],
+    report: Annotated[
+        Path, typer.Option("--report", help="folder for metrics.csv/.md, boxplots.png, montage.png")
+    ] = Path("report"),
+    images: Annotated[int, typer.Option("--images", min=1, help="test images per SNR level")] = 8,
+    size: Annotated[int, typer.Option("--size", min=32, help="synthetic test image size (SR pixels)")] = 256,
+    photons: Annotated[list[float] | None, typer.Option("--photons", help="synthetic photon levels")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Paper metrics (NRMSE, SSIM, PCC) per structure and SNR against a no-separation baseline, with plots."""
+    from imcsr_live.train.evaluate import evaluate_model
+
+    with progress_bar() as bar:
+        task = bar.add_task("evaluating", total=None, status="")
+        result = evaluate_model(
+            model,
+            data,
+            report,
+            photons=photons,
+            images=images,
+            size=size,
+            seed=seed,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    typer.echo((report / "metrics.md").read_text(encoding="utf-8"))
+    for p in result.files:
+        typer.echo(str(p))
 
 
 def main() -> None:

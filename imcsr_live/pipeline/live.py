@@ -129,6 +129,7 @@ class LivePipeline:
         self.stats = PipelineStats()
         self.events: deque[str] = deque(maxlen=500)  # human-readable warnings/errors, newest last
         self._stop = threading.Event()
+        self._stopped = False
         self._raw_q: queue.Queue[object] = queue.Queue(settings.queue_size)
         self._sr_q: queue.Queue[object] = queue.Queue(settings.queue_size)
         self._threads = [
@@ -153,7 +154,10 @@ class LivePipeline:
         return any(t.is_alive() for t in self._threads)
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Stop acquiring, finish what is in flight, close the recorder and the backend."""
+        """Stop acquiring, finish what is in flight, close the recorder and the backend (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         try:
             self.backend.abort()

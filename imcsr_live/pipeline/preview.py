@@ -18,6 +18,7 @@ import numpy as np
 
 from imcsr_live.pipeline.composite import additive_composite, grey
 from imcsr_live.pipeline.scheduler import IntervalScheduler
+from imcsr_live.pipeline.views import DisplayImages
 from imcsr_live.synth.world import SyntheticMicroscope, SynthTimepoint
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,28 @@ class SimulatedPreview:
         """Block until the run has finished; True if it did."""
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
+
+    left_title = "Widefield (sum of the 9 raw SIM frames)"
+
+    @property
+    def right_title(self) -> str:
+        legend = "  ".join(f"<span style='color:{s.color}'>&#9632; {s.name}</span>" for s in self.world.rig.structures)
+        return f"Ground truth of the simulated specimen: {legend}"
+
+    def newest(self) -> DisplayImages | None:
+        """The newest frame as the monitor window shows it."""
+        frame = self.latest()
+        if frame is None:
+            return None
+        status = (
+            f"timepoint {frame.point.index + 1}   t = {frame.point.time_s:6.1f} s   "
+            f"simulated acquisition {frame.acquired_s * 1e3:5.0f} ms   skipped slots {self.stats.skipped_slots}   "
+            f"interval {self.interval_s:g} s"
+        )
+        return DisplayImages(frame.point.index, frame.widefield_u8, frame.overlay_rgb, status, left_scale=2.0)
+
+    def error_text(self) -> str | None:
+        return None if self.error is None else f"acquisition stopped: {self.error}"
 
     def latest(self) -> PreviewFrame | None:
         """The newest finished frame (older ones are simply replaced: latest wins)."""

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from imcsr_live.config import RigConfig
-from imcsr_live.pipeline.preview import SimulatedPreview
+from imcsr_live.pipeline.views import DisplaySource
 
 log = logging.getLogger(__name__)
 
@@ -22,23 +22,21 @@ def display_available() -> bool:
     return True
 
 
-def run_preview_gui(rig: RigConfig, preview: SimulatedPreview, screenshot: Path | None = None) -> int:
-    """Show the demo window until it is closed; with ``screenshot``, save it after the last frame and quit."""
+def run_monitor_gui(rig: RigConfig, source: DisplaySource, screenshot: Path | None = None, title: str = "") -> int:
+    """Show the monitor window until it is closed; with ``screenshot``, save it after the last frame and quit."""
     from qtpy import QtCore, QtWidgets
 
-    from imcsr_live.ui.preview_window import PreviewWindow
+    from imcsr_live.ui.monitor_window import MonitorWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    window = PreviewWindow(rig, preview)
+    window = MonitorWindow(rig, source, title=title)
     window.show()
-    preview.start()
+    source.start()
 
     if screenshot is not None:
 
         def check_done() -> None:
-            if preview.error is not None:
-                app.exit(1)
-            elif not preview.running:
+            if not source.running:
                 window.refresh()
                 window.grab_png(str(screenshot))
                 log.info("screenshot saved to %s", screenshot)
@@ -49,7 +47,7 @@ def run_preview_gui(rig: RigConfig, preview: SimulatedPreview, screenshot: Path 
         poll.timeout.connect(check_done)
         poll.start(100)
     code = app.exec()
-    preview.stop()
+    source.stop()
     window.deleteLater()
     QtWidgets.QApplication.processEvents()
     return int(code)

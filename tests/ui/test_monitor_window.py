@@ -1,4 +1,4 @@
-"""Demo window offscreen: shows the newest frame, pixels are the composite, screenshots work."""
+"""Monitor window offscreen: shows the newest frame, pixels are the composite, screenshots work."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ SIMULATED = Path(__file__).resolve().parents[2] / "hardware_configs" / "simulate
 
 @pytest.fixture
 def window(qtbot):
-    from imcsr_live.ui.preview_window import PreviewWindow
+    from imcsr_live.ui.monitor_window import MonitorWindow
 
     rig = load_rig_config(SIMULATED)
     preview = SimulatedPreview(SyntheticMicroscope(rig, WorldSettings(raw_shape=(64, 64))), interval_s=0.05, frames=3)
-    win = PreviewWindow(rig, preview, poll_ms=20)
+    win = MonitorWindow(rig, preview, poll_ms=20)
     qtbot.addWidget(win)
     win.show()
     preview.start()
@@ -33,21 +33,21 @@ def window(qtbot):
 
 
 def test_window_shows_the_newest_frame(window, qtbot) -> None:
-    qtbot.waitUntil(lambda: not window.preview.running, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.source.running, timeout=60_000)
     qtbot.waitUntil(lambda: window.shown_index == 2, timeout=5_000)
-    latest = window.preview.latest()
-    np.testing.assert_array_equal(window.overlay_item.image, latest.overlay_rgb)
-    np.testing.assert_array_equal(window.widefield_item.image, latest.widefield_u8)
+    latest = window.source.latest()
+    np.testing.assert_array_equal(window.right_item.image, latest.overlay_rgb)
+    np.testing.assert_array_equal(window.left_item.image, latest.widefield_u8)
     assert "timepoint 3" in window.status.text()
 
 
 def test_rendered_pixels_match_the_composite(window, qtbot) -> None:
     qtbot.waitUntil(lambda: window.shown_index >= 0, timeout=60_000)
-    window.overlay_view.setRange(xRange=(0, 128), yRange=(0, 128), padding=0)
+    window.right_view.setRange(xRange=(0, 128), yRange=(0, 128), padding=0)
     qtbot.wait(50)
-    image = window.overlay_view.scene().views()[0].grab().toImage()
+    image = window.right_view.scene().views()[0].grab().toImage()
     assert image.width() > 0
-    rgb = window.overlay_item.image
+    rgb = window.right_item.image
     # the brightest composite pixel is drawn: the view contains a pixel of (almost) that colour
     target = rgb.reshape(-1, 3)[rgb.reshape(-1, 3).sum(axis=1).argmax()].astype(int)
     found = False
@@ -92,3 +92,33 @@ def test_headless_demo_records(tmp_path: Path) -> None:
 
     raw, _ = read_tiff(out)
     assert raw.shape == (3, 9, 64, 64) and raw.min() > 0
+
+
+def test_live_window_shows_reconstruction_and_separation(qtbot, tmp_path: Path) -> None:
+    from imcsr_live.engine.model_source import random_model
+    from imcsr_live.engine.torch_engine import TorchEngine
+    from imcsr_live.hardware.simulated import SimulatedBackend
+    from imcsr_live.model import IMCSRNetConfig
+    from imcsr_live.pipeline.live import LivePipeline, PipelineSettings
+    from imcsr_live.pipeline.views import LiveView
+    from imcsr_live.recon.reconstructor import Reconstructor
+    from imcsr_live.ui.monitor_window import MonitorWindow
+
+    rig = load_rig_config(SIMULATED)
+    cfg = IMCSRNetConfig(in_frames=3, out_channels=3, width=8, groups=1, blocks=1, reduction=2)
+    pipeline = LivePipeline(
+        SimulatedBackend(rig, WorldSettings(raw_shape=(64, 64), seed=1)), Reconstructor(rig),
+        TorchEngine(random_model(cfg)), PipelineSettings(interval_s=0.0, timepoints=3),
+    )  # fmt: skip
+    view = LiveView(pipeline, rig)
+    win = MonitorWindow(rig, view, poll_ms=20)
+    qtbot.addWidget(win)
+    win.show()
+    view.start()
+    qtbot.waitUntil(lambda: not view.running, timeout=120_000)
+    qtbot.waitUntil(lambda: win.shown_index == 2, timeout=5_000)
+    assert win.left_item.image.shape == (128, 128)  # SR grid
+    assert win.right_item.image.shape == (128, 128, 3)
+    assert "temporal continuity" in view.right_title
+    assert "end-to-end" in win.status.text()
+    win.close()
