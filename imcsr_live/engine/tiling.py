@@ -9,7 +9,9 @@ the frame's mean, so naive tiles disagree with the untiled network. For torch en
 vectors are shared across tiles by a fixed-point iteration: pass 0 runs the tiles normally and sums each attention
 layer's features over the tile *cores* (which partition the frame); every later pass injects the frame means of
 the previous pass into every tile and sums again. Each pass makes more layers exact (layer k's mean depends only
-on layers < k) and the error shrinks fast; two extra passes reach ~1e-4 (tests/engine/test_tiling.py). Engines
+on layers < k) and the error shrinks fast: with the default two statistics passes (three tiled runs in all) the
+tiled output matched the untiled one to NRMSE 4e-8, against 1.7e-4 for naive per-tile pooling, on a test network
+with amplified attention (tests/engine/test_tiling.py). Engines
 whose graph cannot be altered (ONNX Runtime, TensorRT) tile with per-tile pooling and log a warning once.
 Local pooling (``pooling = "local"``) needs no sharing: half a pooling window is part of the margin.
 """

@@ -3,7 +3,7 @@
 On CUDA the network runs in fp16/bf16 (the channel-attention pooling stays in fp32 inside the model), in
 channels_last layout, compiled with ``torch.compile(mode="max-autotune")`` (which also captures CUDA graphs for
 each fixed frame size); without compilation a CUDA graph is captured by hand per frame size. On the CPU the
-network runs eagerly (fp32 by default; bf16/fp16 work for parity checks).
+network runs eagerly in channels_last (fp32 by default; bf16/fp16 work for parity checks).
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ class TorchEngine(BaseEngine):
         self.cuda_graphs = (cuda and not self.compile) if cuda_graphs is None else cuda_graphs
         if self.cuda_graphs and not cuda:
             raise EngineError("CUDA graphs need device cuda")
-        self.channels_last = cuda if channels_last is None else channels_last
+        # channels_last: faster on CUDA (tensor cores) and on the CPU too (oneDNN; 0.83 vs 1.18 s measured).
+        self.channels_last = True if channels_last is None else channels_last
         net = cast_network(source, precision).to(self.device)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
