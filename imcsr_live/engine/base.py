@@ -13,13 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from imcsr_live.engine.model_source import ModelSource
 from imcsr_live.errors import EngineError, InputDataError
-from imcsr_live.model.normalization import normalize_input
+from imcsr_live.model.normalization import INPUT_PERCENTILE, normalize_input
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +104,23 @@ class BaseEngine:
     def precision(self) -> str:
         return self._precision
 
+    #: Torch device on which to normalise (GPU engines): saves ~10 ms of CPU passes per 1024^2 window.
+    normalize_on: Any = None
+
     def separate(self, window: np.ndarray) -> Separated:
         """Separate the middle frame of ``window`` (``(in_frames, H, W)``); see :class:`Separated`."""
         t0 = time.perf_counter()
         frames = self._check_window(window)
-        x, scale = normalize_input(frames)
-        t1 = time.perf_counter()
-        out = self.infer_normalized(x[None])[0]
+        h, w = frames.shape[-2:]
+        tiled = self.max_tile_pixels is not None and h * w > self.max_tile_pixels
+        if self.normalize_on is not None and not tiled:
+            x_dev, scale = normalize_on_device(frames, self.normalize_on)
+            t1 = time.perf_counter()
+            out = self._infer_tensor(x_dev[None])[0].float().cpu().numpy()
+        else:
+            x, scale = normalize_input(frames)
+            t1 = time.perf_counter()
+            out = self.infer_normalized(x[None])[0]
         t2 = time.perf_counter()
         c = self.source.cfg.out_channels
         channels = np.ascontiguousarray(out[:c], dtype=np.float32)
@@ -168,3 +178,26 @@ class BaseEngine:
 
     def _infer(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _infer_tensor(self, x: Any) -> Any:  # pragma: no cover - only engines that set normalize_on
+        raise NotImplementedError
+
+
+def normalize_on_device(frames: np.ndarray, device: Any) -> tuple[Any, float]:
+    """:func:`~imcsr_live.model.normalization.normalize_input` computed by torch on ``device``.
+
+    Same definition (clip at 0, divide by the linear-interpolated percentile of the middle frame, 1 if that is 0).
+    """
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).to(device, non_blocking=True).clamp_(min=0)
+    mid = t[t.shape[0] // 2].flatten()
+    # kthvalue around the percentile rank instead of torch.quantile (limited to 16M elements, sorts everything).
+    pos = (INPUT_PERCENTILE / 100.0) * (mid.numel() - 1)
+    lo = int(np.floor(pos))
+    v_lo = torch.kthvalue(mid, lo + 1).values.double()
+    v_hi = torch.kthvalue(mid, min(lo + 2, mid.numel())).values.double()
+    scale = float(v_lo + (v_hi - v_lo) * (pos - lo))
+    if not scale > 0:
+        scale = 1.0
+    return t / np.float32(scale), scale

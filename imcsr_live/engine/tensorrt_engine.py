@@ -249,6 +249,7 @@ class TensorRTEngine(BaseEngine):
                 raise EngineError("TensorRT needs a CUDA GPU; none is visible to PyTorch here")
             gpu = gpu_identity(self.device)
         self.gpu_name, self.capability = gpu
+        self.normalize_on = self.device if self.device.type == "cuda" else None
         self.profile = profile
         self.explicit_plan = Path(plan_path) if plan_path is not None else None
         self._onnx_path = Path(onnx_path) if onnx_path is not None else None
@@ -359,10 +360,14 @@ class TensorRTEngine(BaseEngine):
         self.ensure_plan(shape, progress)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        hw = (int(x.shape[-2]), int(x.shape[-1]))
+        inp = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        return self._infer_tensor(inp).cpu().numpy()
+
+    def _infer_tensor(self, inp: torch.Tensor) -> torch.Tensor:
+        hw = (int(inp.shape[-2]), int(inp.shape[-1]))
         self.ensure_plan(hw)
         _, _, ctx = next(e for e in self._engines if e[0].covers(hw))
-        inp = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        inp = inp.contiguous()
         if not ctx.set_input_shape(INPUT_NAME, tuple(inp.shape)):
             raise EngineError(f"TensorRT rejected input shape {tuple(inp.shape)}")
         out_shape = tuple(ctx.get_tensor_shape(OUTPUT_NAME))
@@ -375,7 +380,7 @@ class TensorRTEngine(BaseEngine):
             raise EngineError("TensorRT execution failed; see the log for TensorRT's message")
         if cuda:
             torch.cuda.current_stream(self.device).synchronize()
-        return out.cpu().numpy()
+        return out
 
     def peak_memory_bytes(self) -> int | None:
         if self.device.type != "cuda":

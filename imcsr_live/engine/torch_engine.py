@@ -108,6 +108,7 @@ class TorchEngine(BaseEngine):
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.module = net
+        self.normalize_on = self.device if cuda else None
         fn: Any = net
         if self.compile:
             # max-autotune: Triton kernel search + CUDA graphs per static shape; dynamic=False recompiles per size.
@@ -128,6 +129,9 @@ class TorchEngine(BaseEngine):
         if self.channels_last:
             t = t.contiguous(memory_format=torch.channels_last)
         return self.module(t) if eager else self._fn(t)
+
+    def _infer_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(x)
 
     def _infer_eager(self, x: np.ndarray) -> np.ndarray:
         """Uncompiled, no CUDA graph: used by tiling, which swaps the attention layers' pooling."""
