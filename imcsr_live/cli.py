@@ -259,7 +259,9 @@ def benchmark(
     engine: Annotated[list[str] | None, typer.Option("--engine", help="engine kind(s); default: all here")] = None,
     size: Annotated[list[int] | None, typer.Option("--size", help="SR frame size(s), square; default 512")] = None,
     precision: Annotated[str, typer.Option("--precision", help="fp32, fp16 or bf16")] = "fp16",
-    network: Annotated[str, typer.Option("--network", help="random network preset: paper, cpu, tiny")] = "cpu",
+    network: Annotated[
+        str | None, typer.Option("--network", help="random network preset: paper, paper-local, cpu, tiny")
+    ] = None,
     model: Annotated[Path | None, typer.Option("--model", help="checkpoint to time instead of --network")] = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="timed frames per row (median reported)")] = 5,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads (torch + onnxruntime)")] = None,
@@ -270,6 +272,10 @@ def benchmark(
     from imcsr_live.engine.model_source import load_model, random_model
     from imcsr_live.engine.select import KINDS, engine_precision, unavailable_reason
 
+    if network is None:  # the paper size where a GPU can run it, the CPU demo size elsewhere
+        import torch
+
+        network = "paper" if torch.cuda.is_available() else "cpu"
     source = load_model(model) if model is not None else random_model(network)
     options: dict[str, dict[str, object]] = {}
     if threads is not None:

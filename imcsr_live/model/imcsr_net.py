@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
+OUTPUT_BIAS_INIT = -3.0  # sigmoid(-3) = 0.047, about the mean of a normalised target channel
+
 
 class IMCSRNetConfig(BaseModel):
     """Architecture of one IMC-SR network; saved in every model card, so a checkpoint rebuilds its network."""
@@ -136,6 +138,11 @@ class IMCSRNet(nn.Module):
         self.tail = nn.Conv2d(c.width, c.width, 3, padding=1)
         self.out = nn.Conv2d(c.width, c.out_channels, 3, padding=1)
         self.logvar = nn.Conv2d(c.width, c.out_channels, 3, padding=1) if c.uncertainty else None
+        # Start near the typical target (sparse structures: most pixels dark) instead of sigmoid(0) = 0.5: from 0.5
+        # the first Adam steps drive every logit far negative together and the sigmoid saturates ("dead" output).
+        with torch.no_grad():
+            self.out.weight.mul_(0.1)
+            self.out.bias.fill_(OUTPUT_BIAS_INIT)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = F.gelu(self.head(x))

@@ -63,6 +63,9 @@ class DataTable(_Table):
 
 class LossTable(_Table):
     ssim_weight: float = Field(default=0.1, ge=0)
+    ssim_warmup_iterations: int = Field(
+        default=0, ge=0, description="ramp the SSIM weight linearly from 0 over this many iterations (0: off)"
+    )
     summation_alpha: float = Field(default=0.02, ge=0, description="All models only (ignored for Single)")
     nll_weight: float = Field(default=1.0, ge=0)
 

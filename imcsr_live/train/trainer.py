@@ -209,6 +209,16 @@ class Trainer:
         cals = [fit_calibration(std[:, i].numpy(), err[:, i].numpy()) for i in range(c)]
         return [{"scale": k.scale, "offset": k.offset} for k in cals]
 
+    def ssim_weight(self, iteration: int) -> float:
+        """SSIM weight at an iteration (0-based): linear warm-up, then ``[loss] ssim_weight``.
+
+        Why a warm-up: with clean synthetic targets the background is exactly 0, and SSIM's luminance term
+        rewards an exactly-0 background so strongly that, from the start of training, the fastest way down is
+        to push every sigmoid logit far negative, which saturates the output before any structure is learned.
+        """
+        w, n = self.cfg.loss.ssim_weight, self.cfg.loss.ssim_warmup_iterations
+        return w if n == 0 else w * min(1.0, iteration / n)
+
     # ------------------------------------------------------------------------------------------------ run
     def run(self, resume: bool = False) -> TrainResult:
         cfg, t = self.cfg, self.cfg.train
@@ -265,7 +275,7 @@ class Trainer:
                     out.float(),
                     y,
                     x,
-                    ssim_weight=cfg.loss.ssim_weight,
+                    ssim_weight=self.ssim_weight(it),
                     summation_alpha=cfg.summation_alpha,
                     nll_weight=cfg.loss.nll_weight,
                 )
