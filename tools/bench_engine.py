@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imcsr_live.engine import nrmse, random_model, unavailable_reason
+from imcsr_live.engine import load_model, nrmse, random_model, unavailable_reason
 from imcsr_live.engine.bench import BenchResult, format_table, run_benchmark
 from imcsr_live.model.imcsr_net import IMCSRNetConfig, flops_per_pixel
 
@@ -39,18 +39,33 @@ SWEEP = [
 ]
 
 
+def synthetic_window(size: int, frames: int) -> np.ndarray:
+    """SR-like frames (sum of the synthetic structures) for parity: real content, not uniform noise."""
+    from imcsr_live.config import load_rig_config
+    from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
+
+    rig = load_rig_config(Path(__file__).resolve().parents[1] / "hardware_configs" / "simulated.toml")
+    world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(size // 2, size // 2), seed=1))
+    stack = [world.next_timepoint().ground_truth.sum(axis=0) for _ in range(3)]
+    return np.stack(stack[1:2] if frames == 1 else stack).astype(np.float32)
+
+
 def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def gpu_runs(frames: int) -> tuple[list[BenchResult], dict[str, float]]:
-    src = random_model("paper", seed=0)
+def gpu_runs(
+    frames: int, sizes: list[int], kinds: list[str] | None, model: Path | None, compile_mode: str
+) -> tuple[list[BenchResult], dict[str, float]]:
+    src = load_model(model) if model is not None else random_model("paper", seed=0)
     runs: list[tuple[str, str, dict]] = []
     if unavailable_reason("tensorrt") is None:
         runs += [("tensorrt", "fp16", {}), ("tensorrt", "bf16", {})]
+    compiled = {"compile_mode": compile_mode}
     runs += [
-        ("torch-cuda", "fp16", {}),
-        ("torch-cuda", "bf16", {}),
+        ("torch-cuda", "fp16", compiled),
+        ("torch-cuda", "fp16", {**compiled, "network": "paper-local"}),
+        ("torch-cuda", "bf16", compiled),
         ("torch-cuda", "fp16", {"compile": False, "cuda_graphs": True}),
     ]
     try:
@@ -60,32 +75,39 @@ def gpu_runs(frames: int) -> tuple[list[BenchResult], dict[str, float]]:
             runs.append(("onnxruntime", "fp16", {"device": "cuda"}))
     except ImportError:
         pass
+    if kinds:
+        runs = [r for r in runs if r[0] in kinds]
     # Parity reference: fp32 on the GPU with TF32 off (TorchEngine turns TF32 on; switch it off after building).
     from imcsr_live.engine.torch_engine import TorchEngine
 
     ref_engine = TorchEngine(src, "fp32", device="cuda", compile=False, cuda_graphs=False)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    window = np.random.default_rng(1).random((3, 512, 512), dtype=np.float32)
+    window = synthetic_window(sizes[0], src.cfg.in_frames)
     ref = ref_engine.separate(window).channels
     del ref_engine
     results, parity = [], {}
     for kind, prec, opts in runs:
-        for size in (512, 1024):
-            _say(f"{kind} {prec} {opts or ''} {size}x{size} ...")
+        opts = dict(opts)
+        net = opts.pop("network", "paper")
+        if net != "paper" and model is not None:
+            continue  # a checkpoint has its own pooling
+        run_src = src if net == "paper" else random_model(net, seed=0)
+        label = f"{kind} {prec} {opts or ''}".strip()
+
+        def check(engine, label=label) -> None:
+            parity[label] = nrmse(engine.separate(window).channels, ref)
+
+        for i, size in enumerate(sizes):
+            _say(f"{kind} {prec} {net} {opts or ''} {size}x{size} ...")
+            # parity against the fp32 reference on the same warmed-up engine (paper network, first size)
+            hook = check if i == 0 and net == "paper" else None
             try:
-                r = run_benchmark(kind, src, prec, size, frames, network="paper", options={kind: opts})
+                r = run_benchmark(kind, run_src, prec, size, frames, network=net, options={kind: opts}, on_engine=hook)
             except Exception as exc:
                 _say(f"  failed: {exc}")
                 continue
             results.append(r)
-        try:
-            from imcsr_live.engine.select import build_engine
-
-            eng = build_engine(kind, src, prec, **opts)
-            parity[f"{kind} {prec} {opts or ''}".strip()] = nrmse(eng.separate(window).channels, ref)
-        except Exception as exc:
-            _say(f"  parity failed: {exc}")
     return results, parity
 
 
@@ -144,6 +166,10 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=10, help="timed frames per row (median)")
     ap.add_argument("--budget-s", type=float, default=1.0, help="CPU demo budget per 512x512 frame")
     ap.add_argument("--paper-cpu", action="store_true", help="also time the paper-size network once on the CPU")
+    ap.add_argument("--size", type=int, action="append", help="GPU frame size(s) (default 512 and 1024)")
+    ap.add_argument("--engine", action="append", help="GPU: only these engine kinds (default: all here)")
+    ap.add_argument("--model", type=Path, help="GPU: time/check this checkpoint instead of a random paper network")
+    ap.add_argument("--compile-mode", default="max-autotune", help="torch.compile mode (max-autotune is slow)")
     args = ap.parse_args()
     mode = args.mode if args.mode != "auto" else ("gpu" if torch.cuda.is_available() else "cpu")
     report: dict = {
@@ -156,7 +182,7 @@ def main() -> None:
         "mode": mode,
     }
     if mode == "gpu":
-        results, parity = gpu_runs(args.frames)
+        results, parity = gpu_runs(args.frames, args.size or [512, 1024], args.engine, args.model, args.compile_mode)
         report["parity_nrmse_vs_fp32"] = parity
     else:
         results, sweep, paper = cpu_runs(args.frames, args.budget_s, args.paper_cpu)
@@ -170,7 +196,7 @@ def main() -> None:
     print()
     print(format_table(results))
     if mode == "gpu":
-        print("\nparity (NRMSE vs fp32, 512x512):")
+        print(f"\nparity (NRMSE vs fp32 without TF32, synthetic {(args.size or [512])[0]}^2 window):")
         for k, v in report["parity_nrmse_vs_fp32"].items():
             print(f"  {k:<40} {v:.2e}")
     else:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from imcsr_live.engine.base import Progress
+from imcsr_live.engine.base import BaseEngine, Progress
 from imcsr_live.engine.model_source import ModelSource
 from imcsr_live.engine.select import select_engine
 from imcsr_live.model.imcsr_net import flops_per_pixel
@@ -55,8 +56,12 @@ def run_benchmark(
     network: str | None = None,
     progress: Progress | None = None,
     options: dict[str, dict[str, Any]] | None = None,
+    on_engine: Callable[[BaseEngine], None] | None = None,
 ) -> BenchResult:
-    """Time one engine on ``size`` x ``size`` frames; see the module docstring."""
+    """Time one engine on ``size`` x ``size`` frames; see the module docstring.
+
+    ``on_engine`` is called with the warmed-up engine after timing (e.g. to check its parity).
+    """
     t0 = time.perf_counter()
     engine = select_engine(kind, source, precision, (size, size), progress=progress, strict=True, options=options)
     warm = time.perf_counter() - t0
@@ -70,6 +75,8 @@ def run_benchmark(
         if progress:
             progress(f"{engine.name} {size}x{size}: frame {i + 1}/{frames}", (i + 1) / frames)
     peak = getattr(engine, "peak_memory_bytes", lambda: None)()
+    if on_engine is not None:
+        on_engine(engine)
     med = statistics.median(times)
     return BenchResult(
         engine=engine.name,

@@ -20,6 +20,8 @@ from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig
 #: Named network sizes for benchmarks and the CPU demo (the paper's is the model default).
 PRESETS: dict[str, IMCSRNetConfig] = {
     "paper": IMCSRNetConfig(),
+    # Paper size with local attention pooling over the training patch size (SCIENCE.md section 1): for timing both.
+    "paper-local": IMCSRNetConfig(pooling="local", pool_window=128),
     # The CPU demo size: separates 512x512 in about 1 s on 2 cores (see tools/bench_engine.py).
     "cpu": IMCSRNetConfig(width=16, groups=3, blocks=3),
     "tiny": IMCSRNetConfig(width=8, groups=1, blocks=2, reduction=4),

@@ -151,12 +151,39 @@ def _logger(trt: ModuleType) -> Any:
     return _Bridge()
 
 
+def _progress_monitor(trt: ModuleType, progress: Progress) -> Any:
+    """A TensorRT builder progress monitor (TensorRT >= 10) reporting the top-level phase to ``progress``."""
+
+    class _Monitor(trt.IProgressMonitor):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+            self.steps: dict[str, int] = {}
+            self.done = 0.1  # nested phases restart their counts: report a fraction that never goes back
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            self.steps[phase_name] = max(int(num_steps), 1)
+            if parent_phase is None:
+                progress(f"tensorrt: {phase_name}", 0.1)
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            total = self.steps.get(phase_name, 1)
+            self.done = max(self.done, 0.1 + 0.85 * min((step + 1) / total, 1.0))
+            progress(f"tensorrt: {phase_name} {step + 1}/{total}", self.done)
+            return True  # False would cancel the build
+
+        def phase_finish(self, phase_name: str) -> None:
+            self.steps.pop(phase_name, None)
+
+    return _Monitor()
+
+
 def build_plan(
     trt: ModuleType,
     onnx_path: Path,
     spec: PlanSpec,
     timing_cache: Path | None,
     workspace_bytes: int = WORKSPACE_BYTES,
+    progress: Progress | None = None,
 ) -> bytes:
     """Parse the ONNX graph and build a serialized plan for ``spec.profile`` (updates the timing cache)."""
     logger = _logger(trt)
@@ -180,6 +207,8 @@ def build_plan(
         log.warning("TensorRT timing cache %s does not match; starting a new one", timing_cache)
         cache = config.create_timing_cache(b"")
         config.set_timing_cache(cache, False)
+    if progress is not None and hasattr(trt, "IProgressMonitor"):
+        config.progress_monitor = _progress_monitor(trt, progress)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         detail = "; ".join(logger.errors[-3:]) or "no details"
@@ -345,7 +374,7 @@ class TensorRTEngine(BaseEngine):
         if progress:
             progress(f"tensorrt: building plan for {spec.describe()} (minutes; cached afterwards)", 0.1)
         tc = timing_cache_path(spec.tensorrt_version, spec.gpu_name, spec.compute_capability)
-        data = build_plan(self.trt, self.onnx_path, spec, tc)
+        data = build_plan(self.trt, self.onnx_path, spec, tc, progress=progress)
         atomic_write(plan_path, data)
         atomic_write(meta_path, json.dumps({**asdict(spec), "model": self.source.name}, indent=2))
         engine = self._deserialize(data)

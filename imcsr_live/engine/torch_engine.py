@@ -84,6 +84,7 @@ class TorchEngine(BaseEngine):
         compile: bool | None = None,
         cuda_graphs: bool | None = None,
         channels_last: bool | None = None,
+        compile_mode: str = "max-autotune",
         max_tile_pixels: int | None = None,
     ) -> None:
         super().__init__(source, precision, max_tile_pixels=max_tile_pixels)
@@ -112,7 +113,7 @@ class TorchEngine(BaseEngine):
         fn: Any = net
         if self.compile:
             # max-autotune: Triton kernel search + CUDA graphs per static shape; dynamic=False recompiles per size.
-            fn = torch.compile(net, mode="max-autotune" if cuda else "default", dynamic=False)
+            fn = torch.compile(net, mode=compile_mode if cuda else "default", dynamic=False)
         if self.cuda_graphs:
             fn = _CudaGraphRunner(fn)
         self._fn = fn

@@ -45,6 +45,12 @@ def make_fake_tensorrt(version: str = "10.7.0") -> types.ModuleType:
             pass
 
     trt.ILogger = ILogger
+
+    class IProgressMonitor:
+        def __init__(self) -> None:
+            pass
+
+    trt.IProgressMonitor = IProgressMonitor
     trt.DataType = enum.IntEnum("DataType", {"FLOAT": 0, "HALF": 1, "BF16": 7})
     trt.MemoryPoolType = enum.IntEnum("MemoryPoolType", {"WORKSPACE": 0})
     trt.TensorIOMode = enum.IntEnum("TensorIOMode", {"NONE": 0, "INPUT": 1, "OUTPUT": 2})
@@ -107,6 +113,7 @@ def make_fake_tensorrt(version: str = "10.7.0") -> types.ModuleType:
             self.profiles: list[Profile] = []
             self.pool: dict[int, int] = {}
             self.cache: TimingCache | None = None
+            self.progress_monitor: IProgressMonitor | None = None
 
         def set_memory_pool_limit(self, pool: int, size: int) -> None:
             self.pool[int(pool)] = size
@@ -148,6 +155,16 @@ def make_fake_tensorrt(version: str = "10.7.0") -> types.ModuleType:
                 self.logger.log(Severity.ERROR, "network not parsed, no profile, or not strongly typed")
                 return None
             trt.stats["builds"] += 1
+            mon = config.progress_monitor
+            if mon is not None:  # the call pattern of the real builder: nested phases with steps
+                mon.phase_start("Building engine", None, 2)
+                mon.phase_start("Tactic selection", "Building engine", 3)
+                for i in range(3):
+                    assert mon.step_complete("Tactic selection", i) is True
+                mon.phase_finish("Tactic selection")
+                mon.step_complete("Building engine", 0)
+                mon.step_complete("Building engine", 1)
+                mon.phase_finish("Building engine")
             if config.cache is not None:
                 config.cache.entries["n"] += 1
             header = {"version": version, "shapes": config.profiles[0].shapes}

@@ -155,3 +155,14 @@ def test_no_gpu_is_a_clear_error(fake_trt, small_source) -> None:
         pytest.skip("has a GPU")
     with pytest.raises(EngineError, match="needs a CUDA GPU"):
         TensorRTEngine(small_source)
+
+
+def test_plan_build_reports_progress(fake_trt, small_source) -> None:
+    seen: list[tuple[str, float]] = []
+    make_engine(small_source).warmup((24, 24), lambda msg, frac: seen.append((msg, frac)))
+    msgs = [m for m, _ in seen]
+    assert any("building plan" in m for m in msgs)
+    assert "tensorrt: Tactic selection 3/3" in msgs and "tensorrt: Building engine 2/2" in msgs
+    fracs = [f for _, f in seen]
+    assert fracs == sorted(fracs)  # never goes backwards, although TensorRT's phases nest
+    assert seen[-1][1] == 1.0
