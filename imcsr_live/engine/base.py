@@ -30,6 +30,10 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 Progress = Callable[[str, float], None]
 
 
+class EngineOutOfMemory(EngineError):
+    """Raised by an engine's ``_infer`` when the device ran out of memory; the base class then tiles."""
+
+
 @dataclass(frozen=True)
 class Separated:
     """Separated channels of one timepoint (timepoint-agnostic: the pipeline adds index and timestamps).
@@ -113,11 +117,17 @@ class BaseEngine:
         frames = self._check_window(window)
         h, w = frames.shape[-2:]
         tiled = self.max_tile_pixels is not None and h * w > self.max_tile_pixels
+        out = None
         if self.normalize_on is not None and not tiled:
-            x_dev, scale = normalize_on_device(frames, self.normalize_on)
-            t1 = time.perf_counter()
-            out = self._infer_tensor(x_dev[None])[0].float().cpu().numpy()
-        else:
+            x_dev = None
+            try:
+                x_dev, scale = normalize_on_device(frames, self.normalize_on)
+                t1 = time.perf_counter()
+                out = self._infer_tensor(x_dev[None])[0].float().cpu().numpy()
+            except EngineOutOfMemory:
+                x_dev = None  # free the device copy before the tiled retry
+                self._shrink_tiles(h * w)
+        if out is None:
             x, scale = normalize_input(frames)
             t1 = time.perf_counter()
             out = self.infer_normalized(x[None])[0]
@@ -148,12 +158,28 @@ class BaseEngine:
     # -- shared machinery -------------------------------------------------------------------------------------
     def infer_normalized(self, x: np.ndarray) -> np.ndarray:
         """Network output for a normalised ``(1, F, H, W)`` float32 batch, tiled if it exceeds the memory cap."""
-        h, w = x.shape[-2:]
-        if self.max_tile_pixels is not None and h * w > self.max_tile_pixels:
-            from imcsr_live.engine.tiling import tiled_inference
+        from imcsr_live.engine.tiling import tiled_inference
 
-            return tiled_inference(self, x, self.max_tile_pixels)
-        return self._infer(x)
+        h, w = x.shape[-2:]
+        while True:
+            try:
+                if self.max_tile_pixels is not None and h * w > self.max_tile_pixels:
+                    return tiled_inference(self, x, self.max_tile_pixels)
+                return self._infer(x)
+            except EngineOutOfMemory:
+                self._shrink_tiles(h * w)
+
+    def _shrink_tiles(self, pixels: int) -> None:
+        """After running out of device memory: halve the tile cap (kept for later frames), or give up."""
+        cap = min(self.max_tile_pixels or pixels, pixels) // 2
+        overlap = 2 * self.tile_overlap + 8
+        if cap < (overlap + 16) ** 2:  # tiles must be wider than their overlap (tiling.axis_tiles)
+            raise EngineError(
+                f"{self.name}: out of device memory even for tiles of {cap} pixels; free GPU memory (other "
+                "programs), use a smaller network or precision fp16"
+            )
+        log.warning("%s: out of device memory; tiling frames into tiles of at most %d pixels", self.name, cap)
+        self.max_tile_pixels = cap
 
     def _check_window(self, window: np.ndarray) -> np.ndarray:
         a = np.asarray(window)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from imcsr_live.engine.base import BaseEngine, Progress
+from imcsr_live.engine.base import BaseEngine, EngineOutOfMemory, Progress
 from imcsr_live.engine.model_source import ModelSource
 from imcsr_live.errors import EngineError
 
@@ -131,9 +131,6 @@ class TorchEngine(BaseEngine):
             t = t.contiguous(memory_format=torch.channels_last)
         return self.module(t) if eager else self._fn(t)
 
-    def _infer_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward(x)
-
     def _infer_eager(self, x: np.ndarray) -> np.ndarray:
         """Uncompiled, no CUDA graph: used by tiling, which swaps the attention layers' pooling."""
         return self._infer(x, eager=True)
@@ -141,12 +138,16 @@ class TorchEngine(BaseEngine):
     def _infer(self, x: np.ndarray, eager: bool = False) -> np.ndarray:
         try:
             out = self._forward(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), eager)
-        except torch.cuda.OutOfMemoryError as exc:
-            raise EngineError(
-                f"{self.name}: out of GPU memory for a {x.shape[-2]}x{x.shape[-1]} frame ({exc}); set a tile size "
-                "(max_tile_pixels) or use a smaller frame"
-            ) from None
+        except torch.cuda.OutOfMemoryError:
+            raise EngineOutOfMemory(f"{self.name}: out of GPU memory for a {x.shape[-2]}x{x.shape[-1]} frame") from None
         return out.float().contiguous().cpu().numpy()
+
+    def _infer_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            return self._forward(x)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            raise EngineOutOfMemory(f"{self.name}: out of GPU memory for a {x.shape[-2]}x{x.shape[-1]} frame") from None
 
     def peak_memory_bytes(self) -> int | None:
         """Peak GPU memory allocated by torch since the last warm-up (None on the CPU)."""

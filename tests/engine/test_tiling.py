@@ -89,3 +89,30 @@ def test_opaque_engine_warns_about_per_tile_pooling(small_source, big_window, ca
 def test_cap_too_small_for_receptive_field(small_source, big_window) -> None:
     with pytest.raises(EngineError, match="overlap"):
         TorchEngine(small_source, max_tile_pixels=32 * 32).separate(big_window)
+
+
+class _SmallDevice(TorchEngine):
+    """A torch engine on a "device" that holds at most ``limit`` pixels per call (the out-of-memory boundary)."""
+
+    limit = 70 * 70
+
+    def _infer(self, x, eager=False):
+        from imcsr_live.engine.base import EngineOutOfMemory
+
+        if x.shape[-2] * x.shape[-1] > self.limit:
+            raise EngineOutOfMemory("simulated")
+        return super()._infer(x, eager)
+
+
+def test_out_of_memory_falls_back_to_tiles(small_source, big_window, caplog) -> None:
+    whole = TorchEngine(small_source).separate(big_window)
+    eng = _SmallDevice(small_source)
+    with caplog.at_level(logging.WARNING):
+        res = eng.separate(big_window)
+    assert "out of device memory; tiling" in caplog.text
+    assert eng.max_tile_pixels is not None and eng.max_tile_pixels <= _SmallDevice.limit
+    assert nrmse(res.channels, whole.channels) <= 1e-5
+    tiny = _SmallDevice(small_source)
+    tiny.limit = 10
+    with pytest.raises(EngineError, match="out of device memory even for tiles"):
+        tiny.separate(big_window)
