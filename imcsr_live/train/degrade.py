@@ -4,20 +4,23 @@ Why: the live pipeline separates *reconstructed* SR frames (noise shaped by the 
 high frequencies), not clean ground truth. Simulating 9 raw frames and reconstructing them for every training
 patch is slow, so this module produces the same first- and second-order statistics directly on the SR grid:
 
-* signal: ``S(k) * R(k)`` with ``R = sum_b |H_b|^2 / (sum_b |H_b|^2 + w^2)`` (the Wiener filter's damping;
-  the ground truth already carries the apodisation ``A(k)``, see ``SimForwardModel.sr_transfer``);
+* signal: the reconstruction chain's transfer (fairSIM-style Wiener as in ``imcsr_live.recon``):
+  ``T = D post``, ``D = sum_b |H_b|^2 att_b``, ``post = A_dir / (D + w^2)`` scaled to unit gain in the mid band,
+  with ``att`` the notch that suppresses each band's centre (out-of-focus light) and ``A_dir`` the apodisation to
+  the direction-dependent passband edge. The ground truth already carries its own isotropic apodisation
+  (``SimForwardModel.sr_transfer``), which is divided out;
 * noise: raw frames carry Poisson + read noise of variance ``sigma^2(x) = W(x) + r^2`` photoelectrons per camera
   pixel per frame (``W`` = widefield image, a raw frame's mean). Band separation of 3 phases gives band-0 noise
-  ``sigma^2 / 3`` and side-band noise ``4 sigma^2 / (3 m^2)``; the Wiener filter maps band ``b`` to the output
-  with ``F_b = A H_b / (sum |H|^2 + w^2)``. The noise is drawn as white Gaussian noise with the local standard
-  deviation ``sigma(x)`` (heteroscedastic, like Poisson noise), then shaped by ``sqrt(sum_b c_b |F_b|^2)``.
-  A camera pixel is 2 x 2 SR pixels, so white noise of variance ``4 sigma^2`` per SR pixel, limited to the
-  camera band, has ``sigma^2`` per camera pixel.
+  ``sigma^2 / 3`` and side-band noise ``4 sigma^2 / (3 m^2)``; band ``b`` reaches the output through
+  ``F_b = H_b att_b post``. The noise is drawn as white Gaussian noise with the local standard deviation
+  ``sigma(x)`` (heteroscedastic, like Poisson noise), then shaped by ``sqrt(sum_b c_b |F_b|^2)``. A camera pixel
+  is 2 x 2 SR pixels, so white noise of variance ``4 sigma^2`` per SR pixel, limited to the camera band, has
+  ``sigma^2`` per camera pixel;
 * the output is clipped at 0, as the reconstruction's is.
 
 ``H_b`` = OTF x camera-pixel sinc centred on ``b k0`` (3 angles, b = -1, 0, +1). ``noise_gain`` (default 1)
-scales the noise: the hook for matching real reconstructions (``imcsr_live.recon``) once measured, see
-:func:`compare_with_reconstruction` in ``tools/``.
+scales the noise: the hook for matching real reconstructions (``imcsr_live.recon``); measure the match with
+``tools/check_sr_approximation.py`` (real Reconstructor on simulated raw stacks vs this approximation).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class SimDegradeParams:
     modulation: float = 0.8
     wiener: float = 0.05
     apodization_bend: float = 0.8
+    attenuation: float = 0.99
+    attenuation_fwhm_per_um: float = 1.2
     read_noise_e: float = 1.0
     otf_damping: float = DEFAULT_OTF_DAMPING
     noise_gain: float = 1.0
@@ -59,9 +64,19 @@ class SimDegradeParams:
             "modulation": rig.sim.modulation,
             "wiener": rig.recon.wiener,
             "apodization_bend": rig.recon.apodization_bend,
+            "attenuation": rig.recon.attenuation,
+            "attenuation_fwhm_per_um": rig.recon.attenuation_fwhm_per_um,
+            "otf_damping": getattr(rig.recon, "otf_damping", DEFAULT_OTF_DAMPING),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _apodisation(rho: np.ndarray, bend: float) -> np.ndarray:
+    """``H_ideal(rho) ** bend`` inside the unit radius, 0 outside (circular-pupil OTF shape, no ringing)."""
+    r = np.minimum(rho, 1.0)
+    ideal = (2.0 / np.pi) * (np.arccos(r) - r * np.sqrt(1.0 - r * r))
+    return np.where(rho < 1.0, np.power(ideal, bend), 0.0)
 
 
 class SimReconApproximation:
@@ -72,38 +87,56 @@ class SimReconApproximation:
         self._cache: dict[tuple[int, int], dict[str, np.ndarray]] = {}
 
     def filters(self, shape: tuple[int, int]) -> dict[str, np.ndarray]:
-        """``signal`` (R), ``widefield`` (H_0) and ``noise`` (sqrt PSD per unit variance) on the rfft grid."""
+        """``signal`` (ground truth -> reconstruction), ``widefield`` (H_0) and ``noise`` (sqrt PSD per unit
+        variance) on the rfft grid of an SR image of ``shape``."""
         if shape in self._cache:
             return self._cache[shape]
         p = self.p
         px = p.camera_pixel_um / 2.0
         ky, kx = frequency_grid(shape, px, rfft=True)
         kc = otf_cutoff_cycles_per_um(p.na, p.emission_wavelength_nm)
+        sigma_att = p.attenuation_fwhm_per_um / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
-        def h(sy: float, sx: float) -> np.ndarray:
+        def h(sy: float, sx: float) -> tuple[np.ndarray, np.ndarray]:
+            """Data transfer (OTF x pixel sinc) and attenuation notch of the band centred on (sy, sx)."""
             dy, dx = ky - sy, kx - sx
-            otf = otf_at(np.hypot(dy, dx), p.na, p.emission_wavelength_nm, damping=p.otf_damping)
-            return otf * np.sinc(dy * p.camera_pixel_um) * np.sinc(dx * p.camera_pixel_um)
+            q = np.hypot(dy, dx)
+            otf = otf_at(q, p.na, p.emission_wavelength_nm, damping=p.otf_damping)
+            otf = otf * np.sinc(dy * p.camera_pixel_um) * np.sinc(dx * p.camera_pixel_um)
+            return otf, 1.0 - p.attenuation * np.exp(-0.5 * (q / sigma_att) ** 2)
 
         k0 = 1.0 / p.period_um
-        bands: list[tuple[np.ndarray, float]] = []
+        centres = [(0.0, 0.0)]
+        bands: list[tuple[np.ndarray, np.ndarray, float]] = []
         for a in p.angles_deg:
             t = np.deg2rad(a)
             s = (k0 * np.sin(t), k0 * np.cos(t))
-            bands.append((h(0.0, 0.0), 1.0 / 3.0))
+            bands.append((*h(0.0, 0.0), 1.0 / 3.0))
             for sign in (-1.0, 1.0):
-                bands.append((h(sign * s[0], sign * s[1]), 4.0 / (3.0 * p.modulation**2)))
-        total = sum(b * b for b, _ in bands)
-        denom = total + p.wiener**2
-        support = min(kc + k0, 1.0 / p.camera_pixel_um)
-        rho = np.hypot(ky, kx) / support
-        r = np.minimum(rho, 1.0)
-        ideal = (2.0 / np.pi) * (np.arccos(r) - r * np.sqrt(1.0 - r * r))
-        apod = np.where(rho < 1.0, np.power(ideal, p.apodization_bend), 0.0)
-        psd = sum(c * (apod * b / denom) ** 2 for b, c in bands) * 4.0  # 4: camera pixel = 2 x 2 SR pixels
+                centres.append((sign * s[0], sign * s[1]))
+                bands.append((*h(sign * s[0], sign * s[1]), 4.0 / (3.0 * p.modulation**2)))
+        den = sum(b * b * att for b, att, _ in bands)
+        kabs = np.hypot(ky, kx)
+        # Apodisation to the direction-dependent edge of the union of the shifted OTF discs (as the recon does).
+        uy = np.where(kabs > 0, ky / np.maximum(kabs, 1e-30), 0.0)
+        ux = np.where(kabs > 0, kx / np.maximum(kabs, 1e-30), 1.0)
+        radius = np.zeros_like(kabs)
+        for cy, cx in centres:
+            proj = cy * uy + cx * ux
+            disc = kc * kc - (cy * cy + cx * cx) + proj * proj
+            radius = np.maximum(radius, np.where(disc >= 0, proj + np.sqrt(np.maximum(disc, 0.0)), 0.0))
+        apod = _apodisation(kabs / np.maximum(radius, 1e-30), p.apodization_bend)
+        post = apod / (den + p.wiener**2)
+        mid = (kabs > 0.2 * kc) & (kabs < 0.5 * kc) & (apod > 0)
+        post /= float(np.median((den * post)[mid] / apod[mid]))  # unit gain in the mid band, as the recon
+        transfer = den * post  # object -> reconstruction
+        # The ground truth already carries its own (isotropic) apodisation; divide it out where it is defined.
+        gt_apod = _apodisation(kabs / min(kc + k0, 1.0 / p.camera_pixel_um), p.apodization_bend)
+        signal = np.where(gt_apod > 1e-3, transfer / np.maximum(gt_apod, 1e-3), 0.0)
+        psd = sum(c * (b * att * post) ** 2 for b, att, c in bands) * 4.0  # 4: camera pixel = 2 x 2 SR pixels
         out = {
-            "signal": (total / denom).astype(np.float32),
-            "widefield": h(0.0, 0.0).astype(np.float32),
+            "signal": signal.astype(np.float32),
+            "widefield": h(0.0, 0.0)[0].astype(np.float32),
             "noise": np.sqrt(psd).astype(np.float32),
         }
         self._cache[shape] = out

@@ -74,7 +74,7 @@ def write_boxplots(report: EvalReport, path: Path) -> Path:
 
     levels, structures = _groups(report)
     groups = [(lv, s) for s in structures for lv in levels]
-    fig, axes = plt.subplots(1, 3, figsize=(max(9, 1.2 * len(groups) * 3), 4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 1.6 * len(groups)), 4.5), constrained_layout=True)
     colors = {"IMC-SR": "#4C72B0", "baseline": "#BBBBBB"}
     for ax, metric in zip(axes, METRICS, strict=True):
         data, pos, cols = [], [], []

@@ -13,8 +13,11 @@ def test_uniform_field_noise_matches_prediction_and_scales_with_photons(simulate
     rng = np.random.default_rng(0)
     for photons in (100.0, 1000.0):
         img = approx.degrade(np.full((128, 128), photons, np.float32), rng)
-        # Mean kept (transfer 1 at k = 0), noise as predicted from the filters (clipping is negligible here).
-        assert img.mean() == pytest.approx(photons, rel=0.01)
+        # Mean scaled by the chain's DC transfer (a little below 1: the attenuation notch lets the Wiener
+        # constant matter at k = 0, as in the real reconstruction), noise as predicted from the filters.
+        dc = float(approx.filters((128, 128))["signal"][0, 0])
+        assert 0.85 < dc < 1.0
+        assert img.mean() == pytest.approx(photons * dc, rel=0.01)
         assert img.std() == pytest.approx(approx.noise_std((128, 128), photons), rel=0.05)
     # Shot noise: 10x photons -> sqrt(10)x noise, i.e. relative noise falls by sqrt(10).
     ratio = approx.noise_std((64, 64), 1000.0) / approx.noise_std((64, 64), 100.0)
@@ -28,8 +31,10 @@ def test_noise_lives_in_the_sim_passband() -> None:
     f = approx.filters((128, 128))
     outside = f["noise"] == 0
     assert outside.any() and power[outside].sum() < 1e-6 * power.sum()
-    # The Wiener damping is ~1 at low frequencies and < 1 at the support edge.
-    assert f["signal"][0, 0] == pytest.approx(1.0, abs=1e-3) and f["signal"].min() < 0.5
+    # Unit transfer (relative to the ground truth) in the mid band, damped towards the support edge.
+    k = np.hypot(*np.meshgrid(np.fft.fftfreq(128), np.fft.rfftfreq(128), indexing="ij"))
+    mid = (k > 0.05) & (k < 0.1)
+    assert np.median(f["signal"][mid]) == pytest.approx(1.0, abs=0.1) and f["signal"].min() < 0.5
 
 
 def test_signal_is_kept_at_high_photon_counts() -> None:

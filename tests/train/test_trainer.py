@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -153,3 +154,19 @@ def test_distributed_training_with_two_cpu_processes(tmp_path: Path) -> None:
     assert lines[0].split()[-1] == lines[1].split()[-1]
     card = read_card(tmp_path / "run" / "imcsr_tiny_last")
     assert card["training"]["world_size"] == 2 and card["training"]["iterations"] == 6
+
+
+def test_single_tc_uncertainty_variant_trains_and_calibrates(tmp_path: Path) -> None:
+    path = tiny_config(tmp_path, iterations=4, val_every=4, checkpoint_every=4)
+    text = path.read_text().replace('variant = "all"', 'variant = "single"\nsingle_structure = "ER"')
+    text = text.replace("in_frames = 1", "in_frames = 3\nuncertainty = true")
+    path.write_text(text)
+    cfg = load_train_config(path)
+    cfg.data.val_samples = 2
+    result = Trainer(cfg).run()
+    model, card = load_checkpoint(result.best_path, expect_structures=["ER"])
+    assert card["variant"] == "single" and card["input_frames"] == 3
+    assert model.cfg.uncertainty and model(torch.rand(1, 3, 32, 32)).shape == (1, 2, 32, 32)
+    (cal,) = card["uncertainty_calibration"]
+    assert np.isfinite(cal["scale"]) and np.isfinite(cal["offset"])
+    assert np.isfinite(result.history[-1]["val_loss"])
