@@ -33,6 +33,7 @@ SWEEP = [
     IMCSRNetConfig(width=16, groups=2, blocks=2),
     IMCSRNetConfig(width=16, groups=3, blocks=3),
     IMCSRNetConfig(width=16, groups=4, blocks=4),
+    IMCSRNetConfig(width=24, groups=2, blocks=3, reduction=4),
     IMCSRNetConfig(width=24, groups=3, blocks=3),
     IMCSRNetConfig(width=32, groups=2, blocks=3),
     IMCSRNetConfig(width=32, groups=3, blocks=4),
@@ -169,13 +170,18 @@ def main() -> None:
     ap.add_argument("--size", type=int, action="append", help="GPU frame size(s) (default 512 and 1024)")
     ap.add_argument("--engine", action="append", help="GPU: only these engine kinds (default: all here)")
     ap.add_argument("--model", type=Path, help="GPU: time/check this checkpoint instead of a random paper network")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch and onnxruntime (default: torch's)")
     ap.add_argument("--compile-mode", default="max-autotune", help="torch.compile mode (max-autotune is slow)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     mode = args.mode if args.mode != "auto" else ("gpu" if torch.cuda.is_available() else "cpu")
     report: dict = {
         "machine": {
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_average": os.getloadavg(),
             "torch": torch.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         },

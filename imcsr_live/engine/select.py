@@ -1,8 +1,9 @@
 """Choosing and building an engine: ``[engine] kind = "auto"`` picks the fastest one that works here.
 
-Order (fastest first): ``tensorrt`` > ``torch-cuda`` > the CPU engines. On the CPU, ``onnxruntime`` beat
-``torch-cpu`` (channels_last) by 5-15 % in interleaved runs on our 2-core VM for the CPU-size network at 512x512
-(tools/bench_engine.py; see the issue-5 report), so it comes first. Every candidate is built *and warmed up* on
+Order (fastest first): ``tensorrt`` > ``torch-cuda`` > the CPU engines. On the CPU, ``torch-cpu`` and
+``onnxruntime`` were within +-20 % of each other at 512x512 on our shared 2-core VM, and which one led flipped with
+the machine's load (interleaved runs, see the issue-5 report); torch needs no export step and no extra package, so
+it comes first and onnxruntime (the ``onnx`` extra) is the CPU fallback. Every candidate is built *and warmed up* on
 the real frame size before it is accepted, so a broken one (missing runtime, stale TensorRT plan, out of memory)
 is skipped with a logged reason and the next one is tried. CPU engines run fp32 unless bf16 is asked for: fp16
 has no fast CPU kernels.
@@ -23,7 +24,7 @@ from imcsr_live.errors import EngineError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("tensorrt", "torch-cuda", "onnxruntime", "torch-cpu")
+KINDS = ("tensorrt", "torch-cuda", "torch-cpu", "onnxruntime")
 AUTO_ORDER = KINDS
 
 

@@ -17,19 +17,19 @@ pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CP
 
 
 def test_auto_picks_a_working_cpu_engine_and_says_why(small_source, caplog) -> None:
-    pytest.importorskip("onnxruntime")
     with caplog.at_level(logging.INFO, logger="imcsr_live.engine"):
         eng = select_engine("auto", small_source, "fp16", (32, 32))
-    assert eng.name == "onnxruntime (CPU)" and eng.precision == "fp32"  # no fast fp16 on the CPU
+    assert eng.name == "torch-cpu" and eng.precision == "fp32"  # no fast fp16 on the CPU
     text = caplog.text
     assert "tensorrt: " in text and "torch-cuda: no CUDA GPU" in text
-    assert "using onnxruntime (CPU) fp32 for 32x32 frames" in text and "fp16 -> fp32 on this device" in text
+    assert "using torch-cpu fp32 for 32x32 frames" in text and "fp16 -> fp32 on this device" in text
     assert eng.separate(np.ones((3, 32, 32), np.float32)).channels.shape == (3, 32, 32)
 
 
 def test_named_engine_is_used(small_source) -> None:
-    eng = select_engine("torch-cpu", small_source, "fp32", (32, 32))
-    assert eng.name == "torch-cpu"
+    pytest.importorskip("onnxruntime")
+    eng = select_engine("onnxruntime", small_source, "fp32", (32, 32))
+    assert eng.name == "onnxruntime (CPU)"
 
 
 def test_unavailable_named_engine_falls_back_with_warning(small_source, caplog) -> None:
@@ -52,7 +52,7 @@ def test_broken_tensorrt_plan_falls_back(small_source, monkeypatch, tmp_path, ca
     opts = {"tensorrt": {"device": "cpu", "gpu": ("Fake", "sm_90"), "plan_path": stale}}
     with caplog.at_level(logging.INFO, logger="imcsr_live.engine"):
         eng = select_engine("auto", small_source, "fp16", (32, 32), options=opts)
-    assert eng.name in ("onnxruntime (CPU)", "torch-cpu")
+    assert eng.name == "torch-cpu"
     assert "tensorrt: TensorRT plan" in caplog.text and "cannot be loaded on this machine" in caplog.text
 
 
