@@ -38,13 +38,13 @@ def export_model(
         raise EngineError(f"precision {precision!r} is not one of fp32, fp16, bf16")
     folder = default_dir or Path.cwd()
     if kind == "onnx":
-        from imcsr_live.engine.onnx_export import export_onnx
+        from imcsr_live.engine.onnx_export import export_onnx, opset_for
 
         target = output or folder / f"{source.name}.{precision}.onnx"
         if progress:
             progress(f"exporting {source.name} ({precision}) to ONNX", 0.1)
         path = export_onnx(source, precision, target)
-        summary = f"ONNX graph {path} (dynamic height/width, opset 18)"
+        summary = f"ONNX graph {path} (dynamic height/width, opset {opset_for(precision)})"
         if precision != "bf16":
             from imcsr_live.engine.ort_engine import OnnxRuntimeEngine, ort_available
             from imcsr_live.engine.torch_engine import TorchEngine

@@ -1,4 +1,4 @@
-"""ONNX export of the IMC-SR network with dynamic height and width (opset 18, ``torch.export`` based).
+"""ONNX export of the IMC-SR network with dynamic height and width (opset 18, 22 for bf16; ``torch.export``).
 
 The precision is baked into the graph (fp16/bf16 weights and activations, fp32 at the input/output and in the
 channel-attention pooling), because TensorRT 11 takes precision from the graph only (SCIENCE.md section 6).
@@ -24,6 +24,15 @@ from imcsr_live.errors import EngineError
 log = logging.getLogger(__name__)
 
 OPSET = 18
+#: bf16 convolutions are valid ONNX only from opset 22 (18 rejects tensor(bfloat16) inputs to Conv).
+OPSET_BF16 = 22
+
+
+def opset_for(precision: str) -> int:
+    """ONNX opset used for a precision: 18 (widest runtime support), 22 for bf16."""
+    return OPSET_BF16 if precision == "bf16" else OPSET
+
+
 INPUT_NAME = "window"
 OUTPUT_NAME = "separated"
 #: Frame sizes the exported graph accepts (multiples of nothing in particular: the network is fully convolutional).
@@ -37,7 +46,7 @@ def onnx_cache_path(source: ModelSource, precision: str) -> Path:
             "weights": source.weights_sha256,
             "arch": source.cfg.model_dump(),
             "precision": precision,
-            "opset": OPSET,
+            "opset": opset_for(precision),
             "torch": torch.__version__,
         }
     )
@@ -81,7 +90,7 @@ def export_onnx(source: ModelSource, precision: str = "fp32", path: str | Path |
                 (example,),
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                opset_version=OPSET,
+                opset_version=opset_for(precision),
                 dynamo=True,
                 dynamic_shapes=dynamic,
                 verbose=False,

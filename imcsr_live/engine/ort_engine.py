@@ -1,7 +1,7 @@
 """ONNX Runtime engine: the exported graph on the CPU, or on its CUDA / TensorRT execution providers.
 
 The graph comes from :func:`imcsr_live.engine.onnx_export.export_onnx` (cached on disk). ONNX Runtime runs
-fp32 and fp16 graphs; bf16 convolutions are not valid ONNX at opset 18, so bf16 is refused with a hint.
+fp32 and fp16 graphs; it has no bf16 convolution kernels, so bf16 is refused with a hint.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class OnnxRuntimeEngine(BaseEngine):
         import onnxruntime as ort
 
         if precision == "bf16":
-            raise EngineError("onnxruntime cannot run bf16 convolutions (not valid at ONNX opset 18); use fp16 or fp32")
+            raise EngineError("onnxruntime has no bf16 convolution kernels; use fp16 or fp32 (or tensorrt for bf16)")
         available = ort.get_available_providers()
         providers: list[str | tuple[str, dict[str, object]]] = []
         if device == "cuda":

@@ -61,3 +61,17 @@ def test_cuda_request_without_cuda_provider(small_source) -> None:
         pytest.skip("this onnxruntime has CUDA")
     with pytest.raises(EngineError, match="onnxruntime-gpu"):
         OnnxRuntimeEngine(small_source, device="cuda")
+
+
+def test_bf16_export_is_a_valid_graph(small_source) -> None:
+    """bf16 needs opset 22 (where Conv accepts bfloat16): the strict ONNX checker accepts the graph."""
+    import onnx
+
+    model = onnx.load(export_onnx(small_source, "bf16"))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.opset_import[0].version == 22
+    types = {i.data_type for i in model.graph.initializer}
+    assert onnx.TensorProto.BFLOAT16 in types
+    # I/O stays float32 so every engine feeds and reads the same buffers
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
