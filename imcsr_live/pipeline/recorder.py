@@ -18,11 +18,11 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 
-from imcsr_live.io.tiff import StackMetadata, create_timelapse
+from imcsr_live.io.streams import OmeTiffWriter, StreamWriter
 from imcsr_live.io.zarr import ImageSpec, OmeZarrWriter
 
 log = logging.getLogger(__name__)
@@ -39,39 +39,6 @@ class RecordItem:
     raw: np.ndarray | None = None  # (A*P, y, x)
     sr: np.ndarray | None = None  # (Y, X)
     provenance: dict[str, Any] = field(default_factory=dict)  # e.g. reconstruction parameters used
-
-
-class StreamWriter(Protocol):
-    def append(self, frame: np.ndarray) -> int: ...
-    def update_attributes(self, extra: dict[str, Any]) -> None: ...
-    def close(self) -> None: ...
-
-
-class _TiffStream:
-    """Pre-allocated OME-TIFF stream (the frame count must be known when recording starts)."""
-
-    def __init__(self, path: Path, spec: ImageSpec, frames: int) -> None:
-        axes = "TCYX" if spec.has_channels else "TYX"
-        meta = StackMetadata(
-            axes=axes, pixel_size_um=spec.pixel_size_um, time_increment_s=spec.time_increment_s,
-            channel_names=spec.channel_names, channel_colors=spec.channel_colors, extra=spec.attributes,
-        )  # fmt: skip
-        self._map = create_timelapse(path, (frames, *spec.frame_shape), spec.dtype, meta)
-        self.written = 0
-
-    def append(self, frame: np.ndarray) -> int:
-        if self.written >= self._map.shape[0]:
-            raise OSError(f"the OME-TIFF was created for {self._map.shape[0]} timepoints and is full")
-        self._map[self.written] = frame
-        self._map.flush()
-        self.written += 1
-        return self.written - 1
-
-    def update_attributes(self, extra: dict[str, Any]) -> None:
-        """OME-TIFF metadata is fixed at creation; dynamic provenance lives in the JSON-lines file."""
-
-    def close(self) -> None:
-        del self._map
 
 
 @dataclass(frozen=True)
@@ -119,7 +86,7 @@ class Recorder:
                 if spec is None:
                     continue
                 suffix = ".ome.tif" if name == "separated" else f".{name}.ome.tif"
-                self._streams[name] = _TiffStream(plan.path.with_name(stem + suffix), spec, plan.expected_timepoints)
+                self._streams[name] = OmeTiffWriter(plan.path.with_name(stem + suffix), spec, plan.expected_timepoints)
             self._timepoints_file = plan.path.with_name(stem + ".timepoints.jsonl")
         self._timepoints_file.write_text("")
 

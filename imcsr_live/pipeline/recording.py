@@ -31,14 +31,20 @@ class ModelIdentity:
     precision: str
 
 
-def provenance(rig: RigConfig, model: ModelIdentity) -> dict[str, Any]:
-    """The static provenance block written when a recording starts."""
+def provenance_of_model(model: ModelIdentity) -> dict[str, Any]:
+    """App, model and engine identity: the part of the provenance every output carries."""
     return {
         "app": "imcsr-live",
         "app_version": __version__,
         "python": platform.python_version(),
         "model": {"name": model.name, "weights_sha256": model.weights_sha256},
         "engine": {"kind": model.engine, "precision": model.precision},
+    }
+
+
+def provenance(rig: RigConfig, model: ModelIdentity) -> dict[str, Any]:
+    """The static provenance block written when a recording starts."""
+    return provenance_of_model(model) | {
         "rig_config_toml": rig.source_text,
         "rig_config": rig.model_dump(mode="json"),
     }
