@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,12 +26,14 @@ def export_model(
     min_size: int | None = None,
     max_size: int | None = None,
     progress: Progress | None = None,
+    **engine_options: Any,
 ) -> tuple[list[Path], str]:
     """Export ``source``; returns (written files, a one-line summary).
 
     onnx: writes ``NAME.PRECISION.onnx`` (next to the checkpoint unless ``output``) and checks it in ONNX Runtime
     against the torch network on a synthetic 64x64 window. tensorrt: builds a plan for frames ``min_size`` ..
     ``max_size`` (default: exactly ``size``) into the engine cache, and copies it (+ JSON sidecar) to ``output``.
+    ``engine_options`` go to :class:`~imcsr_live.engine.tensorrt_engine.TensorRTEngine`.
     """
     if kind not in EXPORT_KINDS:
         raise EngineError(f"export engine must be one of {', '.join(EXPORT_KINDS)}, got {kind!r}")
@@ -61,7 +64,7 @@ def export_model(
     if not lo <= size <= hi:
         raise EngineError(f"need min-size <= size <= max-size, got {lo} <= {size} <= {hi}")
     profile = ShapeProfile((lo, lo), (size, size), (hi, hi))
-    engine = TensorRTEngine(source, precision, profile=profile)
+    engine = TensorRTEngine(source, precision, profile=profile, **engine_options)
     plan = engine.ensure_plan((size, size), progress)
     assert plan is not None
     files = [plan, plan.with_suffix(".json")]

@@ -166,3 +166,21 @@ def test_plan_build_reports_progress(fake_trt, small_source) -> None:
     fracs = [f for _, f in seen]
     assert fracs == sorted(fracs)  # never goes backwards, although TensorRT's phases nest
     assert seen[-1][1] == 1.0
+
+
+def test_export_tensorrt_plan_with_profile(fake_trt, small_source, tmp_path, sr_window) -> None:
+    from imcsr_live.engine.exporting import export_model
+
+    out = tmp_path / "scope" / "model.plan"
+    files, summary = export_model(
+        small_source, "tensorrt", "fp16", output=out, size=64, min_size=32, max_size=128, device="cpu", gpu=GPU
+    )
+    assert files == [out, out.with_suffix(".json")] and all(f.is_file() for f in files)
+    assert "frames 32..128" in summary
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["profile"] == {"min_hw": [32, 32], "opt_hw": [64, 64], "max_hw": [128, 128]}
+    eng = make_engine(small_source, plan_path=out)  # what the scope PC does with the copied plan
+    ref = TorchEngine(small_source).separate(sr_window).channels
+    assert nrmse(eng.separate(sr_window).channels, ref) <= 1e-2
+    with pytest.raises(EngineError, match="min-size <= size <= max-size"):
+        export_model(small_source, "tensorrt", "fp16", size=16, min_size=32, device="cpu", gpu=GPU)
