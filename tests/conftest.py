@@ -14,9 +14,11 @@ SIMULATED_TOML = REPO / "hardware_configs" / "simulated.toml"
 
 
 @pytest.fixture(autouse=True)
-def _private_log_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _private_user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests must not write into the user's real log folder.
     monkeypatch.setenv("IMCSR_LIVE_LOG_DIR", str(tmp_path_factory.getbasetemp() / "logs"))
+    # ... nor into the user's engine cache (ONNX files, TensorRT plans)
+    monkeypatch.setenv("IMCSR_LIVE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "engine-cache"))
 
 
 @pytest.fixture
