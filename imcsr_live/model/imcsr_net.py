@@ -176,3 +176,19 @@ def flops_per_pixel(cfg: IMCSRNetConfig) -> float:
     per_pixel = 2 * 9 * cfg.in_frames * w + cfg.groups * cfg.blocks * 2 * conv + conv
     per_pixel += 2 * 9 * w * cfg.out_channels * (2 if cfg.uncertainty else 1)
     return float(per_pixel)
+
+
+def set_pooling(net: IMCSRNet, pooling: Literal["global", "local"], window: int | None = None) -> IMCSRNet:
+    """Switch every channel-attention module of a (trained) network to global or local pooling, in place.
+
+    Why: a network trained on 128 x 128 patches pools over 128 x 128 pixels; at inference on a 1024 x 1024
+    frame global pooling averages over a much larger, differently composed area. Local pooling with the
+    training patch size as window restores the training statistics (SCIENCE.md section 1, pitfall).
+    """
+    window = window or net.cfg.pool_window
+    for m in net.modules():
+        if isinstance(m, ChannelAttention):
+            m.pooling = pooling
+            m.pool_window = window
+    net.cfg = net.cfg.model_copy(update={"pooling": pooling, "pool_window": window})
+    return net

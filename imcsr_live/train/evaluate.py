@@ -140,9 +140,23 @@ def evaluate_model(
     size: int = 256,
     seed: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
+    pooling: str | None = None,
+    pool_window: int | None = None,
 ) -> EvalReport:
-    """Evaluate a checkpoint and write the report files into ``report_dir``."""
+    """Evaluate a checkpoint and write the report files into ``report_dir``.
+
+    ``pooling`` / ``pool_window`` override the channel-attention pooling at inference (e.g. ``"local"`` with the
+    training patch size for frames much larger than the patches).
+    """
+    if pooling not in (None, "global", "local"):
+        raise InputDataError(f"pooling must be 'global' or 'local' (got {pooling!r})")
     model, card = load_checkpoint(model_path)
+    if pooling is not None:
+        from imcsr_live.model.imcsr_net import set_pooling
+
+        window = pool_window or int(card.get("training", {}).get("config", {}).get("data", {}).get("patch", 128))
+        set_pooling(model, pooling, window)  # type: ignore[arg-type]
+        card = {**card, "name": f"{card['name']} ({pooling} pooling, window {window})"}
     out_names = [s["name"] for s in card["structures"]]
     cfg_dict = card.get("training", {}).get("config")
     train_cfg = TrainConfig.model_validate(cfg_dict) if cfg_dict else None

@@ -11,6 +11,7 @@ from imcsr_live.model.imcsr_net import (
     box_mean,
     count_parameters,
     flops_per_pixel,
+    set_pooling,
     split_output,
 )
 
@@ -82,3 +83,14 @@ def test_config_rejects_bad_values() -> None:
         IMCSRNetConfig(in_frames=2)
     with pytest.raises(ValidationError):
         IMCSRNetConfig(depth=3)  # unknown key
+
+
+def test_set_pooling_switches_a_trained_network() -> None:
+    torch.manual_seed(2)
+    g = IMCSRNet(IMCSRNetConfig(pooling="global", **TINY))
+    ref = IMCSRNet(IMCSRNetConfig(pooling="local", pool_window=8, **TINY))
+    ref.load_state_dict(g.state_dict())
+    x = torch.rand(1, 3, 24, 24)
+    switched = set_pooling(g, "local", 8)
+    assert switched.cfg.pooling == "local" and switched.cfg.pool_window == 8
+    torch.testing.assert_close(switched(x), ref(x))
