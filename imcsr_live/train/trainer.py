@@ -117,6 +117,11 @@ def build_samplers(cfg: TrainConfig) -> tuple[SeparationSampler, SeparationSampl
         val_pool = folder_pool(val_root, names, frames=frames, min_size=d.patch)
     else:
         # Hold out the last image of every structure that has more than one.
+        single = [n for n, im in zip(train_pool.names, train_pool.images, strict=True) if im.shape[0] < 2]
+        if single:
+            log.warning(
+                "validation reuses the only training image of %s; set [data] val_path for a clean split", single
+            )
         held = [im[-1:] if im.shape[0] > 1 else im for im in train_pool.images]
         train_pool.images = [im[:-1] if im.shape[0] > 1 else im for im in train_pool.images]
         val_pool = type(train_pool)(train_pool.names, held, f"held-out images of {root}")
