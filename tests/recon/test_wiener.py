@@ -17,7 +17,12 @@ from tests.recon.conftest import SimCase
 
 def _rec(case: SimCase, size: int = 256, **settings: object) -> WienerReconstructor:
     return WienerReconstructor(
-        (size, size), case.pixel_size_um, model_otf(case.rig), 3, 3, WienerSettings(**settings)  # type: ignore[arg-type]
+        (size, size),
+        case.pixel_size_um,
+        model_otf(case.rig),
+        3,
+        3,
+        WienerSettings(**settings),  # type: ignore[arg-type]
     )
 
 
