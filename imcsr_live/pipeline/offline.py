@@ -25,6 +25,7 @@ from imcsr_live.pipeline.buffer import TemporalBuffer
 from imcsr_live.pipeline.live import LivePipeline, PipelineSettings
 from imcsr_live.pipeline.recorder import Recorder
 from imcsr_live.pipeline.recording import ModelIdentity, provenance_of_model, record_item, recording_plan
+from imcsr_live.pipeline.session import recording_format
 from imcsr_live.recon.reconstructor import Reconstructor
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def process_file(
     ny, nx = backend.raw.shape[2:]
     engine = select_engine(engine_kind or rig.engine.kind, source, rig.engine.precision, (2 * ny, 2 * nx))
     identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
-    fmt = "ome-tiff" if is_tiff(output) else "ome-zarr"
+    fmt = recording_format(output, "ome-zarr")
     dt = meta.time_increment_s or rig.acquisition.interval_s
     plan = recording_plan(rig, output, (ny, nx), identity, backend.timepoints, interval_s=dt)
     recorder = Recorder(replace(plan, format=fmt, queue_size=max(plan.queue_size, 4)))

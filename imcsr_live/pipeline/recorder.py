@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imcsr_live.io.streams import OmeTiffWriter, StreamWriter
+from imcsr_live.io.streams import OmeTiffWriter, StreamWriter, is_tiff
 from imcsr_live.io.zarr import ImageSpec, OmeZarrWriter
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,15 @@ class Recorder:
                     self._streams[name] = OmeZarrWriter(plan.path / name, specs[name], plan.expected_timepoints)
             self._timepoints_file = plan.path / "timepoints.jsonl"
         else:
-            stem = plan.path.name.removesuffix(".tif").removesuffix(".ome")
+            stem = plan.path.name.removesuffix(".tiff").removesuffix(".tif").removesuffix(".ome")
             for name, spec in specs.items():
                 if spec is None:
                     continue
-                suffix = ".ome.tif" if name == "separated" else f".{name}.ome.tif"
-                self._streams[name] = OmeTiffWriter(plan.path.with_name(stem + suffix), spec, plan.expected_timepoints)
+                if name == "separated":  # PATH itself when it names a TIFF file
+                    target = plan.path if is_tiff(plan.path) else plan.path.with_name(stem + ".ome.tif")
+                else:
+                    target = plan.path.with_name(f"{stem}.{name}.ome.tif")
+                self._streams[name] = OmeTiffWriter(target, spec, plan.expected_timepoints)
             self._timepoints_file = plan.path.with_name(stem + ".timepoints.jsonl")
         self._timepoints_file.write_text("")
 

@@ -7,7 +7,7 @@ its warm-up/compilation, reported through ``progress`` before the first live fra
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from imcsr_live.engine import ModelSource, load_model, select_engine
 from imcsr_live.engine.base import Progress
 from imcsr_live.errors import CheckpointError
 from imcsr_live.hardware import MicroscopeBackend, create_backend
+from imcsr_live.io.streams import is_tiff
 from imcsr_live.pipeline.live import LivePipeline, PipelineSettings
 from imcsr_live.pipeline.recorder import Recorder
 from imcsr_live.pipeline.recording import ModelIdentity, record_item, recording_plan
@@ -64,6 +65,15 @@ def resolve_model(rig: RigConfig, requested: Path | None) -> ModelSource:
     return load_model(path, expect_structures=rig.structure_names)
 
 
+def recording_format(path: Path, configured: str) -> str:
+    """An explicit ``.tif``/``.ome.tif`` or ``.zarr`` suffix wins over ``[recording] format``."""
+    if is_tiff(path):
+        return "ome-tiff"
+    if path.name.endswith(".zarr"):
+        return "ome-zarr"
+    return configured
+
+
 def frame_shape(backend: MicroscopeBackend) -> tuple[int, int]:
     """Camera frame size of an opened backend."""
     shape = backend.info().get("frame_shape")
@@ -93,7 +103,7 @@ def build_live_pipeline(
             identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
             expected = request.timepoints or rig.acquisition.timepoints
             plan = recording_plan(rig, request.record, (ny, nx), identity, expected, request.interval_s)
-            recorder = Recorder(plan)
+            recorder = Recorder(replace(plan, format=recording_format(request.record, rig.recording.format)))
     except BaseException:
         backend.close()
         raise

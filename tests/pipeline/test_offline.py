@@ -87,3 +87,16 @@ def test_bad_offline_inputs(rig, files: dict[str, Path], tmp_path: Path) -> None
     backend.acquire_sim_stack()
     with pytest.raises(ReplayFinished):
         backend.acquire_sim_stack()
+
+
+def test_process_cli_to_ome_tiff(files: dict[str, Path]) -> None:
+    out = files["folder"] / "processed.ome.tif"
+    cmd = [sys.executable, "-m", "imcsr_live", "process", str(files["raw"]), "-c", str(SIMULATED),
+           "--model", str(files["model"]), "-o", str(out)]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    separated, meta = read_tiff(out)
+    sr, _ = read_tiff(files["folder"] / "processed.sr.ome.tif")
+    assert separated.shape == (3, 3, 128, 128) and sr.shape == (3, 128, 128)
+    assert meta.channel_names == ("Microtubules", "ER", "Lysosomes")
+    assert "3 timepoints" in result.stdout
