@@ -84,6 +84,7 @@ class PipelineStats:
     reconstructed: int = 0
     separated: int = 0
     skipped_slots: int = 0
+    paused_slots: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: {"reconstruct": 0, "separate": 0, "record": 0})
     errors: int = 0
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
@@ -129,6 +130,7 @@ class LivePipeline:
         self.stats = PipelineStats()
         self.events: deque[str] = deque(maxlen=500)  # human-readable warnings/errors, newest last
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._stopped = False
         self._raw_q: queue.Queue[object] = queue.Queue(settings.queue_size)
         self._sr_q: queue.Queue[object] = queue.Queue(settings.queue_size)
@@ -143,6 +145,18 @@ class LivePipeline:
         self.backend.open()
         for thread in self._threads:
             thread.start()
+
+    def pause(self) -> None:
+        """Stop acquiring at the next grid slot (frames in flight still finish); the grid keeps running."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        """Acquire again from the next grid slot."""
+        self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the run finished by itself (``timepoints`` reached); True if it did."""
@@ -178,6 +192,7 @@ class LivePipeline:
             "timepoints_acquired": s.acquired,
             "timepoints_separated": s.separated,
             "skipped_slots": s.skipped_slots,
+            "paused_slots": s.paused_slots,
             "dropped_frames": dict(s.dropped),
             "errors": s.errors,
             "latency_medians_ms": s.medians_ms(),
@@ -227,6 +242,11 @@ class LivePipeline:
                 self.stats.skipped_slots = scheduler.skipped
                 if slot is None:
                     break
+                if self._paused.is_set():  # paused slots are neither acquired nor counted as overruns
+                    self.stats.paused_slots += 1
+                    if self.settings.interval_s <= 0:
+                        self._stop.wait(0.05)
+                    continue
                 try:
                     stack = self.backend.acquire_sim_stack(self.settings.acquisition_timeout_s)
                 except HardwareError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,23 @@ def test_recording_carries_separated_raw_sr_and_provenance(rig, tmp_path: Path) 
     assert [line["index"] for line in lines] == [0, 1, 2]
     assert len(lines[0]["recon_params"]["k0_cycles_per_um"]) == 3
     assert raw.min() > 0 and np.isfinite(separated).all()
+
+
+def test_pause_stops_acquiring_and_resume_continues(rig) -> None:
+    pipeline = make_pipeline(rig, timepoints=None, in_frames=1)
+    pipeline.settings = PipelineSettings(interval_s=0.05, timepoints=None, in_frames=1)
+    pipeline.start()
+    while pipeline.stats.separated < 1:
+        threading.Event().wait(0.01)
+    pipeline.pause()
+    threading.Event().wait(0.5)  # let the frame in flight finish
+    acquired = pipeline.stats.acquired
+    threading.Event().wait(0.5)
+    assert pipeline.paused and pipeline.stats.acquired == acquired  # nothing new while paused
+    assert pipeline.stats.paused_slots > 0
+    pipeline.resume()
+    deadline = time.monotonic() + 60
+    while pipeline.stats.acquired == acquired and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
+    pipeline.stop()
+    assert pipeline.stats.acquired > acquired

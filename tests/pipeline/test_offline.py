@@ -100,3 +100,24 @@ def test_process_cli_to_ome_tiff(files: dict[str, Path]) -> None:
     assert separated.shape == (3, 3, 128, 128) and sr.shape == (3, 128, 128)
     assert meta.channel_names == ("Microtubules", "ER", "Lysosomes")
     assert "3 timepoints" in result.stdout
+
+
+def test_process_of_a_live_recording_reproduces_the_live_separation(rig, files: dict[str, Path]) -> None:
+    from imcsr_live.hardware.simulated import SimulatedBackend
+    from imcsr_live.pipeline.session import LiveRequest, build_live_pipeline
+
+    live_out = files["folder"] / "live.ome.tif"
+    request = LiveRequest(model=files["model"], timepoints=4, interval_s=0.0, record=live_out)
+    backend = SimulatedBackend(rig, WorldSettings(raw_shape=(64, 64), seed=9))
+    cpu_rig = rig.model_copy(update={"engine": rig.engine.model_copy(update={"kind": "torch-cpu"})})
+    pipeline = build_live_pipeline(cpu_rig, request, backend=backend)
+    pipeline.start()
+    assert pipeline.wait(120)
+    pipeline.stop()
+    live_separated, _ = read_tiff(live_out)
+    replay_out = files["folder"] / "replayed.ome.tif"
+    process_file(files["folder"] / "live.raw.ome.tif", rig, load_model(files["model"]), replay_out,
+                 engine_kind="torch-cpu")  # fmt: skip
+    replayed, _ = read_tiff(replay_out)
+    assert live_separated.shape == replayed.shape == (4, 3, 128, 128)
+    np.testing.assert_allclose(replayed, live_separated, atol=1e-5)
