@@ -18,6 +18,7 @@ from imcsr_live.config import RigConfig
 from imcsr_live.engine import ModelSource, select_engine
 from imcsr_live.errors import InputDataError
 from imcsr_live.hardware.replay import ReplayBackend
+from imcsr_live.io.raw_readers import read_raw_stack
 from imcsr_live.io.streams import is_tiff, open_stream
 from imcsr_live.io.tiff import read_tiff
 from imcsr_live.io.zarr import ImageSpec
@@ -50,13 +51,13 @@ def process_file(
 ) -> dict[str, object]:
     """Reconstruct and separate every timepoint of a raw file into ``output``; return the run summary."""
     _check_output(output, [raw_path])
-    raw, meta = read_tiff(raw_path)
-    backend = ReplayBackend(raw, rig.sim.frames_per_timepoint)
+    raw = read_raw_stack(raw_path, rig.sim.frames_per_timepoint)
+    backend = ReplayBackend(raw.data, rig.sim.frames_per_timepoint)
     ny, nx = backend.raw.shape[2:]
     engine = select_engine(engine_kind or rig.engine.kind, source, rig.engine.precision, (2 * ny, 2 * nx))
     identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
     fmt = recording_format(output, "ome-zarr")
-    dt = meta.time_increment_s or rig.acquisition.interval_s
+    dt = raw.time_increment_s or rig.acquisition.interval_s
     plan = recording_plan(rig, output, (ny, nx), identity, backend.timepoints, interval_s=dt)
     recorder = Recorder(replace(plan, format=fmt, queue_size=max(plan.queue_size, 4)))
     pipeline = LivePipeline(

@@ -20,7 +20,8 @@ import numpy as np
 from imcsr_live import __version__
 from imcsr_live.config import RigConfig
 from imcsr_live.errors import InputDataError
-from imcsr_live.io.tiff import StackMetadata, create_timelapse, read_tiff
+from imcsr_live.io.raw_readers import read_raw_stack
+from imcsr_live.io.tiff import StackMetadata, create_timelapse
 from imcsr_live.recon.otf import OtfModel
 from imcsr_live.recon.reconstructor import Reconstructor, SRFrame
 
@@ -36,16 +37,8 @@ class OfflineSummary:
 
 
 def load_raw_stack(path: Path, n_frames: int) -> np.ndarray:
-    """Raw SIM data as (T, n_frames, Y, X); a (n_frames, Y, X) file becomes T = 1."""
-    data, _ = read_tiff(path)
-    if data.ndim == 3:
-        data = data[None]
-    if data.ndim != 4 or data.shape[1] != n_frames:
-        raise InputDataError(
-            f"{path}: raw SIM data must be ({n_frames}, Y, X) or (T, {n_frames}, Y, X) angle-major frames; got "
-            f"shape {data.shape}. Check [sim] angles/phases in the rig config"
-        )
-    return data
+    """Raw SIM data as uint16 (T, n_frames, Y, X) from TIFF/OME-TIFF/OME-Zarr/MRC; (n_frames, Y, X) becomes T = 1."""
+    return read_raw_stack(path, n_frames).data
 
 
 def reconstruct_file(
