@@ -75,6 +75,9 @@ class LiveFrame:
             "reconstruct": (s["reconstructed"] - s["recon_start"]) * 1e3,
             "separate": (s["separated"] - s["separate_start"]) * 1e3,
             "end_to_end": (s["published"] - self.raw.t_start_s) * 1e3,
+            # from the last raw frame the window needed (t+1 in TC mode) to display: the one-interval TC lag
+            # is excluded, so this is the pipeline's own latency
+            "last_raw_to_display": (s["published"] - s["window_complete"]) * 1e3,
         }
 
 
@@ -293,16 +296,19 @@ class LivePipeline:
             if item is _END:
                 window = buffer.flush()
                 if window is not None:
-                    self._separate(window.frames, window.centre)
+                    self._separate(window.frames, window.centre, window.centre[2]["acquired"])
                 break
             stack, recon, stamps = item  # type: ignore[misc]
             window = buffer.push(np.asarray(recon.sr, dtype=np.float32), (stack, recon, stamps))
             if window is not None:
-                self._separate(window.frames, window.centre)
+                self._separate(window.frames, window.centre, stamps["acquired"])
 
-    def _separate(self, frames: np.ndarray, centre: tuple[RawStack, Any, dict[str, float]]) -> None:
+    def _separate(
+        self, frames: np.ndarray, centre: tuple[RawStack, Any, dict[str, float]], window_complete: float
+    ) -> None:
+        """Separate the centre frame; ``window_complete`` = when the newest raw stack of the window arrived."""
         stack, recon, stamps = centre
-        stamps = dict(stamps, separate_start=time.monotonic())
+        stamps = dict(stamps, separate_start=time.monotonic(), window_complete=window_complete)
         try:
             separated = self.engine.separate(frames)
         except ImcsrError as exc:

@@ -147,9 +147,9 @@ class Recorder:
                 return
 
     def _write(self, item: RecordItem) -> None:
-        self._streams["separated"].append(item.separated)
-        self.bytes_written += item.separated.nbytes
-        for name, frame in (("raw", item.raw), ("sr", item.sr)):
+        # Side streams first, the separated image (whose progress a reader trusts) last: after a kill, every
+        # timepoint the separated image lists is complete in all streams.
+        for name, frame in (("raw", item.raw), ("sr", item.sr), ("separated", item.separated)):
             if name in self._streams and frame is not None:
                 self._streams[name].append(frame)
                 self.bytes_written += frame.nbytes
