@@ -183,7 +183,7 @@ def _warmup_printer():
 
 @app.command()
 def reconstruct(
-    raw: Annotated[Path, typer.Argument(help="raw SIM stack RAW.tif: (9, Y, X) or (T, 9, Y, X), angle-major")],
+    raw: Annotated[Path, typer.Argument(help="raw SIM data (.tif, .ome.zarr, .mrc): (9, Y, X) or (T, 9, Y, X)")],
     config: ConfigOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="SR stack SR.tif (T, 2Y, 2X) float32")],
     params_out: Annotated[
@@ -401,7 +401,7 @@ def separate(
 
 @app.command()
 def process(
-    raw: Annotated[Path, typer.Argument(help="raw SIM time-lapse RAW.tif, (T, 9, Y, X) or (9, Y, X) uint16")],
+    raw: Annotated[Path, typer.Argument(help="raw SIM data (.tif, .ome.zarr, .mrc): (T, 9, Y, X) or (9, Y, X)")],
     config: ConfigOption,
     model: ModelOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="OUT.ome.zarr (default format) or OUT.ome.tif")],
