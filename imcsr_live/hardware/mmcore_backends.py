@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,19 @@ class _MMBackend(BackendBase):
         return out
 
 
+def _join_camera_threads(timeout_s: float = 10.0) -> None:
+    """Wait for UniMMCore's sequence thread(s) to finish.
+
+    ``stopSequenceAcquisition`` waits only 2 s for its daemon thread; on a loaded machine a Python camera can
+    still be inside MMCore then, and a daemon thread inside C++ code at interpreter exit aborts the process
+    ("FATAL: exception not rethrown"). Matched by class name: the class lives in a private pymmcore-plus module.
+    """
+    deadline = time.monotonic() + timeout_s
+    for thread in threading.enumerate():
+        if type(thread).__name__ == "AcquisitionThread" and thread.is_alive():
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
 class PymmcorePlusBackend(_MMBackend):
     """Micro-Manager devices in this process through pymmcore-plus ``UniMMCore`` (C++ and Python devices).
 
@@ -148,6 +162,7 @@ class PymmcorePlusBackend(_MMBackend):
             self.engine.abort()
             self.engine._stop_quietly()
         self.engine = None
+        _join_camera_threads()
         if self.core is not None and self._given_core is None:
             self.core.unloadAllDevices()
         self.core = None
