@@ -27,6 +27,7 @@ from imcsr_live.errors import HardwareError, ImcsrError
 from imcsr_live.hardware.base import MicroscopeBackend, RawStack
 from imcsr_live.pipeline.buffer import TemporalBuffer
 from imcsr_live.pipeline.display_bus import DisplayBus
+from imcsr_live.pipeline.memory import keep_large_allocations_unpooled
 from imcsr_live.pipeline.recorder import Recorder, RecordItem
 from imcsr_live.pipeline.scheduler import IntervalScheduler
 
@@ -145,6 +146,7 @@ class LivePipeline:
 
     # -- control ------------------------------------------------------------------------------------------
     def start(self) -> None:
+        keep_large_allocations_unpooled()  # flat RSS over long runs (see pipeline/memory.py)
         self.backend.open()
         for thread in self._threads:
             thread.start()
