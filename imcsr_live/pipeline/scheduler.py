@@ -28,7 +28,9 @@ class IntervalScheduler:
         """Block until the next slot starts; return its index, or None if ``stop`` was set while waiting."""
         if self.interval_s > 0:
             now = self._clock()  # type: ignore[operator]
-            due = math.ceil((now - self.start_s) / self.interval_s - 1e-9)
+            # the first slot whose start is still ahead (a slot that began a moment ago still counts as on time)
+            late_tolerance_s = min(0.05, 0.1 * self.interval_s)
+            due = math.ceil((now - self.start_s - late_tolerance_s) / self.interval_s)
             if due > self.next_slot:  # we are late: skip the slots that already passed
                 self.skipped += due - self.next_slot
                 self.next_slot = due

@@ -43,6 +43,14 @@ def test_slots_follow_the_grid_and_overruns_are_skipped() -> None:
     assert scheduler.skipped == 2
 
 
+def test_a_slot_that_started_a_moment_ago_is_still_on_time() -> None:
+    clock = FakeClock()
+    scheduler = IntervalScheduler(2.0, clock=clock)
+    clock.now += 0.01  # the acquisition thread starts a little after the scheduler was made
+    assert scheduler.wait_for_next(ClockEvent(clock)) == 0
+    assert scheduler.skipped == 0
+
+
 def test_free_running_and_stop() -> None:
     clock = FakeClock()
     scheduler = IntervalScheduler(0.0, clock=clock)
