@@ -334,7 +334,10 @@ class Trainer:
         if not checkpoint_paths(self.best_stem)[0].exists() and self.is_main:
             self._save(self.best_stem, model, it, val_metrics, data_desc, val)
         if self.world > 1:
+            # every rank leaves together and tears the group down: a rank that exits while gloo threads of
+            # the group are still alive aborts ("terminate called without an active exception")
             dist.barrier()
+            dist.destroy_process_group()
         return TrainResult(self.best_stem, self.last_stem, it, history, val_metrics)
 
     # ------------------------------------------------------------------------------------------ persistence

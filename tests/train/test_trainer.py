@@ -127,10 +127,9 @@ torch.set_num_threads(1)
 cfg = load_train_config(sys.argv[1])
 trainer = Trainer(cfg)
 trainer.run()
-import torch.distributed as dist
 total = float(sum(p.detach().double().sum() for p in trainer.model.parameters()))
-with open(f"{sys.argv[1]}.rank{dist.get_rank()}", "w") as f:  # files: stdout lines of two ranks interleave
-    f.write(f"RANK {dist.get_rank()} WORLD {dist.get_world_size()} SUM {total!r}")
+with open(f"{sys.argv[1]}.rank{trainer.rank}", "w") as f:  # files: stdout lines of two ranks interleave
+    f.write(f"RANK {trainer.rank} WORLD {trainer.world} SUM {total!r}")
 """
 
 
