@@ -76,15 +76,17 @@ def run_live_pipeline(
                 of_total = f"/{total}" if total else ""
                 echo(
                     f"timepoint {frame.index + 1}{of_total}  reconstruct {ms['reconstruct']:5.0f} ms"
-                    f"  separate {ms['separate']:6.0f} ms  end-to-end {ms['end_to_end']:6.0f} ms"
+                    f"  separate {ms['separate']:6.0f} ms  last raw -> display {ms['last_raw_to_display']:6.0f} ms"
                 )
 
         pipeline.display.subscribe(line)
     _show(rig, view, options, title, echo)
     summary = pipeline.summary()
     medians = summary["latency_medians_ms"]
+    dropped: dict[str, int] = summary["dropped_frames"]  # type: ignore[assignment]
+    dropped_text = f"{sum(dropped.values())} (" + ", ".join(f"{k} {v}" for k, v in dropped.items()) + ")"
     echo(
-        f"summary: {summary['timepoints_separated']} timepoints separated, dropped {summary['dropped_frames']}, "
+        f"summary: {summary['timepoints_separated']} timepoints separated, dropped {dropped_text}, "
         f"skipped slots {summary['skipped_slots']}, errors {summary['errors']}, engine {pipeline.engine.name}, "
         "median latency " + ", ".join(f"{k} {v:.0f} ms" for k, v in medians.items())  # type: ignore[union-attr]
     )
