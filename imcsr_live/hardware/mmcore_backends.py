@@ -89,6 +89,14 @@ class _MMBackend(BackendBase):
     def set_channel_preset(self, preset: str) -> None:
         self._engine().set_channel_preset(preset)
 
+    def _stop_engine(self) -> None:
+        """Abort any burst, stop sequences/shutter, and wait for the camera thread (before devices unload)."""
+        if self.engine is not None:
+            self.engine.abort()
+            self.engine._stop_quietly()
+        self.engine = None
+        _join_camera_threads()
+
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "open": self.engine is not None, "burst": self.rig.backend.burst}
         if self.engine is not None:
@@ -158,11 +166,7 @@ class PymmcorePlusBackend(_MMBackend):
             raise
 
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.abort()
-            self.engine._stop_quietly()
-        self.engine = None
-        _join_camera_threads()
+        self._stop_engine()
         if self.core is not None and self._given_core is None:
             self.core.unloadAllDevices()
         self.core = None
@@ -262,10 +266,7 @@ class PycromanagerBackend(_MMBackend):
             log.warning("pycromanager stop_headless failed: %s", exc)
 
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.abort()
-            self.engine._stop_quietly()
-        self.engine = None
+        self._stop_engine()
         if self._headless:
             self._stop_headless()
             self._headless = False
