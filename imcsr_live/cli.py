@@ -336,8 +336,10 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Option("--model", help="checkpoint NAME (NAME.safetensors + NAME.json)")],
     data: Annotated[str, typer.Option("--data", help="'synthetic' or a folder ROOT/<Structure>/*.tif|*.mrc")],
+    model: Annotated[
+        Path | None, typer.Option("--model", help="checkpoint NAME (NAME.safetensors + NAME.json)")
+    ] = None,
     report: Annotated[
         Path, typer.Option("--report", help="folder for metrics.csv/.md, boxplots.png, montage.png")
     ] = Path("report"),
@@ -351,25 +353,71 @@ def evaluate(
     pool_window: Annotated[
         int | None, typer.Option("--pool-window", min=3, help="local pooling window (default: training patch)")
     ] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            help="compare methods on the same images instead of --model: repeat LABEL=NAME[,NAME...], e.g. "
+            "--compare Single=runs/s_mt,runs/s_er,runs/s_lyso --compare All=runs/all --compare All+TC=runs/tc "
+            "(a Single method lists one 1-output model per structure); adds flicker.md/.csv",
+        ),
+    ] = None,
+    flicker_frames: Annotated[
+        int, typer.Option("--flicker-frames", min=2, help="--compare: timepoints of the static flicker scenes")
+    ] = 8,
+    flicker_scenes: Annotated[
+        int, typer.Option("--flicker-scenes", min=1, help="--compare: static scenes per level for flicker")
+    ] = 4,
+    flicker_size: Annotated[
+        int, typer.Option("--flicker-size", min=32, help="--compare: flicker scene size (SR pixels)")
+    ] = 256,
 ) -> None:
-    """Paper metrics (NRMSE, SSIM, PCC) per structure and SNR against a no-separation baseline, with plots."""
-    from imcsr_live.train.evaluate import evaluate_model
+    """Paper metrics (NRMSE, SSIM, PCC) per structure and SNR against a no-separation baseline, with plots.
 
+    With --compare: several methods on the same test images, side-by-side box plots, and the frame-to-frame
+    flicker of a static specimen (temporal stability, e.g. All vs All+TC).
+    """
+    from imcsr_live.errors import InputDataError
+
+    if (model is None) == (not compare):
+        raise InputDataError("evaluate needs either --model NAME or --compare LABEL=NAME[,NAME...] (not both)")
     with progress_bar() as bar:
         task = bar.add_task("evaluating", total=None, status="")
-        result = evaluate_model(
-            model,
-            data,
-            report,
-            photons=photons,
-            images=images,
-            size=size,
-            seed=seed,
-            pooling=pooling,
-            pool_window=pool_window,
-            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        if compare:
+            from imcsr_live.train.compare import compare_methods
+
+            result = compare_methods(
+                compare,
+                data,
+                report,
+                photons=photons,
+                images=images,
+                size=size,
+                seed=seed,
+                flicker_timepoints=flicker_frames,
+                flicker_scenes=flicker_scenes,
+                flicker_size=flicker_size,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        else:
+            from imcsr_live.train.evaluate import evaluate_model
+
+            assert model is not None
+            result = evaluate_model(
+                model,
+                data,
+                report,
+                photons=photons,
+                images=images,
+                size=size,
+                seed=seed,
+                pooling=pooling,
+                pool_window=pool_window,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     typer.echo((report / "metrics.md").read_text(encoding="utf-8"))
+    if compare:
+        typer.echo((report / "flicker.md").read_text(encoding="utf-8"))
     for p in result.files:
         typer.echo(str(p))
 

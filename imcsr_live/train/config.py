@@ -43,6 +43,13 @@ class DataTable(_Table):
     val_cells: int = Field(default=4, ge=1, description="synthetic cells per structure (validation, other seeds)")
     size: int = Field(default=256, ge=32, description="synthetic image size (SR pixels)")
     interval_s: float = Field(default=2.0, gt=0, description="synthetic time-lapse interval (TC)")
+    frames: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="synthetic time-lapse frames per cell (0: the model's in_frames); set it equal across models "
+        "so 1-frame and TC models see the same rendered cells",
+    )
     photons: list[float] = Field(default_factory=lambda: [100.0, 300.0, 1000.0], min_length=1)
     brightness_range: tuple[float, float] = (0.5, 2.0)
     val_samples: int = Field(default=32, ge=1)
@@ -113,6 +120,10 @@ class TrainConfig(_Table):
                 raise ValueError(f"variant 'single' needs single_structure = one of {names}")
         elif self.single_structure is not None:
             raise ValueError("single_structure is only used with variant = 'single'")
+        if self.data.frames and self.data.frames < self.model.in_frames:
+            raise ValueError(
+                f"[data] frames = {self.data.frames} is fewer than [model] in_frames = {self.model.in_frames}"
+            )
         return self
 
     @property

@@ -12,7 +12,7 @@ Writes ``metrics.csv`` (one row per image, structure and method), ``metrics.md``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +53,41 @@ class EvalReport:
         return float(np.nanmedian(vals)) if vals else float("nan")
 
 
+def iter_test_images(
+    pool: StructurePool,
+    frames: int,
+    photons: float | None,
+    images: int,
+    seed: int,
+    degrader: SimReconApproximation | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Test images one by one: normalised input ``(frames, H, W)`` and targets ``(S, H, W)`` of the middle frame.
+
+    Image ``i`` sums cell ``(i + 3 s) mod K`` of structure ``s`` (brightness ratio 1), full size, no augmentation;
+    the same ``seed`` gives the same images and noise, so methods compared on it see identical inputs.
+    """
+    size = min(pool.shape)
+    spec = SampleSpec(patch=size, in_frames=frames, brightness_range=(1.0, 1.0), augment=False)
+    sampler = SeparationSampler(pool, spec, degrader)
+    rng = np.random.default_rng(seed)
+    for i in range(images):
+        cells = [(i + 3 * s) % im.shape[0] for s, im in enumerate(pool.images)]
+        clean, targets = sampler.clean_sum_and_targets(rng, cells=cells, ratios=[1.0] * len(cells))
+        x = sampler.make_input(clean, photons, rng)
+        x, scale = normalize_input(x)
+        yield x, targets / np.float32(scale)
+
+
+@dataclass
+class EvalLevel:
+    """One SNR level of a test set: its pool of clean images and how inputs are made from them."""
+
+    level: str
+    pool: StructurePool
+    photons: float | None
+    degrader: SimReconApproximation | None = None
+
+
 def _sets_from_pool(
     pool: StructurePool,
     frames: int,
@@ -61,22 +96,46 @@ def _sets_from_pool(
     seed: int,
     degrader: SimReconApproximation | None = None,
 ) -> list[EvalSet]:
-    size = min(pool.shape)
-    spec = SampleSpec(patch=size, in_frames=frames, brightness_range=(1.0, 1.0), augment=False)
-    sampler = SeparationSampler(pool, spec, degrader)
     out = []
     for level, photons in levels:
-        rng = np.random.default_rng(seed)
-        xs, ys = [], []
-        for i in range(images):
-            cells = [(i + 3 * s) % im.shape[0] for s, im in enumerate(pool.images)]
-            clean, targets = sampler.clean_sum_and_targets(rng, cells=cells, ratios=[1.0] * len(cells))
-            x = sampler.make_input(clean, photons, rng)
-            x, scale = normalize_input(x)
-            xs.append(x)
-            ys.append(targets / np.float32(scale))
+        xs, ys = zip(*iter_test_images(pool, frames, photons, images, seed, degrader), strict=True)
         out.append(EvalSet(level, np.stack(xs), np.stack(ys)))
     return out
+
+
+def load_eval_levels(
+    data: str | Path,
+    names: list[str],
+    frames: int,
+    *,
+    photons: list[float],
+    images: int,
+    size: int,
+    seed: int,
+    rig: Path | None = None,
+) -> list[EvalLevel]:
+    """Test levels for ``data`` = ``"synthetic"`` or a folder (see the module docstring)."""
+    if str(data) == "synthetic":
+        from imcsr_live.config import load_rig_config
+
+        rig_path = rig or Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
+        r = load_rig_config(rig_path)
+        degrader = SimReconApproximation(SimDegradeParams.from_rig(r))
+        cells = max(images, 4)
+        # Seeds disjoint from training (seed) and validation (seed + 1_000_003) cells.
+        pool = synthetic_pool(
+            names, cells=cells, size=size, frames=frames, seed=seed + 2_000_003, sr_pixel_um=r.optics.pixel_size_um / 2
+        )
+        return [EvalLevel(f"{p:g} photons", pool, p, degrader) for p in photons]
+    root = Path(data)
+    if not root.is_dir():
+        raise InputDataError(f"evaluation data {root} not found; pass 'synthetic' or a folder ROOT/<Structure>/*.tif")
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if subdirs and all(p.name not in names for p in subdirs) and any((p / names[0]).is_dir() for p in subdirs):
+        levels = [p for p in subdirs if (p / names[0]).is_dir()]
+    else:
+        levels = [root]
+    return [EvalLevel(lv.name if lv != root else "data", folder_pool(lv, names, frames=frames), None) for lv in levels]
 
 
 def load_eval_sets(
@@ -90,31 +149,11 @@ def load_eval_sets(
     seed: int,
     rig: Path | None = None,
 ) -> list[EvalSet]:
-    """Test sets for ``data`` = ``"synthetic"`` or a folder (see the module docstring)."""
-    if str(data) == "synthetic":
-        from imcsr_live.config import load_rig_config
-
-        rig_path = rig or Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
-        r = load_rig_config(rig_path)
-        degrader = SimReconApproximation(SimDegradeParams.from_rig(r))
-        cells = max(images, 4)
-        pool = synthetic_pool(
-            names, cells=cells, size=size, frames=frames, seed=seed + 2_000_003, sr_pixel_um=r.optics.pixel_size_um / 2
-        )
-        levels = [(f"{p:g} photons", p) for p in photons]
-        return _sets_from_pool(pool, frames, levels, images, seed, degrader)
-    root = Path(data)
-    if not root.is_dir():
-        raise InputDataError(f"evaluation data {root} not found; pass 'synthetic' or a folder ROOT/<Structure>/*.tif")
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir())
-    if subdirs and all(p.name not in names for p in subdirs) and any((p / names[0]).is_dir() for p in subdirs):
-        levels = [p for p in subdirs if (p / names[0]).is_dir()]
-    else:
-        levels = [root]
+    """Test sets (all images in memory) for ``data`` = ``"synthetic"`` or a folder."""
+    levels = load_eval_levels(data, names, frames, photons=photons, images=images, size=size, seed=seed, rig=rig)
     sets = []
     for lv in levels:
-        pool = folder_pool(lv, names, frames=frames)
-        sets.extend(_sets_from_pool(pool, frames, [(lv.name if lv != root else "data", None)], images, seed))
+        sets.extend(_sets_from_pool(lv.pool, frames, [(lv.level, lv.photons)], images, seed, lv.degrader))
     return sets
 
 

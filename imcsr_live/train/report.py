@@ -21,6 +21,22 @@ def _groups(report: EvalReport) -> tuple[list[str], list[str]]:
     return levels, structures
 
 
+def _methods(report: EvalReport) -> list[str]:
+    """Methods in the order they first appear (the order they were given)."""
+    return list(dict.fromkeys(str(r["method"]) for r in report.rows))
+
+
+# Box colours of compared methods (the baseline is always grey).
+_PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
+
+
+def method_colours(methods: list[str]) -> dict[str, str]:
+    other = [m for m in methods if m != "baseline"]
+    colours = {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(other)}
+    colours["baseline"] = "#BBBBBB"
+    return colours
+
+
 def _values(report: EvalReport, level: str, structure: str, method: str, metric: str) -> np.ndarray:
     return np.array(
         [
@@ -31,8 +47,11 @@ def _values(report: EvalReport, level: str, structure: str, method: str, metric:
     )
 
 
-def write_tables(report: EvalReport, out: Path, card: dict[str, Any]) -> list[Path]:
+def write_tables(
+    report: EvalReport, out: Path, card: dict[str, Any], methods: list[str] | None = None, note: str = ""
+) -> list[Path]:
     """``metrics.csv`` (every image) and ``metrics.md`` (median [IQR] per structure, level and method)."""
+    methods = methods or list(METHODS)
     csv_path = out / "metrics.csv"
     with open(csv_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["level", "image", "structure", "method", *METRICS])
@@ -44,17 +63,17 @@ def write_tables(report: EvalReport, out: Path, card: dict[str, Any]) -> list[Pa
         "",
         "Paper metrics (percentile normalisation 0.1/99.9 %, least-squares linear fit; NRMSE lower is better, "
         "SSIM and PCC higher). Baseline = the input copied to every channel. Median [25th-75th percentile].",
+        *([note] if note else []),
         "",
-        "| level | structure | n | NRMSE IMC-SR | NRMSE baseline | SSIM IMC-SR | SSIM baseline "
-        "| PCC IMC-SR | PCC baseline |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| level | structure | n | " + " | ".join(f"{m.upper()} {k}" for m in METRICS for k in methods) + " |",
+        "|---|---|---|" + "---|" * (len(METRICS) * len(methods)),
     ]
     for level in levels:
         for s in structures:
             cells = []
             n = 0
             for metric in METRICS:
-                for method in METHODS:
+                for method in methods:
                     v = _values(report, level, s, method, metric)
                     n = max(n, v.size)
                     q = np.nanpercentile(v, [25, 50, 75]) if v.size else [np.nan] * 3
@@ -65,32 +84,41 @@ def write_tables(report: EvalReport, out: Path, card: dict[str, Any]) -> list[Pa
     return [csv_path, md]
 
 
-def write_boxplots(report: EvalReport, path: Path) -> Path:
-    """One panel per metric; boxes per structure x level, IMC-SR next to the baseline (Tukey, whiskers 1.5 IQR)."""
+def write_boxplots(report: EvalReport, path: Path, methods: list[str] | None = None) -> Path:
+    """One panel per metric; boxes per structure x level, methods side by side (Tukey, whiskers 1.5 IQR)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     levels, structures = _groups(report)
+    methods = methods or list(METHODS)
     groups = [(lv, s) for s in structures for lv in levels]
-    fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 1.6 * len(groups)), 4.5), constrained_layout=True)
-    colors = {"IMC-SR": "#4C72B0", "baseline": "#BBBBBB"}
+    step = len(methods) + 1  # one empty slot between groups
+    wide = len(groups) * step > 12
+    fig, axes = plt.subplots(
+        3 if wide else 1,
+        1 if wide else 3,
+        figsize=(max(9.0, 0.32 * len(groups) * step), 11.0) if wide else (max(9.0, 1.6 * len(groups)), 4.5),
+        constrained_layout=True,
+    )
+    colors = method_colours(methods)
     for ax, metric in zip(axes, METRICS, strict=True):
         data, pos, cols = [], [], []
         for g, (lv, s) in enumerate(groups):
-            for m, method in enumerate(METHODS):
+            for m, method in enumerate(methods):
                 v = _values(report, lv, s, method, metric)
                 data.append(v[np.isfinite(v)])
-                pos.append(g * 3 + m)
+                pos.append(g * step + m)
                 cols.append(colors[method])
         bp = ax.boxplot(data, positions=pos, whis=1.5, widths=0.8, patch_artist=True, showfliers=True)
         for patch, c in zip(bp["boxes"], cols, strict=True):
             patch.set_facecolor(c)
-        ax.set_xticks([g * 3 + 0.5 for g in range(len(groups))])
-        ax.set_xticklabels([f"{s}\n{lv}" for lv, s in groups], fontsize=7, rotation=45, ha="right")
+        ax.set_xticks([g * step + (len(methods) - 1) / 2 for g in range(len(groups))])
+        ax.set_xticklabels([f"{s}\n{lv}" for lv, s in groups], fontsize=7, rotation=0 if wide else 45,
+                           ha="center" if wide else "right")  # fmt: skip
         ax.set_title(metric.upper())
-    axes[0].legend([plt.Rectangle((0, 0), 1, 1, fc=colors[m]) for m in METHODS], METHODS, fontsize=8)
+    axes[0].legend([plt.Rectangle((0, 0), 1, 1, fc=colors[m]) for m in methods], methods, fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -145,6 +173,107 @@ def write_montage(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_compare_montage(example: dict[str, Any], names: list[str], colours: dict[str, str], path: Path) -> Path:
+    """One test image: input and composites on top, then one row per structure: ground truth, each method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    outs: dict[str, dict[str, np.ndarray]] = example["outputs"]
+    labels = list(outs)
+    targets = example["targets"]
+    ncol = len(labels) + 1
+    fig, axes = plt.subplots(len(names) + 1, ncol, figsize=(2.4 * ncol, 2.4 * (len(names) + 1)),
+                             constrained_layout=True, squeeze=False)  # fmt: skip
+    cols = [colours.get(n, "#FFFFFF") for n in names]
+    axes[0, 0].imshow(example["input"], cmap="gray")
+    axes[0, 0].set_title("input (SR)", fontsize=9)
+    for j, label in enumerate(labels, start=1):
+        have = [n for n in names if n in outs[label]]
+        comp = np.stack([outs[label].get(n, np.zeros_like(targets[0])) for n in names])
+        axes[0, j].imshow(composite(comp, cols))
+        axes[0, j].set_title(f"{label} composite" + ("" if len(have) == len(names) else " (partial)"), fontsize=9)
+    for i, name in enumerate(names, start=1):
+        gt = targets[i - 1]
+        axes[i, 0].imshow(gt, cmap="gray", vmin=0, vmax=max(np.percentile(gt, 99.9), 1e-9))
+        axes[i, 0].set_title(f"{name} GT", fontsize=9)
+        for j, label in enumerate(labels, start=1):
+            img = outs[label].get(name)
+            if img is None:
+                axes[i, j].axis("off")
+                continue
+            axes[i, j].imshow(img, cmap="gray", vmin=0, vmax=max(np.percentile(img, 99.9), 1e-9))
+            axes[i, j].set_title(f"{name} {label}", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Same test image for every method - {example.get('level', '')}")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_flicker(rows: list[dict[str, Any]], out: Path, methods: list[str], timepoints: int) -> list[Path]:
+    """``flicker.csv`` (every scene) and ``flicker.md`` (median over scenes per level x structure x method)."""
+    csv_path = out / "flicker.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["level", "scene", "structure", "method", "flicker"])
+        w.writeheader()
+        w.writerows(rows)
+    levels = list(dict.fromkeys(str(r["level"]) for r in rows))
+    structures = list(dict.fromkeys(str(r["structure"]) for r in rows))
+    scenes = len({r["scene"] for r in rows})
+
+    def med(level: str, s: str, m: str) -> float:
+        v = [float(r["flicker"]) for r in rows if r["level"] == level and r["structure"] == s and r["method"] == m]
+        return float(np.nanmedian(v)) if v else float("nan")
+
+    lines = [
+        "# Temporal stability (flicker)",
+        "",
+        f"Static specimen, {timepoints} timepoints with independent noise per frame, {scenes} scenes per level. "
+        "Flicker of a channel = mean over consecutive frame pairs of mean |y[t+1] - y[t]|, divided by the "
+        "channel's mean intensity (0 = perfectly stable; the truth is static, so its flicker is 0). "
+        "Median over scenes; baseline = the input itself.",
+        "",
+        "| level | structure | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
+    for level in levels:
+        for s in structures:
+            lines.append(f"| {level} | {s} | " + " | ".join(f"{med(level, s, m):.4f}" for m in methods) + " |")
+    md = out / "flicker.md"
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [csv_path, md]
+
+
+def write_calibration(pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]], path: Path, bins: int = 20) -> Path:
+    """Calibration curves: observed RMSE vs (calibrated) predicted std in quantile bins; the diagonal is ideal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.0, 5.0), constrained_layout=True)
+    top = 0.0
+    for label, chunks in pairs.items():
+        std = np.concatenate([c[0] for c in chunks]).astype(np.float64)
+        err = np.concatenate([c[1] for c in chunks]).astype(np.float64)
+        order = np.argsort(std)
+        xs = [std[b].mean() for b in np.array_split(order, bins) if b.size]
+        ys = [np.sqrt(np.mean(err[b] ** 2)) for b in np.array_split(order, bins) if b.size]
+        ax.plot(xs, ys, "o-", ms=3, label=label)
+        top = max(top, *xs, *ys)
+    ax.plot([0, top], [0, top], "k--", lw=0.8, label="ideal")
+    ax.set_xlabel("predicted std (calibrated)")
+    ax.set_ylabel("observed RMSE")
+    ax.legend(fontsize=7)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

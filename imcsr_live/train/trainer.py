@@ -97,7 +97,7 @@ def build_samplers(cfg: TrainConfig) -> tuple[SeparationSampler, SeparationSampl
         degrader = SimReconApproximation(SimDegradeParams.from_rig(rig))
         kw = {
             "size": d.size,
-            "frames": max(frames, 1),
+            "frames": d.frames or max(frames, 1),
             "interval_s": d.interval_s,
             "sr_pixel_um": rig.optics.pixel_size_um / 2,
         }

@@ -1,0 +1,317 @@
+"""``imcsr-live evaluate --compare``: several methods (Single / All / All+TC ...) on the SAME test images.
+
+A *method* is a label and one or more checkpoints (``LABEL=NAME[,NAME...]``). A method's checkpoints together
+must cover each structure at most once: an All model covers every structure itself; the Single method is three
+one-output models, each contributing the channel of its structure. All checkpoints must be trained on the same
+structure list. Every test image is made once, with as many frames as the method needing most (3 for TC); a
+1-frame model gets the middle frame (the input normalisation divides by the middle frame's percentile, so the
+slice is exactly what that model would get on its own), a TC model the three frames.
+
+Writes into the report folder: ``metrics.csv`` (one row per level x image x structure x method, the baseline =
+input copied to every channel included), ``metrics.md`` (median [IQR]), ``boxplots.png`` (Tukey, methods side by
+side), ``montage.png``, ``flicker.csv`` / ``flicker.md`` (temporal stability, :func:`flicker`), and
+``calibration.png`` when a model has a trained uncertainty head.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imcsr_live.errors import InputDataError
+from imcsr_live.model.metrics import evaluate_image
+from imcsr_live.model.normalization import normalize_input
+from imcsr_live.train.checkpoint import load_checkpoint
+from imcsr_live.train.config import TrainConfig
+from imcsr_live.train.evaluate import EvalLevel, EvalReport, iter_test_images, load_eval_levels, predict
+
+BASELINE = "baseline"
+_SPEC = re.compile(r"^([^=,\s]+)=(.+)$")
+
+
+@dataclass
+class Member:
+    """One checkpoint of a method."""
+
+    path: str
+    model: torch.nn.Module
+    card: dict[str, Any]
+
+    @property
+    def frames(self) -> int:
+        return int(self.card["input_frames"])
+
+    @property
+    def outputs(self) -> list[str]:
+        return [s["name"] for s in self.card["structures"]]
+
+    @property
+    def uncertainty(self) -> bool:
+        return bool(self.card["architecture"].get("uncertainty", False))
+
+
+@dataclass
+class Method:
+    label: str
+    members: list[Member]
+    # structure -> (member index, output channel)
+    channels: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return max(m.frames for m in self.members)
+
+
+def parse_method_specs(specs: list[str]) -> list[tuple[str, list[str]]]:
+    """``["Single=a,b,c", "All=d"]`` -> ``[("Single", ["a", "b", "c"]), ("All", ["d"])]`` (labels unique)."""
+    out: list[tuple[str, list[str]]] = []
+    for spec in specs:
+        m = _SPEC.match(spec.strip())
+        if not m or not all(p.strip() for p in m.group(2).split(",")):
+            raise InputDataError(
+                f"--compare {spec!r}: expected LABEL=NAME[,NAME...], e.g. All+TC=runs/repro/all_tc/repro_all_tc"
+            )
+        label = m.group(1)
+        if label == BASELINE or label in (lab for lab, _ in out):
+            raise InputDataError(f"--compare: method label {label!r} is used twice or reserved; pick another")
+        out.append((label, [p.strip() for p in m.group(2).split(",")]))
+    if not out:
+        raise InputDataError("--compare needs at least one LABEL=NAME[,NAME...]")
+    return out
+
+
+def _all_structures(card: dict[str, Any]) -> list[str]:
+    """The structure list a checkpoint was trained on (its training config), else its outputs."""
+    cfg = card.get("training", {}).get("config")
+    if cfg:
+        return TrainConfig.model_validate(cfg).structure_names
+    return [s["name"] for s in card["structures"]]
+
+
+def load_methods(specs: list[tuple[str, list[str]]]) -> tuple[list[Method], list[str], dict[str, str]]:
+    """Load every checkpoint; returns the methods, the common structure list and structure colours."""
+    methods: list[Method] = []
+    names: list[str] | None = None
+    colours: dict[str, str] = {}
+    for label, paths in specs:
+        method = Method(label, [])
+        for path in paths:
+            model, card = load_checkpoint(path)
+            member = Member(path, model, card)
+            trained_on = _all_structures(card)
+            if names is None:
+                names = trained_on
+            elif trained_on != names:
+                raise InputDataError(
+                    f"{path}: trained on structures {trained_on}, the first model on {names}; "
+                    "compare only models of one structure set"
+                )
+            for c, s in enumerate(card["structures"]):
+                if s["name"] in method.channels:
+                    raise InputDataError(
+                        f"--compare {label}: structure {s['name']!r} is output by two of its models; give each "
+                        "structure to one model only"
+                    )
+                method.channels[s["name"]] = (len(method.members), c)
+                colours.setdefault(s["name"], s.get("color", "#FFFFFF"))
+            method.members.append(member)
+        methods.append(method)
+    assert names is not None
+    return methods, names, colours
+
+
+def flicker(frames: np.ndarray) -> float:
+    """Frame-to-frame flicker of one channel of a static scene, ``frames`` = ``(T, H, W)`` with T >= 2.
+
+    ``F = mean_t( mean_px |y[t+1] - y[t]| ) / mean_{t,px}(y)``: the mean absolute change between consecutive
+    frames relative to the channel's mean intensity. 0 for identical frames; a static specimen should give 0.
+    """
+    y = np.asarray(frames, dtype=np.float64)
+    if y.ndim != 3 or y.shape[0] < 2:
+        raise ValueError(f"flicker needs (T >= 2, H, W) frames, got shape {y.shape}")
+    mean = float(y.mean())
+    if not mean > 0:
+        return float("nan")
+    return float(np.abs(np.diff(y, axis=0)).mean() / mean)
+
+
+def _method_outputs(method: Method, window: np.ndarray, structures: list[str]) -> dict[str, np.ndarray]:
+    """Separated channels of one input window ``(F, H, W)`` (F = the largest input frames), by structure."""
+    mid = window.shape[0] // 2
+    outs: dict[int, np.ndarray] = {}
+    result = {}
+    for s in structures:
+        if s not in method.channels:
+            continue
+        k, c = method.channels[s]
+        if k not in outs:
+            member = method.members[k]
+            half = member.frames // 2
+            x = window[mid - half : mid + half + 1]
+            outs[k] = predict(member.model, x[None], len(member.outputs) * (2 if member.uncertainty else 1))[0]
+        result[s] = outs[k][c]
+    return result
+
+
+@dataclass
+class CompareReport(EvalReport):
+    methods: list[str] = field(default_factory=list)
+    flicker_rows: list[dict[str, object]] = field(default_factory=list)
+
+
+def _flicker_rows(
+    methods: list[Method],
+    names: list[str],
+    levels: list[EvalLevel],
+    frames: int,
+    *,
+    timepoints: int,
+    scenes: int,
+    size: int,
+    seed: int,
+) -> list[dict[str, object]]:
+    """Flicker of every method and the input on static scenes with independent noise per timepoint.
+
+    Scene ``j`` is the middle frame of test image ``j`` (a ``size`` crop), held still; ``timepoints + frames - 1``
+    noisy SR frames are made so that every timepoint has its TC neighbours.
+    """
+    rows: list[dict[str, object]] = []
+    pad = frames // 2
+    for lv in levels:
+        pool = lv.pool
+        for j in range(scenes):
+            parts = [im[(j + 3 * s) % im.shape[0], im.shape[1] // 2, :size, :size] for s, im in enumerate(pool.images)]
+            clean = np.sum(parts, axis=0).astype(np.float32)
+            rng = np.random.default_rng([seed, 31, j])
+            if lv.degrader is not None and lv.photons is not None:
+                scale = lv.degrader.photon_scale(clean, lv.photons)
+                noisy = [lv.degrader.degrade(clean * np.float32(scale), rng) / np.float32(scale)
+                         for _ in range(timepoints + 2 * pad)]  # fmt: skip
+            else:  # folder data: no noise model, so the scene is noise-free (flicker of the input is 0)
+                noisy = [clean] * (timepoints + 2 * pad)
+            raw = np.stack(noisy)
+            per: dict[str, dict[str, list[np.ndarray]]] = {m.label: {} for m in methods}
+            inputs = []
+            for t in range(pad, pad + timepoints):
+                window, _ = normalize_input(raw[t - pad : t + pad + 1])
+                inputs.append(window[pad])
+                for m in methods:
+                    for s, img in _method_outputs(m, window, names).items():
+                        per[m.label].setdefault(s, []).append(img)
+            inp = flicker(np.stack(inputs))
+            for m in methods:
+                for s, imgs in per[m.label].items():
+                    rows.append({"level": lv.level, "scene": j, "structure": s, "method": m.label,
+                                 "flicker": flicker(np.stack(imgs))})  # fmt: skip
+            for s in names:
+                rows.append({"level": lv.level, "scene": j, "structure": s, "method": BASELINE, "flicker": inp})
+    return rows
+
+
+def compare_methods(
+    specs: list[str],
+    data: str | Path,
+    report_dir: str | Path,
+    *,
+    photons: list[float] | None = None,
+    images: int = 8,
+    size: int = 256,
+    seed: int = 0,
+    flicker_timepoints: int = 8,
+    flicker_scenes: int = 4,
+    flicker_size: int = 256,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> CompareReport:
+    """Evaluate every method on the same test images and write the report files into ``report_dir``."""
+    methods, names, colours = load_methods(parse_method_specs(specs))
+    frames = max(m.frames for m in methods)
+    card0 = methods[0].members[0].card
+    cfg = card0.get("training", {}).get("config")
+    photons = photons or (list(TrainConfig.model_validate(cfg).data.photons) if cfg else [100.0, 300.0, 1000.0])
+    levels = load_eval_levels(data, names, frames, photons=photons, images=images, size=size, seed=seed)
+    report = CompareReport(methods=[m.label for m in methods] + [BASELINE])
+    total = len(levels) * images + len(levels)
+    done = 0
+    example: dict[str, Any] = {}
+    calib: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for lv in levels:
+        for i, (x, targets) in enumerate(iter_test_images(lv.pool, frames, lv.photons, images, seed, lv.degrader)):
+            mid = x[frames // 2]
+            outs = {m.label: _method_outputs(m, x, names) for m in methods}
+            for si, s in enumerate(names):
+                gt = targets[si]
+                if not gt.max() > gt.min():
+                    continue  # an empty field has no meaningful metric
+                for label, img in [*((lab, o[s]) for lab, o in outs.items() if s in o), (BASELINE, mid)]:
+                    row = {"level": lv.level, "image": i, "structure": s, "method": label}
+                    report.rows.append({**row, **evaluate_image(img, gt).as_dict()})
+            _collect_calibration(methods, x, targets, names, calib)
+            if lv is levels[-1] and i == 0:
+                example = {"input": mid, "targets": targets, "outputs": outs, "level": lv.level}
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
+    out = Path(report_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report.flicker_rows = _flicker_rows(
+        methods,
+        names,
+        levels,
+        frames,
+        timepoints=flicker_timepoints,
+        scenes=flicker_scenes,
+        size=min(flicker_size, size),
+        seed=seed,
+    )
+    if on_progress is not None:
+        on_progress(total, total)
+    from imcsr_live.train.report import write_boxplots, write_compare_montage, write_flicker, write_tables
+
+    labels = report.methods
+    desc = ", ".join(f"{m.label} = {' + '.join(Path(p.path).name for p in m.members)}" for m in methods)
+    note = (
+        f"Methods: {desc}. All methods see the same {images} test images per level "
+        f"({size}x{size}, seeds disjoint from training)."
+    )
+    report.files += write_tables(report, out, {"name": " vs ".join(labels[:-1])}, methods=labels, note=note)
+    report.files.append(write_boxplots(report, out / "boxplots.png", methods=labels))
+    report.files.append(write_compare_montage(example, names, colours, out / "montage.png"))
+    report.files += write_flicker(report.flicker_rows, out, labels, flicker_timepoints)
+    if calib:
+        from imcsr_live.train.report import write_calibration
+
+        report.files.append(write_calibration(calib, out / "calibration.png"))
+    return report
+
+
+def _collect_calibration(
+    methods: list[Method],
+    x: np.ndarray,
+    targets: np.ndarray,
+    names: list[str],
+    calib: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+) -> None:
+    """(predicted std, absolute error) pairs of members with an uncertainty head (calibration curve)."""
+    from imcsr_live.model.calibration import ChannelCalibration
+
+    for m in methods:
+        for k, member in enumerate(m.members):
+            if not member.uncertainty:
+                continue
+            half = member.frames // 2
+            mid = x.shape[0] // 2
+            c = len(member.outputs)
+            raw = predict(member.model, x[None, mid - half : mid + half + 1], 2 * c)[0]
+            cals = member.card.get("uncertainty_calibration") or [{"scale": 1.0, "offset": 0.0}] * c
+            for ch, s in enumerate(member.outputs):
+                std = ChannelCalibration(**cals[ch]).apply(np.exp(0.5 * raw[c + ch]))
+                err = np.abs(raw[ch] - targets[names.index(s)])
+                calib.setdefault(f"{m.label} {s}" if len(m.members) == 1 else f"{m.label}[{k}] {s}", []).append(
+                    (std.ravel()[::16], err.ravel()[::16])
+                )
