@@ -19,6 +19,7 @@ def _private_user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     monkeypatch.setenv("IMCSR_LIVE_LOG_DIR", str(tmp_path_factory.getbasetemp() / "logs"))
     # ... nor into the user's engine cache (ONNX files, TensorRT plans)
     monkeypatch.setenv("IMCSR_LIVE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "engine-cache"))
+    monkeypatch.setenv("IMCSR_LIVE_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))  # viewer settings, per test
 
 
 @pytest.fixture

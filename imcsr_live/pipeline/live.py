@@ -7,7 +7,9 @@ Three worker threads joined by bounded queues (size ``queue_size``):
 Acquisition never waits for the stages behind it: when a queue is full the newest item is dropped and
 counted (``stats.dropped``). Each :class:`LiveFrame` carries monotonic timestamps per stage, so latencies and
 drops are measured, not guessed. Errors in any stage are logged and kept in ``events`` (for the GUI's log
-panel) and the pipeline carries on with the next timepoint; only :meth:`LivePipeline.stop` ends a run.
+panel) and in ``errors`` (structured, for its notice) and the pipeline carries on with the next timepoint; only
+:meth:`LivePipeline.stop` ends a run. A recording can be attached at start (``recorder``) or started and stopped
+mid-run (:meth:`LivePipeline.start_recording`, built by ``recorder_factory``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from imcsr_live.errors import HardwareError, ImcsrError
+from imcsr_live.errors import HardwareError, ImcsrError, InputDataError
 from imcsr_live.hardware.base import MicroscopeBackend, RawStack
 from imcsr_live.pipeline.buffer import TemporalBuffer
 from imcsr_live.pipeline.display_bus import DisplayBus
@@ -103,6 +106,22 @@ class PipelineStats:
         return {k: float(np.median(v)) for k, v in self.latencies_ms.items() if v}
 
 
+ErrorKind = Literal["hardware", "reconstruction", "engine", "recording", "pipeline"]
+
+
+@dataclass(frozen=True)
+class PipelineEvent:
+    """One error of a run, for the GUI's notice: ``seq`` counts errors from 1 (a new one has a higher seq)."""
+
+    seq: int
+    clock: str  # local wall time HH:MM:SS
+    kind: ErrorKind
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.clock} {self.kind} error: {self.message}"
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     interval_s: float = 2.0
@@ -133,6 +152,13 @@ class LivePipeline:
         self.display: DisplayBus[LiveFrame] = DisplayBus()
         self.stats = PipelineStats()
         self.events: deque[str] = deque(maxlen=500)  # human-readable warnings/errors, newest last
+        self.errors: deque[PipelineEvent] = deque(maxlen=100)  # the errors among them, structured
+        # builds a Recorder for a path mid-run (set by session.build_live_pipeline): (path, extra metadata)
+        self.recorder_factory: Callable[[Path, dict[str, Any]], Recorder] | None = None
+        self.display_settings: dict[str, Any] | None = None  # set by the GUI; goes into recording metadata
+        self.started_s: float | None = None  # monotonic time of start()
+        self._scheduler: IntervalScheduler | None = None
+        self._record_lock = threading.Lock()
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._stopped = False
@@ -148,6 +174,7 @@ class LivePipeline:
     def start(self) -> None:
         keep_large_allocations_unpooled()  # flat RSS over long runs (see pipeline/memory.py)
         self.backend.open()
+        self.started_s = time.monotonic()
         for thread in self._threads:
             thread.start()
 
@@ -162,6 +189,56 @@ class LivePipeline:
     @property
     def paused(self) -> bool:
         return self._paused.is_set()
+
+    def set_interval(self, interval_s: float) -> None:
+        """Change the acquisition interval from the next timepoint on (not while recording: fixed time axis)."""
+        if interval_s < 0:
+            raise InputDataError(f"the interval must be >= 0 s, got {interval_s}")
+        if self.recording_active:
+            raise InputDataError("stop the recording before changing the interval (its time axis is fixed)")
+        self.settings = replace(self.settings, interval_s=interval_s)
+        if self._scheduler is not None:
+            self._scheduler.set_interval(interval_s)
+
+    def queue_fill(self) -> dict[str, float]:
+        """How full the hand-over queues are, 0..1 (raw -> reconstruction, SR -> separation, recorder)."""
+        fill = {
+            "reconstruct": self._raw_q.qsize() / self.settings.queue_size,
+            "separate": self._sr_q.qsize() / self.settings.queue_size,
+        }
+        recorder = self.recorder
+        if recorder is not None and recorder.active:
+            fill["record"] = recorder.queue_fill()
+        return fill
+
+    # -- recording mid-run ------------------------------------------------------------------------------------
+    @property
+    def recording_active(self) -> bool:
+        recorder = self.recorder
+        return recorder is not None and recorder.active
+
+    def start_recording(self, path: Path, metadata: dict[str, Any] | None = None) -> Recorder:
+        """Record from the next separated timepoint on into ``path`` (``metadata`` joins the provenance)."""
+        with self._record_lock:
+            if self.recording_active:
+                raise InputDataError("a recording is already running; stop it before starting another")
+            if self.recorder_factory is None or self.record_item is None:
+                raise InputDataError("this run cannot record (no recording set-up); start it with --record PATH")
+            recorder = self.recorder_factory(Path(path), dict(metadata or {}))
+            self.recorder = recorder
+        log.info("recording to %s", path)
+        return recorder
+
+    def stop_recording(self) -> Recorder | None:
+        """Detach the recorder, let it write what is queued and finalise its metadata (blocks; may take seconds)."""
+        with self._record_lock:
+            recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.stop(self.summary())
+            if recorder.error:
+                self._event(recorder.error, error=True, kind="recording")
+            log.info("recording stopped: %d timepoints in %s", recorder.written, recorder.plan.path)
+        return recorder
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the run finished by itself (``timepoints`` reached); True if it did."""
@@ -185,15 +262,12 @@ class LivePipeline:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout_s)
-        if self.recorder is not None:
-            self.recorder.stop(self.summary())
-            if self.recorder.error:
-                self._event(self.recorder.error)
+        self.stop_recording()
         self.backend.close()
 
     def summary(self) -> dict[str, Any]:
         s = self.stats
-        return {
+        summary = {
             "timepoints_acquired": s.acquired,
             "timepoints_separated": s.separated,
             "skipped_slots": s.skipped_slots,
@@ -202,13 +276,17 @@ class LivePipeline:
             "errors": s.errors,
             "latency_medians_ms": s.medians_ms(),
         }
+        if self.display_settings is not None:
+            summary["display"] = self.display_settings
+        return summary
 
     # -- helpers --------------------------------------------------------------------------------------------
-    def _event(self, message: str, error: bool = False) -> None:
+    def _event(self, message: str, error: bool = False, kind: ErrorKind = "pipeline") -> None:
         stamp = time.strftime("%H:%M:%S")
         self.events.append(f"{stamp} {message}")
         if error:
             self.stats.errors += 1
+            self.errors.append(PipelineEvent(self.stats.errors, stamp, kind, message))
             log.error(message)
         else:
             log.warning(message)
@@ -219,7 +297,7 @@ class LivePipeline:
                 loop()
             except Exception as exc:  # a bug in a stage: report it, end the run cleanly
                 log.exception("pipeline stage %s crashed", threading.current_thread().name)
-                self._event(f"{threading.current_thread().name} stopped: {exc}", error=True)
+                self._event(f"{threading.current_thread().name} stopped: {exc}", error=True, kind="pipeline")
                 self._stop.set()
                 for q in (self._raw_q, self._sr_q):
                     _put_end(q)
@@ -239,7 +317,7 @@ class LivePipeline:
 
     # -- stages ---------------------------------------------------------------------------------------------
     def _acquire_loop(self) -> None:
-        scheduler = IntervalScheduler(self.settings.interval_s)
+        scheduler = self._scheduler = IntervalScheduler(self.settings.interval_s)
         limit = self.settings.timepoints
         try:
             while not self._stop.is_set() and (limit is None or self.stats.acquired < limit):
@@ -257,7 +335,7 @@ class LivePipeline:
                 except HardwareError as exc:
                     if self._stop.is_set():
                         break
-                    self._event(f"timepoint {slot}: {exc}", error=True)
+                    self._event(f"timepoint {slot}: {exc}", error=True, kind="hardware")
                     continue
                 stack.index = slot
                 self.stats.acquired += 1
@@ -279,7 +357,8 @@ class LivePipeline:
             try:
                 recon = self.reconstructor.reconstruct(stack.frames, stack.index)
             except ImcsrError as exc:
-                self._event(f"timepoint {stack.index}: reconstruction failed: {exc}", error=True)
+                message = f"timepoint {stack.index}: reconstruction failed: {exc}"
+                self._event(message, error=True, kind="reconstruction")
                 continue
             for warning in getattr(recon, "warnings", ()):
                 self._event(f"timepoint {stack.index}: {warning}")
@@ -314,7 +393,7 @@ class LivePipeline:
         try:
             separated = self.engine.separate(frames)
         except ImcsrError as exc:
-            self._event(f"timepoint {stack.index}: separation failed: {exc}", error=True)
+            self._event(f"timepoint {stack.index}: separation failed: {exc}", error=True, kind="engine")
             return
         stamps["separated"] = time.monotonic()
         frame = LiveFrame(index=stack.index, raw=stack, recon=recon, separated=separated, stamps=stamps)
@@ -322,8 +401,9 @@ class LivePipeline:
         self.display.publish(frame)
         self.stats.separated += 1
         self.stats.add_latencies(frame.latencies_ms)
-        if self.recorder is not None and self.record_item is not None and self.recorder.active:
-            if not self.recorder.put(self.record_item(frame)):
+        recorder = self.recorder  # read once: the GUI thread may detach it at any moment
+        if recorder is not None and self.record_item is not None and recorder.active:
+            if not recorder.put(self.record_item(frame)):
                 self.stats.dropped["record"] += 1
 
 

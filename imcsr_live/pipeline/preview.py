@@ -3,7 +3,8 @@
 This is the demo's acquisition loop until the full live pipeline (reconstruction + separation) exists. It keeps
 the rules the pipeline will keep: timepoints start on a fixed time grid; a timepoint that overruns makes the next
 grid slot be skipped and counted (never silently shifted); the display reads only the newest result
-("latest wins"); the thread never touches widgets.
+("latest wins", as a :class:`~imcsr_live.pipeline.views.DisplayFrame` prepared on the worker thread); the thread
+never touches widgets.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from imcsr_live.pipeline.composite import additive_composite, grey
+from imcsr_live.pipeline.live import PipelineEvent
 from imcsr_live.pipeline.scheduler import IntervalScheduler
-from imcsr_live.pipeline.views import DisplayImages
+from imcsr_live.pipeline.views import DisplayFrame, RunStatus, SourceInfo, make_layer
 from imcsr_live.synth.world import SyntheticMicroscope, SynthTimepoint
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PreviewFrame:
-    """What the display needs of one timepoint, already rendered to 8-bit on the worker thread."""
+    """One simulated timepoint and its display form (per-channel ground truth, widefield)."""
 
     point: SynthTimepoint
-    widefield_u8: np.ndarray  # (Y, X)
-    overlay_rgb: np.ndarray  # (2Y, 2X, 3)
+    display: DisplayFrame
     acquired_s: float  # seconds the simulated acquisition took
     started_monotonic: float
 
@@ -65,6 +66,9 @@ class SimulatedPreview:
         self._latest: PreviewFrame | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._times: deque[float] = deque(maxlen=8)
+        self._errors: list[PipelineEvent] = []
         self._thread = threading.Thread(target=self._run, name="simulated-acquisition", daemon=True)
 
     def start(self) -> None:
@@ -84,27 +88,50 @@ class SimulatedPreview:
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
-    left_title = "Widefield (sum of the 9 raw SIM frames)"
+    title = "Ground truth of the simulated specimen (no model shipped for these structures)"
 
     @property
-    def right_title(self) -> str:
-        legend = "  ".join(f"<span style='color:{s.color}'>&#9632; {s.name}</span>" for s in self.world.rig.structures)
-        return f"Ground truth of the simulated specimen: {legend}"
+    def channel_names(self) -> list[str]:
+        return list(self.world.rig.structure_names)
 
-    def newest(self) -> DisplayImages | None:
-        """The newest frame as the monitor window shows it."""
+    @property
+    def channel_colors(self) -> list[str]:
+        return [s.color for s in self.world.rig.structures]
+
+    def newest(self) -> DisplayFrame | None:
+        """The newest frame as the window shows it."""
         frame = self.latest()
-        if frame is None:
-            return None
-        status = (
-            f"timepoint {frame.point.index + 1}   t = {frame.point.time_s:6.1f} s   "
-            f"simulated acquisition {frame.acquired_s * 1e3:5.0f} ms   skipped slots {self.stats.skipped_slots}   "
-            f"interval {self.interval_s:g} s"
-        )
-        return DisplayImages(frame.point.index, frame.widefield_u8, frame.overlay_rgb, status, left_scale=2.0)
+        return None if frame is None else frame.display
 
-    def error_text(self) -> str | None:
-        return None if self.error is None else f"acquisition stopped: {self.error}"
+    def info(self) -> SourceInfo:
+        rig = self.world.rig
+        return SourceInfo(
+            engine="none (ground truth)", exposure_ms=float(rig.acquisition.exposure_ms), interval_s=self.interval_s,
+            pixel_size_um=rig.optics.pixel_size_um / 2, can_pause=True,
+        )  # fmt: skip
+
+    def status(self) -> RunStatus:
+        times = list(self._times)
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        acquisition = self.stats.acquisition_s[-20:]
+        return RunStatus(
+            running=self.running, paused=self.paused, timepoints=self.stats.timepoints, fps=fps,
+            latencies_ms={"acquire": float(np.median(acquisition)) * 1e3} if acquisition else {},
+            dropped={}, skipped_slots=self.stats.skipped_slots, queue_fill={}, errors=len(self._errors),
+        )  # fmt: skip
+
+    def error_events(self) -> list[PipelineEvent]:
+        return list(self._errors)
+
+    def pause(self) -> None:
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
 
     def latest(self) -> PreviewFrame | None:
         """The newest finished frame (older ones are simply replaced: latest wins)."""
@@ -112,19 +139,21 @@ class SimulatedPreview:
             return self._latest
 
     def _render(self, point: SynthTimepoint, seconds: float, started: float) -> PreviewFrame:
-        rig = self.world.rig
-        low, high = rig.display.autocontrast_percentiles
-        percentiles = (low, high)
+        low, high = self.world.rig.display.autocontrast_percentiles
+        pct = (low, high)
         widefield = point.raw.astype(np.float32).sum(axis=0)
-        return PreviewFrame(
-            point=point,
-            widefield_u8=grey(widefield, percentiles),
-            overlay_rgb=additive_composite(
-                point.ground_truth, [s.color for s in rig.structures], percentiles, rig.display.gamma
-            ),
-            acquired_s=seconds,
-            started_monotonic=started,
+        truth = np.asarray(point.ground_truth, dtype=np.float32)
+        display = DisplayFrame(
+            index=point.index,
+            time_s=point.time_s,
+            channels=tuple(make_layer(c, pct) for c in truth),
+            grey=make_layer(truth.sum(axis=0), pct),  # what a perfect one-colour SR image would show
+            widefield=make_layer(widefield, pct),
+            widefield_scale=truth.shape[-1] / widefield.shape[-1],
+            grey_kind="sr",
+            grey_title="Sum of the ground-truth channels (a perfect one-colour image)",
         )
+        return PreviewFrame(point=point, display=display, acquired_s=seconds, started_monotonic=started)
 
     def _run(self) -> None:
         scheduler = IntervalScheduler(self.interval_s)
@@ -132,6 +161,10 @@ class SimulatedPreview:
             while self.frames is None or self.stats.timepoints < self.frames:
                 if scheduler.wait_for_next(self._stop) is None:
                     break
+                if self._paused.is_set():
+                    if self.interval_s <= 0:
+                        self._stop.wait(0.05)
+                    continue
                 if scheduler.skipped > self.stats.skipped_slots:
                     log.warning("a timepoint overran the %.2f s interval; %d slot(s) skipped so far",
                                 self.interval_s, scheduler.skipped)  # fmt: skip
@@ -143,9 +176,11 @@ class SimulatedPreview:
                 with self._lock:
                     self._latest = frame
                 self.stats.timepoints += 1
+                self._times.append(time.monotonic())
                 self.stats.acquisition_s.append(seconds)
                 if self.on_frame is not None:
                     self.on_frame(frame)
         except BaseException as exc:  # surfaced to the caller via .error; the thread must not die silently
             log.exception("simulated acquisition failed")
             self.error = exc
+            self._errors.append(PipelineEvent(1, time.strftime("%H:%M:%S"), "hardware", f"acquisition stopped: {exc}"))

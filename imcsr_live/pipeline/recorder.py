@@ -16,6 +16,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +64,8 @@ class Recorder:
         self.written = 0
         self.dropped = 0
         self.bytes_written = 0
+        self.started_s = time.monotonic()
+        self.stopped_s: float | None = None
         self._queue: queue.Queue[object] = queue.Queue(maxsize=plan.queue_size)
         self._streams: dict[str, StreamWriter] = {}
         self._timepoints_file: Path | None = None
@@ -127,6 +130,8 @@ class Recorder:
             except OSError as exc:
                 self.error = self.error or f"recording could not be finalised: {exc}"
         self._streams.clear()
+        if self.stopped_s is None:
+            self.stopped_s = time.monotonic()
 
     # -- writer thread ----------------------------------------------------------------------------------
     def _run(self) -> None:

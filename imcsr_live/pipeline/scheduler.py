@@ -21,6 +21,11 @@ class IntervalScheduler:
         self.next_slot = 0
         self.skipped = 0
 
+    def set_interval(self, interval_s: float) -> None:
+        """New interval from the next slot on: the grid is re-based so that slot starts now (no skips counted)."""
+        self.interval_s = interval_s
+        self.start_s = self._clock() - self.next_slot * max(interval_s, 0.0)  # type: ignore[operator]
+
     def slot_time(self, slot: int) -> float:
         return self.start_s + slot * max(self.interval_s, 0.0)
 

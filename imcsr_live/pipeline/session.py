@@ -82,6 +82,22 @@ def frame_shape(backend: MicroscopeBackend) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
+@dataclass(frozen=True)
+class RecorderFactory:
+    """Builds a :class:`Recorder` for a path chosen mid-run (the GUI's record button)."""
+
+    rig: RigConfig
+    raw_shape: tuple[int, int]
+    identity: ModelIdentity
+    expected_timepoints: int
+    interval_s: float | None = None
+
+    def __call__(self, path: Path, metadata: dict[str, Any] | None = None) -> Recorder:
+        plan = recording_plan(self.rig, path, self.raw_shape, self.identity, self.expected_timepoints, self.interval_s)
+        plan.separated.attributes.update(metadata or {})  # e.g. the display settings at the start
+        return Recorder(replace(plan, format=recording_format(path, self.rig.recording.format)))
+
+
 def build_live_pipeline(
     rig: RigConfig,
     request: LiveRequest,
@@ -98,12 +114,10 @@ def build_live_pipeline(
     try:
         ny, nx = frame_shape(backend)
         engine = select_engine(rig.engine.kind, source, rig.engine.precision, (2 * ny, 2 * nx), progress=progress)
-        recorder = None
-        if request.record is not None:
-            identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
-            expected = request.timepoints or rig.acquisition.timepoints
-            plan = recording_plan(rig, request.record, (ny, nx), identity, expected, request.interval_s)
-            recorder = Recorder(replace(plan, format=recording_format(request.record, rig.recording.format)))
+        identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
+        expected = request.timepoints or rig.acquisition.timepoints
+        factory = RecorderFactory(rig, (ny, nx), identity, expected, request.interval_s)
+        recorder = factory(request.record) if request.record is not None else None
     except BaseException:
         backend.close()
         raise
@@ -113,4 +127,6 @@ def build_live_pipeline(
         acquisition_timeout_s=rig.backend.timeout_s,
         in_frames=source.cfg.in_frames,
     )
-    return LivePipeline(backend, Reconstructor(rig), engine, settings, recorder, record_item)
+    pipeline = LivePipeline(backend, Reconstructor(rig), engine, settings, recorder, record_item)
+    pipeline.recorder_factory = factory
+    return pipeline

@@ -1,38 +1,145 @@
-"""What the monitor window shows, rendered off the GUI thread: a grey image, a colour overlay, a status line.
+"""What the GUI shows, prepared off the GUI thread: per-channel images (uint16), grey views, statistics.
 
-Two sources produce it: the ground-truth preview of the simulated microscope (:mod:`pipeline.preview`) and the
-live pipeline (:class:`LiveView`: SR reconstruction + separated overlay). The window only uploads the newest.
+Sources prepare a :class:`DisplayFrame` on their worker thread: every image is downcast to uint16 counts
+(``value = offset + counts * value_per_count``) with its percentile levels and a small histogram computed from a
+subsample, so the GUI thread only uploads arrays and applies colour tables (the colouring itself is the GPU/Qt
+compositor's job, never the worker's). Two sources: the live pipeline (:class:`LiveView`) and the simulated
+microscope's ground-truth preview (:mod:`pipeline.preview`). The GUI reads only the newest frame ("latest wins").
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
-from dataclasses import dataclass
-from typing import Protocol
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from imcsr_live.config import RigConfig
-from imcsr_live.pipeline.composite import additive_composite, grey
-from imcsr_live.pipeline.live import LiveFrame, LivePipeline
+from imcsr_live.pipeline.live import LiveFrame, LivePipeline, PipelineEvent
+
+GreyKind = Literal["sr", "residual", "uncertainty"]
+GREY_TITLES: dict[str, str] = {
+    "sr": "SIM reconstruction",
+    "residual": "Sum residual (SR input − Σ channels)",
+    "uncertainty": "Uncertainty (Σ channel σ)",
+}
+_COUNTS = 65535.0
 
 
 @dataclass(frozen=True)
-class DisplayImages:
-    """One rendered timepoint. ``left_scale`` maps left-image pixels onto the right image's grid."""
+class ImageLayer:
+    """One image as uint16 counts plus what is needed to show it: value scale, auto levels, histogram."""
 
-    key: int
-    left: np.ndarray  # (H, W) uint8
-    right: np.ndarray  # (H2, W2, 3) uint8
-    status: str
-    left_scale: float = 1.0
+    counts: np.ndarray  # (H, W) uint16
+    offset: float
+    value_per_count: float
+    auto_levels: tuple[float, float]  # percentile levels, in values
+    hist_counts: np.ndarray  # (bins,) from a subsample
+    hist_edges: np.ndarray  # (bins + 1,) in values
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.counts.shape  # type: ignore[return-value]
+
+    def value_at(self, y: int, x: int) -> float:
+        """The image value at pixel (y, x) (to within one count)."""
+        return self.offset + float(self.counts[y, x]) * self.value_per_count
+
+    def to_counts(self, value: float) -> float:
+        """A value (e.g. a display level) in this layer's counts."""
+        return (value - self.offset) / self.value_per_count
+
+    def values(self) -> np.ndarray:
+        return (self.offset + self.counts.astype(np.float32) * np.float32(self.value_per_count)).astype(np.float32)
+
+
+def make_layer(
+    image: np.ndarray, percentiles: tuple[float, float] = (0.1, 99.9), bins: int = 64, step: int = 4
+) -> ImageLayer:
+    """Downcast ``image`` to uint16 over its own [min, max]; levels and histogram from every ``step``-th pixel."""
+    image = np.asarray(image, dtype=np.float32)
+    finite = np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(finite.min()), float(finite.max())
+    span = high - low if high > low else 1.0
+    scale = np.float32(_COUNTS / span)
+    counts = ((finite - np.float32(low)) * scale + np.float32(0.5)).astype(np.uint16)
+    sample = finite[::step, ::step]
+    p_low, p_high = (float(v) for v in np.percentile(sample, percentiles))
+    if p_high <= p_low:
+        p_high = p_low + span / _COUNTS
+    hist, edges = np.histogram(sample, bins=bins, range=(low, low + span))
+    return ImageLayer(counts, low, span / _COUNTS, (p_low, p_high), hist.astype(np.int64), edges.astype(np.float64))
+
+
+@dataclass(frozen=True)
+class DisplayFrame:
+    """One timepoint for the GUI: channel layers (model order), a grey view, the widefield, and when it was made."""
+
+    index: int  # timepoint index (grid slot)
+    time_s: float  # acquisition start since the run started
+    channels: tuple[ImageLayer, ...]
+    grey: ImageLayer | None  # SR reconstruction, or the residual / uncertainty (``grey_kind``)
+    widefield: ImageLayer | None  # camera grid
+    widefield_scale: float  # widefield pixel -> channel-grid pixels
+    grey_kind: str = "sr"
+    grey_title: str = ""  # overrides GREY_TITLES[grey_kind]
+    published_s: float = field(default_factory=time.monotonic)  # monotonic, when the frame was prepared
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the acquisition panel shows and which controls the source supports."""
+
+    engine: str = ""
+    precision: str = ""
+    model: str = ""
+    exposure_ms: float | None = None
+    interval_s: float = 0.0
+    pixel_size_um: float = 0.1  # of the channel grid (SR)
+    can_pause: bool = False
+    can_record: bool = False
+    can_set_interval: bool = False
+    grey_kinds: tuple[str, ...] = ("sr",)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Numbers for the status bar."""
+
+    running: bool
+    paused: bool
+    timepoints: int
+    fps: float  # separated timepoints per second over the last few
+    latencies_ms: dict[str, float]  # medians per stage
+    dropped: dict[str, int]
+    skipped_slots: int
+    queue_fill: dict[str, float]
+    errors: int
+
+
+@dataclass(frozen=True)
+class RecordingStatus:
+    path: Path
+    active: bool
+    elapsed_s: float
+    timepoints: int
+    bytes_written: int
+    free_bytes: int | None
+    error: str | None
 
 
 class DisplaySource(Protocol):
-    """Anything the monitor window can show."""
+    """Anything the main window can show; optional controls are announced by :meth:`info`."""
 
-    left_title: str
-    right_title: str
+    channel_names: list[str]
+    channel_colors: list[str]
+    title: str
 
     def start(self) -> None: ...
 
@@ -41,65 +148,162 @@ class DisplaySource(Protocol):
     @property
     def running(self) -> bool: ...
 
-    def newest(self) -> DisplayImages | None: ...
+    def newest(self) -> DisplayFrame | None: ...
 
     def wait(self, timeout_s: float | None = None) -> bool: ...
 
-    def error_text(self) -> str | None: ...
+    def info(self) -> SourceInfo: ...
+
+    def status(self) -> RunStatus: ...
+
+    def error_events(self) -> list[PipelineEvent]: ...
+
+
+def free_disk_bytes(path: Path) -> int | None:
+    """Free space on the disk that holds ``path`` (or its nearest existing parent)."""
+    probe = Path(path).resolve()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
 
 
 class LiveView:
-    """Renders each separated :class:`LiveFrame` as SR grey + channel overlay, on the separation thread."""
-
-    left_title = "SIM reconstruction"
+    """Prepares each separated :class:`LiveFrame` for display, on the separation thread; wraps the controls."""
 
     def __init__(self, pipeline: LivePipeline, rig: RigConfig) -> None:
         self.pipeline = pipeline
         self.rig = rig
+        self.channel_names = list(rig.structure_names)
+        self.channel_colors = [s.color for s in rig.structures]
+        self.grey_kind: GreyKind = "sr"  # set by the GUI thread; read once per frame by the worker
         self._lock = threading.Lock()
-        self._newest: DisplayImages | None = None
+        self._newest: DisplayFrame | None = None
+        self._shown: deque[float] = deque(maxlen=8)  # publish times, for the fps figure
+        self._recorder = pipeline.recorder  # the newest recorder, still reported after it stopped
         lag = " — shown one interval late (temporal continuity)" if pipeline.settings.in_frames == 3 else ""
-        self.right_title = f"Separated by IMC-SR ({pipeline.engine.name}){lag}"
-        pipeline.display.subscribe(self._render_newest)
+        self.title = f"Separated by IMC-SR ({pipeline.engine.name}){lag}"
+        pipeline.display.subscribe(self._prepare_newest)
 
-    def _render_newest(self) -> None:
+    def _prepare_newest(self) -> None:
         frame, _ = self.pipeline.display.latest()
         if frame is not None:
-            images = self.render(frame)
+            prepared = self.prepare(frame)
             with self._lock:
-                self._newest = images
+                self._newest = prepared
+                self._shown.append(prepared.published_s)
 
-    def render(self, frame: LiveFrame) -> DisplayImages:
+    def prepare(self, frame: LiveFrame) -> DisplayFrame:
+        """Per-channel uint16 layers + the grey view (SR, residual or uncertainty) + the widefield."""
         low, high = self.rig.display.autocontrast_percentiles
-        stats = self.pipeline.stats
-        medians = stats.medians_ms()
-        dropped = sum(stats.dropped.values())
-        flag = "   LOW-CONFIDENCE SIM PARAMETERS" if getattr(frame.recon, "low_confidence", False) else ""
-        status = (
-            f"timepoint {frame.index + 1}   reconstruct {medians.get('reconstruct', 0):.0f} ms   "
-            f"separate {medians.get('separate', 0):.0f} ms   end-to-end {medians.get('end_to_end', 0):.0f} ms   "
-            f"dropped {dropped}   skipped slots {stats.skipped_slots}{flag}"
-        )
-        return DisplayImages(
-            key=frame.index,
-            left=grey(np.asarray(frame.recon.sr), (low, high)),
-            right=additive_composite(
-                np.asarray(frame.separated.channels),
-                [s.color for s in self.rig.structures],
-                (low, high),
-                self.rig.display.gamma,
-            ),
-            status=status,
+        pct = (low, high)
+        separated = frame.separated
+        channels = np.asarray(separated.channels)
+        kind = self.grey_kind
+        sr = np.asarray(frame.recon.sr, dtype=np.float32)
+        if kind == "residual":
+            # in SR units: what the network's channels do not explain (negative: it invented signal)
+            scale = float(getattr(separated, "input_scale", 1.0))
+            grey_image = np.maximum(sr, 0) - channels.sum(axis=0) * np.float32(scale)
+        elif kind == "uncertainty" and getattr(separated, "uncertainty", None) is not None:
+            grey_image = np.asarray(separated.uncertainty).sum(axis=0)
+        else:
+            kind, grey_image = "sr", sr
+        widefield = getattr(frame.recon, "widefield", None)
+        wf_layer = make_layer(widefield, pct) if widefield is not None else None
+        started = self.pipeline.started_s or frame.raw.t_start_s
+        return DisplayFrame(
+            index=frame.index,
+            time_s=frame.raw.t_start_s - started,
+            channels=tuple(make_layer(c, pct) for c in channels),
+            grey=make_layer(grey_image, pct),
+            widefield=wf_layer,
+            widefield_scale=channels.shape[-1] / widefield.shape[-1] if widefield is not None else 1.0,
+            grey_kind=kind,
+            warnings=tuple(getattr(frame.recon, "warnings", ())),
         )
 
-    def newest(self) -> DisplayImages | None:
+    def newest(self) -> DisplayFrame | None:
         with self._lock:
             return self._newest
 
-    def error_text(self) -> str | None:
-        errors = [e for e in self.pipeline.events if "failed" in e or "stopped" in e]
-        return errors[-1] if errors else None
+    def info(self) -> SourceInfo:
+        engine = self.pipeline.engine
+        source = getattr(engine, "source", None)
+        kinds: tuple[str, ...] = ("sr", "residual")
+        if getattr(getattr(source, "cfg", None), "uncertainty", False):
+            kinds += ("uncertainty",)
+        return SourceInfo(
+            engine=engine.name,
+            precision=str(getattr(engine, "precision", "")),
+            model=str(getattr(source, "name", "")),
+            exposure_ms=float(self.rig.acquisition.exposure_ms),
+            interval_s=self.pipeline.settings.interval_s,
+            pixel_size_um=self.rig.optics.pixel_size_um / 2,
+            can_pause=True,
+            can_record=self.pipeline.recorder_factory is not None and self.pipeline.record_item is not None,
+            can_set_interval=True,
+            grey_kinds=kinds,
+        )
 
+    def status(self) -> RunStatus:
+        stats = self.pipeline.stats
+        with self._lock:
+            times = list(self._shown)
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        return RunStatus(
+            running=self.pipeline.running,
+            paused=self.pipeline.paused,
+            timepoints=stats.separated,
+            fps=fps,
+            latencies_ms=stats.medians_ms(),
+            dropped=dict(stats.dropped),
+            skipped_slots=stats.skipped_slots,
+            queue_fill=self.pipeline.queue_fill(),
+            errors=stats.errors,
+        )
+
+    def error_events(self) -> list[PipelineEvent]:
+        return list(self.pipeline.errors)
+
+    # -- controls ---------------------------------------------------------------------------------------------
+    def pause(self) -> None:
+        self.pipeline.pause()
+
+    def resume(self) -> None:
+        self.pipeline.resume()
+
+    def set_interval(self, interval_s: float) -> None:
+        self.pipeline.set_interval(interval_s)
+
+    def set_display_settings(self, settings: dict[str, Any]) -> None:
+        self.pipeline.display_settings = settings
+
+    def start_recording(self, path: Path, metadata: dict[str, Any] | None = None) -> None:
+        self._recorder = self.pipeline.start_recording(path, metadata)
+
+    def stop_recording(self) -> None:
+        """Blocks while the recorder drains its queue: call it off the GUI thread."""
+        self.pipeline.stop_recording()
+
+    def recording(self) -> RecordingStatus | None:
+        recorder = self.pipeline.recorder or self._recorder
+        if recorder is None:
+            return None
+        end = recorder.stopped_s or time.monotonic()
+        return RecordingStatus(
+            path=recorder.plan.path,
+            active=recorder.active,
+            elapsed_s=end - recorder.started_s,
+            timepoints=recorder.written,
+            bytes_written=recorder.bytes_written,
+            free_bytes=free_disk_bytes(recorder.plan.path),
+            error=recorder.error,
+        )
+
+    # -- run ---------------------------------------------------------------------------------------------------
     def start(self) -> None:
         self.pipeline.start()
 

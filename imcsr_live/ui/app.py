@@ -23,13 +23,13 @@ def display_available() -> bool:
 
 
 def run_monitor_gui(rig: RigConfig, source: DisplaySource, screenshot: Path | None = None, title: str = "") -> int:
-    """Show the monitor window until it is closed; with ``screenshot``, save it after the last frame and quit."""
+    """Show the main window until it is closed; with ``screenshot``, save it after the last frame and quit."""
     from qtpy import QtCore, QtWidgets
 
-    from imcsr_live.ui.monitor_window import MonitorWindow
+    from imcsr_live.ui.main_window import MainWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    window = MonitorWindow(rig, source, title=title)
+    window = MainWindow(rig, source, title=title, persist=screenshot is None)
     window.show()
     source.start()
 
@@ -38,6 +38,7 @@ def run_monitor_gui(rig: RigConfig, source: DisplaySource, screenshot: Path | No
         def check_done() -> None:
             if not source.running:
                 window.refresh()
+                window.update_status()
                 window.grab_png(str(screenshot))
                 log.info("screenshot saved to %s", screenshot)
                 window.close()

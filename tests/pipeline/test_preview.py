@@ -36,7 +36,13 @@ def test_runs_the_requested_timepoints_on_a_worker_thread(rig) -> None:
     assert set(threads) == {"simulated-acquisition"}
     latest = preview.latest()
     assert latest is not None and latest.point.index == 3  # the newest frame replaced the older ones
-    assert latest.overlay_rgb.shape == (128, 128, 3) and latest.widefield_u8.shape == (64, 64)
+    shown = preview.newest()
+    assert [layer.shape for layer in shown.channels] == [(128, 128)] * 3 and shown.widefield.shape == (64, 64)
+    assert shown.widefield_scale == 2.0
+    # the uint16 layers hold the ground truth to within one count
+    truth = latest.point.ground_truth
+    for layer, channel in zip(shown.channels, truth, strict=True):
+        np.testing.assert_allclose(layer.values(), channel, atol=layer.value_per_count)
 
 
 def test_overrun_skips_grid_slots_instead_of_shifting(rig) -> None:

@@ -1,0 +1,82 @@
+"""Per-channel display model (colour, visibility, levels, gamma) and its 256-entry colour tables.
+
+No Qt here: the numpy form of what the overlay draws, so tests can compute the expected composite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# Colour-blind-safe sets for additive overlays (hue pairs that stay apart for deuteranopes/protanopes).
+PALETTES: dict[str, tuple[str, ...]] = {
+    "Okabe-Ito": ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"),
+    "Magenta / Green / Cyan": ("#FF00FF", "#00FF00", "#00FFFF", "#FFFF00"),
+    "Magenta / Yellow / Cyan": ("#FF00FF", "#FFFF00", "#00FFFF", "#FFFFFF"),
+}
+
+
+@dataclass
+class ChannelDisplay:
+    """How one channel is drawn. ``levels`` None = not set yet (auto on the first frame)."""
+
+    name: str
+    color: str  # "#RRGGBB"
+    visible: bool = True
+    levels: tuple[float, float] | None = None
+    gamma: float = 0.8
+    auto: bool = False  # continuous auto-contrast (percentiles of every new frame)
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["levels"] = list(self.levels) if self.levels is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object], name: str, fallback_color: str, gamma: float) -> ChannelDisplay:
+        levels = data.get("levels")
+        color = str(data.get("color", fallback_color))
+        return cls(
+            name=name,
+            color=color if _is_hex(color) else fallback_color,
+            visible=bool(data.get("visible", True)),
+            levels=(float(levels[0]), float(levels[1])) if isinstance(levels, list) and len(levels) == 2 else None,
+            gamma=float(data.get("gamma", gamma)),  # type: ignore[arg-type]
+            auto=bool(data.get("auto", False)),
+        )
+
+
+def _is_hex(colour: str) -> bool:
+    return len(colour) == 7 and colour.startswith("#") and all(c in "0123456789abcdefABCDEF" for c in colour[1:])
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    value = int(colour.lstrip("#"), 16)
+    return (value >> 16) & 255, (value >> 8) & 255, value & 255
+
+
+def colour_lut(colour: str, gamma: float) -> np.ndarray:
+    """(256, 3) uint8: black -> ``colour`` with ``gamma`` baked in (entry i = colour * (i / 255) ** gamma)."""
+    ramp = (np.arange(256, dtype=np.float64) / 255.0) ** float(gamma)
+    return np.round(ramp[:, None] * np.array(hex_rgb(colour), dtype=np.float64)[None, :]).astype(np.uint8)
+
+
+def lut_index(counts: np.ndarray, levels: tuple[float, float], n: int = 256) -> np.ndarray:
+    """Which of ``n`` LUT entries each value maps to (pyqtgraph's rule: scale (x - lo) by n / (hi - lo), clip)."""
+    low, high = levels
+    scale = n / max(high - low, 1e-12)
+    return np.clip(np.floor((counts.astype(np.float64) - low) * scale), 0, n - 1).astype(np.intp)
+
+
+def composite_reference(
+    counts: Sequence[np.ndarray], luts: Sequence[np.ndarray], levels: Sequence[tuple[float, float]],
+    visible: Sequence[bool],
+) -> np.ndarray:  # fmt: skip
+    """(H, W, 3) uint8: the visible channels through their LUTs, added and clipped (CompositionMode_Plus)."""
+    total = np.zeros((*counts[0].shape, 3), dtype=np.int32)
+    for image, lut, level, show in zip(counts, luts, levels, visible, strict=True):
+        if show:
+            total += lut[lut_index(image, level)]
+    return np.clip(total, 0, 255).astype(np.uint8)

@@ -1,0 +1,279 @@
+"""The live-imaging window: widefield, grey (SR / residual / uncertainty) and colour overlay views side by side
+(linked zoom/pan), channel rows, acquisition and record controls, log panel, error notice and status bar.
+
+Sources prepare :class:`~imcsr_live.pipeline.views.DisplayFrame` s on their worker threads; this window only
+uploads the newest one on a timer ("latest wins"), so the GUI thread never reconstructs, infers or colours.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+from qtpy import QtCore, QtWidgets
+
+from imcsr_live.config import RigConfig
+from imcsr_live.pipeline.views import GREY_TITLES, DisplayFrame, DisplaySource
+from imcsr_live.ui.acquisition_panel import AcquisitionPanel
+from imcsr_live.ui.channel_rows import ChannelPanel
+from imcsr_live.ui.log_panel import LogPanel, NoticeBanner
+from imcsr_live.ui.lut import colour_lut
+from imcsr_live.ui.overlay_view import GreyPanel, OverlayPanel
+from imcsr_live.ui.record_panel import RecordPanel
+from imcsr_live.ui.settings import channel_displays, load_settings, save_settings
+from imcsr_live.ui.status_bar import StatusLine
+
+_KIND_LABELS = {"sr": "SR reconstruction", "residual": "Sum residual", "uncertainty": "Uncertainty"}
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Composes the panels; polls the source every ``poll_ms`` and renders the newest frame only."""
+
+    def __init__(
+        self, rig: RigConfig, source: DisplaySource, poll_ms: int = 100, title: str = "", persist: bool = True
+    ) -> None:
+        super().__init__()
+        self.rig = rig
+        self.source = source
+        self.info = source.info()
+        self.frame: DisplayFrame | None = None  # the one on screen
+        self.frames_shown = 0
+        self._display_ms: deque[float] = deque(maxlen=20)
+        self._cursor: tuple[float, float] | None = None
+        self._ticks = 0
+        self.setWindowTitle(title or "imcsr-live")
+        self.resize(1500, 860)
+        self.persist = persist  # False: neither read nor write the saved settings (screenshots, benchmarks)
+        saved = load_settings() if persist else {}
+        self.displays = channel_displays(source.channel_names, source.channel_colors, rig.display.gamma, saved)
+
+        # -- views ------------------------------------------------------------------------------------------------
+        self.notice = NoticeBanner()
+        self.widefield_panel = GreyPanel("Widefield (mean of the raw frames)")
+        self.grey_panel = GreyPanel(GREY_TITLES["sr"])
+        self.overlay = OverlayPanel(len(self.displays), self._overlay_title())
+        for panel in (self.widefield_panel, self.grey_panel):
+            panel.link_to(self.overlay)
+        for panel in self.panels:
+            panel.cursor_moved.connect(self._cursor_moved)
+        self.fit_button = QtWidgets.QPushButton("Fit")
+        self.fit_button.clicked.connect(self.overlay.fit)
+        self.one_button = QtWidgets.QPushButton("1:1")
+        self.one_button.clicked.connect(self.overlay.one_to_one)
+        self.grey_choice = QtWidgets.QComboBox()
+        for kind in self.info.grey_kinds:
+            self.grey_choice.addItem(_KIND_LABELS[kind], kind)
+        self.grey_choice.setToolTip("middle view: SR input, or what the channels do not explain (SR − Σ channels)")
+        self.grey_choice.currentIndexChanged.connect(self._grey_kind_changed)
+        self.grey_choice.setEnabled(len(self.info.grey_kinds) > 1)
+        self.frame_label = QtWidgets.QLabel("")
+        tools = QtWidgets.QHBoxLayout()
+        for widget in (self.fit_button, self.one_button, QtWidgets.QLabel("Middle view"), self.grey_choice):
+            tools.addWidget(widget)
+        tools.addStretch(1)
+        tools.addWidget(self.frame_label)
+        # the overlay large; widefield and the grey view stacked beside it (all linked)
+        greys = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        greys.addWidget(self.widefield_panel)
+        greys.addWidget(self.grey_panel)
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        splitter.addWidget(self.overlay)
+        splitter.addWidget(greys)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([700, 350])
+        central = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(central)
+        column.setContentsMargins(2, 2, 2, 2)
+        column.addWidget(self.notice)
+        column.addLayout(tools)
+        column.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+        # -- controls ---------------------------------------------------------------------------------------------
+        self.channels = ChannelPanel(self.displays, list(source.channel_colors))
+        self.channels.changed.connect(self._channel_changed)
+        if isinstance(saved.get("palette"), str):
+            self.channels.palette.setCurrentText(saved["palette"])
+        self.acquisition = AcquisitionPanel(source)
+        self.record = RecordPanel(source, self.display_metadata)
+        self.record.recording_changed.connect(self.acquisition.set_recording)
+        side = QtWidgets.QWidget()
+        side_layout = QtWidgets.QVBoxLayout(side)
+        side_layout.setContentsMargins(2, 2, 2, 2)
+        for box in (self.channels, self.acquisition, self.record):
+            side_layout.addWidget(box)
+        side_layout.addStretch(1)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(330)
+        self._dock("Controls", scroll, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.log_panel = LogPanel()
+        self.log_panel.attach(logging.getLogger("imcsr_live"))
+        for panel in (self.acquisition, self.record):
+            panel.message.connect(self.log_panel.gui_message)
+        log_dock = self._dock("Log", self.log_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([log_dock], [120], QtCore.Qt.Orientation.Vertical)
+        self.status_line = StatusLine(self.statusBar())
+
+        for index in range(len(self.displays)):
+            self._apply_channel(index)
+        self._publish_display_settings()
+        if isinstance(saved.get("geometry"), str):
+            self.restoreGeometry(QtCore.QByteArray.fromBase64(saved["geometry"].encode()))
+        if isinstance(saved.get("state"), str):
+            self.restoreState(QtCore.QByteArray.fromBase64(saved["state"].encode()))
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(poll_ms)
+        self._slow_every = max(1, 500 // max(poll_ms, 1))
+
+    # -- layout helpers --------------------------------------------------------------------------------------------
+    @property
+    def panels(self) -> tuple[GreyPanel, GreyPanel, OverlayPanel]:
+        return self.widefield_panel, self.grey_panel, self.overlay
+
+    def _dock(self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea) -> QtWidgets.QDockWidget:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _overlay_title(self) -> str:
+        legend = "  ".join(
+            f"<span style='color:{d.color}'>&#9632; {d.name}</span>" for d in self.displays if d.visible
+        )
+        return f"{self.source.title}<br>{legend}"
+
+    # -- rendering -------------------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Timer tick: show the newest frame if it is new; every ~0.5 s update numbers, notice and recording."""
+        frame = self.source.newest()
+        if frame is not None and frame is not self.frame:
+            self.show_frame(frame)
+        self._ticks += 1
+        if self._ticks % self._slow_every == 0:
+            self.update_status()
+
+    def show_frame(self, frame: DisplayFrame) -> None:
+        """Upload one frame: channel rows (histograms, auto levels) first, then the images with final levels."""
+        first = self.frame is None
+        for row, layer in zip(self.channels.rows, frame.channels, strict=True):
+            row.blockSignals(True)  # one upload per item below instead of one per level change
+            row.show_layer(layer)
+            row.blockSignals(False)
+        for index, display in enumerate(self.displays):
+            if display.levels is not None:
+                self.overlay._levels[index] = display.levels
+        self.overlay.show_layers(frame.channels)
+        self.grey_panel.show_layer(frame.grey)
+        self.grey_panel.set_title(frame.grey_title or GREY_TITLES.get(frame.grey_kind, frame.grey_kind))
+        self.widefield_panel.show_layer(frame.widefield, frame.widefield_scale)
+        stamp = f"t = {frame.time_s:.1f} s    timepoint {frame.index + 1}"
+        self.overlay.corner.setText(stamp)
+        self.frame_label.setText(stamp + ("    " + "; ".join(frame.warnings) if frame.warnings else ""))
+        if first:
+            _, w = frame.channels[0].shape
+            for panel in self.panels:
+                panel.add_scale_bar(self.info.pixel_size_um, w)
+            self.overlay.fit()
+            self._publish_display_settings()
+        self.frame = frame
+        self.frames_shown += 1
+        self._display_ms.append((time.monotonic() - frame.published_s) * 1e3)
+        if self._cursor is not None:
+            self._cursor_moved(*self._cursor)
+
+    def update_status(self) -> None:
+        status = self.source.status()
+        display_ms = float(np.median(self._display_ms)) if self._display_ms else None
+        self.status_line.show(status, display_ms)
+        events = self.source.error_events()
+        if events:
+            newest = events[-1]
+            self.notice.show_error(newest.seq, str(newest), newest.seq)
+        self.record.refresh()
+
+    # -- channels ----------------------------------------------------------------------------------------------
+    def _channel_changed(self, index: int) -> None:
+        self._apply_channel(index)
+        self.overlay.set_title(self._overlay_title())
+        self._publish_display_settings()
+
+    def _apply_channel(self, index: int) -> None:
+        display = self.displays[index]
+        self.overlay.set_lut(index, colour_lut(display.color, display.gamma))
+        self.overlay.set_visible(index, display.visible)
+        if display.levels is not None:
+            self.overlay.set_levels(index, display.levels)
+
+    def display_metadata(self) -> dict[str, Any]:
+        """The display settings as recorded with the data (so a figure can be redrawn the same way)."""
+        return {
+            "display": {
+                "channels": [d.to_dict() for d in self.displays],
+                "palette": self.channels.palette.currentText(),
+                "composite": "additive",
+                "lut": "linear ramp to the colour, gamma baked in, 256 entries",
+            }
+        }
+
+    def _publish_display_settings(self) -> None:
+        setter = getattr(self.source, "set_display_settings", None)
+        if setter is not None:
+            setter(self.display_metadata()["display"])
+
+    def _grey_kind_changed(self, _: int) -> None:
+        kind = self.grey_choice.currentData()
+        if hasattr(self.source, "grey_kind"):
+            self.source.grey_kind = kind  # type: ignore[attr-defined]  # the worker reads it per frame
+
+    # -- cursor ------------------------------------------------------------------------------------------------
+    def _cursor_moved(self, x: float, y: float) -> None:
+        self._cursor = (x, y)
+        self.status_line.cursor.setText(self.cursor_text(x, y))
+
+    def cursor_text(self, x: float, y: float) -> str:
+        """'x 12  y 40   SR 103.2   Microtubules 0.412   ...' at channel-grid position (x, y)."""
+        values = self.overlay.values_at(x, y)
+        if values is None:
+            return ""
+        parts = [f"x {int(np.floor(x))}  y {int(np.floor(y))}"]
+        grey = self.grey_panel.value_at(x, y)
+        if grey is not None:
+            parts.append(f"{_KIND_LABELS.get(self.frame.grey_kind if self.frame else 'sr', 'grey')} {grey:.4g}")
+        parts += [f"{d.name} {v:.4g}" for d, v in zip(self.displays, values, strict=True)]
+        return "   ".join(parts)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        return {
+            "channels": {d.name: d.to_dict() for d in self.displays},
+            "palette": self.channels.palette.currentText(),
+            "geometry": bytes(self.saveGeometry().toBase64().data()).decode(),
+            "state": bytes(self.saveState().toBase64().data()).decode(),
+        }
+
+    def grab_png(self, path: str) -> None:
+        """Render the window (works offscreen) and save it as PNG."""
+        QtWidgets.QApplication.processEvents()
+        if not self.grab().save(path, "PNG"):
+            raise OSError(f"could not save the screenshot to {path}")
+
+    def closeEvent(self, event: Any) -> None:
+        self.timer.stop()
+        if self.persist:
+            save_settings(self.settings())
+        self.source.stop()
+        self.log_panel.detach()
+        super().closeEvent(event)
