@@ -56,6 +56,7 @@ def parameter_errors(est: SimParameters, k0_true: np.ndarray, phases_true: np.nd
         "modulation_rel_err_max": float(np.max(np.abs(est.modulation / m_true - 1.0))),
         "peak_to_noise_min": float(np.min(est.peak_to_noise)),
         "phase_sigma_deg_max": float(np.degrees(np.max(est.phase_sigma_rad))),
+        "side_band_snr_min": float(np.min(est.side_band_snr)) if est.side_band_snr.size else float("nan"),
     }
 
 
@@ -99,8 +100,11 @@ def run_case(rig: RigConfig, size: int, photons: float, seed: int) -> dict[str, 
     fw = frc(wide[0], wide[1], p)
     fl = frc(linear[0], linear[1], p / 2)
     fc = frc(clipped[0], clipped[1], p / 2)
+    kc = rig.optics.otf_cutoff_per_um
     out["frc_widefield_per_um"] = fw.cutoff_per_um
     out["frc_sim_linear_per_um"] = fl.cutoff_per_um
+    out["frc_widefield_over_kc"] = fw.cutoff_per_um / kc
+    out["frc_sim_linear_over_kc"] = fl.cutoff_per_um / kc
     out["gain_linear"] = fl.cutoff_per_um / fw.cutoff_per_um
     out["gain_clipped"] = fc.cutoff_per_um / fw.cutoff_per_um
     return out
@@ -114,6 +118,9 @@ def main() -> None:
     ap.add_argument("--photons", default="1000,200,50")
     ap.add_argument("--k0-over-kc", default="0.9,0.98", help="pattern frequencies to test (fraction of kc)")
     ap.add_argument("--wiener", type=float, default=None, help="override [recon] wiener")
+    ap.add_argument("--apodization-bend", type=float, default=None, help="override [recon] apodization_bend")
+    ap.add_argument("--attenuation", type=float, default=None, help="override [recon] attenuation")
+    ap.add_argument("--attenuation-fwhm", type=float, default=None, help="override [recon] attenuation_fwhm_per_um")
     ap.add_argument("--post-filter", default=None, choices=["wiener", "hifi"])
     ap.add_argument("--json", type=Path, default=None, help="write all rows here")
     args = ap.parse_args()
@@ -123,6 +130,12 @@ def main() -> None:
         base.recon.wiener = args.wiener
     if args.post_filter is not None:
         base.recon.post_filter = args.post_filter
+    if args.apodization_bend is not None:
+        base.recon.apodization_bend = args.apodization_bend
+    if args.attenuation is not None:
+        base.recon.attenuation = args.attenuation
+    if args.attenuation_fwhm is not None:
+        base.recon.attenuation_fwhm_per_um = args.attenuation_fwhm
     rows = []
     seeds = [int(s) for s in args.seeds.split(",")]
     for frac in (float(f) for f in args.k0_over_kc.split(",")):
@@ -138,8 +151,11 @@ def main() -> None:
                 print(
                     f"k0/kc {frac:.2f} photons {photons:6.0f} seed {seed}: dk0 {row['dk0_px_max']:.4f} px, phase "
                     f"{row['phase_rms_deg']:.2f} deg (centre {row['phase_rms_centre_deg']:.2f}), m err "
-                    f"{100 * row['modulation_rel_err_max']:.1f} %, confident {bool(row['confident'])}, gain "
-                    f"{row['gain_linear']:.3f} (clipped {row['gain_clipped']:.3f}), L2 est/true "
+                    f"{100 * row['modulation_rel_err_max']:.1f} %, side-band SNR {row['side_band_snr_min']:.2f}, "
+                    f"confident {bool(row['confident'])}, gain {row['gain_linear']:.3f} "
+                    f"(clipped {row['gain_clipped']:.3f}; "
+                    f"FRC WF {row['frc_widefield_over_kc']:.3f} kc, SIM {row['frc_sim_linear_over_kc']:.3f} kc), "
+                    "L2 est/true "
                     f"{100 * row['rel_l2_est_vs_true']:.2f} %, L2 vs GT {100 * row['rel_l2_vs_gt']:.1f} %, "
                     f"peaks {row['residual_peak_ratio_max']:.2f} (truth {row['residual_peak_ratio_truth']:.2f})",
                     flush=True,

@@ -11,6 +11,11 @@ Methods (SCIENCE.md section 4):
 * modulation: band +1 shifted back by k0 against band 0 (OTF-weighted least squares) over the region where
   both OTFs exceed 0.1; the noise power of band 0 (measured outside the OTF support) is subtracted so that
   noise does not bias m low. It reuses the real-space band +1 of the k0 search.
+* side-band SNR: the mean spectral signal-to-noise power ratio of band +1 where it carries object frequencies
+  beyond the widefield cutoff (``|k| < 0.8 kc`` and ``|k - k0| > kc``), with the noise power measured outside
+  the OTF support. It is the quantity SIM lives on: below ~1 the super-resolved detail is noise-dominated
+  even when k0 and the phases are still found (the confidence check of the tracker uses it). Per-pixel
+  powers, so it does not depend on the field size; it scales linearly with the photon count.
 All of it is numpy + scipy.fft, float32/complex64 arrays with float64 accumulations.
 """
 
@@ -37,6 +42,8 @@ PNR_EXCLUDE_DEG = 20.0  # ... except within 20 deg of the peak
 START_LEVELS = ((1.0, 0.1), (0.1, 0.02))  # zoomed-DFT refinement after the coarse peak: (half width, step) px
 UPDATE_LEVELS = ((0.5, 0.1), (0.1, 0.02))  # per-frame update around the previous k0
 NULL_ROTATIONS_DEG = (20.0, 40.0, 90.0, -20.0, -40.0, -90.0)  # where the phase-noise reference is measured
+SIDE_BAND_INNER = 0.8  # side-band SNR region: |k| < 0.8 kc (where the OTF still carries signal) ...
+SIDE_BAND_OUTER = 1.0  # ... and |k - k0| > 1.0 kc (object frequencies beyond the widefield cutoff)
 
 
 def band_matrix(phases_rad: np.ndarray, modulation: float = 1.0) -> np.ndarray:
@@ -92,6 +99,8 @@ class ParameterEstimator:
         self._noise_idx = np.flatnonzero(noise)
         self._annulus = (kabs > ANNULUS[0] * kc) & (kabs < ANNULUS[1] * kc)
         self._overlap_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._side_cache: dict[tuple[int, int], np.ndarray] = {}
+        self._inner_idx = np.flatnonzero(kabs < SIDE_BAND_INNER * kc)
         self._fy = np.fft.fftfreq(ny) * ny  # signed FFT pixel index per row
         self._fx = np.fft.fftfreq(nx) * nx
         self._y = np.arange(ny, dtype=np.float64)
@@ -122,8 +131,8 @@ class ParameterEstimator:
 
     def _search_images(
         self, spec_angle: np.ndarray, phases_rad: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(band-0 spectrum, real-space weighted band +1, cross-correlation product) for one angle.
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(band-0 spectrum, real-space weighted band +1, cross-correlation product, band +1 spectrum).
 
         The DFT of the product at q is the band0 x band+1 cross-correlation at shift q (peak at k0).
         """
@@ -133,7 +142,7 @@ class ParameterEstimator:
         w = self._xcorr_weight
         r0 = sfft.ifft2(b0 * w, workers=self.workers)
         r1 = sfft.ifft2(b1s * w, workers=self.workers)
-        return b0, r1, np.conj(r0) * r1
+        return b0, r1, np.conj(r0) * r1, b1s
 
     def _dft_at(self, prod: np.ndarray, qy: np.ndarray, qx: np.ndarray) -> np.ndarray:
         """DFT of ``prod`` at fractional frequencies (FFT pixels) ``qy`` x ``qx`` (outer grid)."""
@@ -223,6 +232,27 @@ class ParameterEstimator:
             self._overlap_cache[key] = hit
         return hit
 
+    def side_band_snr(self, band1: np.ndarray, k0_px: np.ndarray) -> float:
+        """Mean signal/noise power of band +1 (spectrum, any scale) over its super-resolution region; NaN when
+        the camera samples too coarsely to measure the noise outside the OTF support."""
+        key = (round(float(k0_px[0]) / OVERLAP_CACHE_PX), round(float(k0_px[1]) / OVERLAP_CACHE_PX))
+        idx = self._side_cache.get(key)
+        if idx is None:
+            k0 = self._to_cycles(k0_px)
+            far = np.hypot(self._ky - k0[0], self._kx - k0[1]).ravel()[self._inner_idx]
+            idx = self._inner_idx[far > SIDE_BAND_OUTER * self.otf.cutoff_cycles_per_um]
+            if len(self._side_cache) > 64:
+                self._side_cache.clear()
+            self._side_cache[key] = idx
+        if idx.size == 0 or self._noise_idx.size == 0:
+            return float("nan")
+        flat = band1.ravel()
+        sig = flat[idx]
+        noise = flat[self._noise_idx]
+        p_sig = float(np.mean(sig.real.astype(np.float64) ** 2 + sig.imag.astype(np.float64) ** 2))
+        p_noise = float(np.mean(noise.real.astype(np.float64) ** 2 + noise.imag.astype(np.float64) ** 2))
+        return p_sig / p_noise - 1.0 if p_noise > 0 else float("nan")
+
     def modulation(self, band0: np.ndarray, r1: np.ndarray, k0_px: np.ndarray) -> float:
         """Modulation depth of one angle from band 0 (spectrum) and the search-weighted band +1 (real space)."""
         ey, ex = self._phasor(k0_px[0], k0_px[1])
@@ -265,12 +295,13 @@ class ParameterEstimator:
         m_out = np.zeros(n_a)
         pnr = np.zeros(n_a)
         phase_sigma = np.zeros(n_a)
+        side_snr = np.zeros(n_a)
         notes: list[str] = []
         nominal_steps = 2.0 * np.pi * np.arange(n_p) / n_p
         for a in range(n_a):
             s = spec[a * n_p : (a + 1) * n_p]
             if previous is None:
-                _, _, prod = self._search_images(s, nominal_steps)
+                _, _, prod, _ = self._search_images(s, nominal_steps)
                 cc = np.abs(sfft.fft2(prod, workers=self.workers))
                 cc[~self._annulus] = 0.0
                 iy, ix = np.unravel_index(int(np.argmax(cc)), cc.shape)
@@ -278,11 +309,11 @@ class ParameterEstimator:
                 k0_px, _, _ = self._refine(prod, start, START_LEVELS)
                 first, _ = self.phases(s, k0_px)
                 # Second pass with the measured phases: cleaner bands, better k0.
-                b0, r1, prod = self._search_images(s, first)
+                b0, r1, prod, b1 = self._search_images(s, first)
                 k0_px, peak, _ = self._refine(prod, k0_px, ((0.05, 0.01),))
             else:
                 start = self._to_px(previous.k0_cycles_per_um[a])
-                b0, r1, prod = self._search_images(s, previous.phases_rad[a])
+                b0, r1, prod, b1 = self._search_images(s, previous.phases_rad[a])
                 k0_px, peak, edge = self._refine(prod, start, UPDATE_LEVELS)
                 if edge:
                     notes.append(f"angle {a}: k0 moved by more than 0.5 px since the last timepoint")
@@ -292,6 +323,14 @@ class ParameterEstimator:
             phase_sigma[a] = sigma
             m_out[a] = self.modulation(b0, r1, k0_px)
             pnr[a] = self._peak_to_noise(prod, k0_px, peak)
+            side_snr[a] = self.side_band_snr(b1, k0_px)
         return SimParameters(
-            k0_out, ph_out, m_out, pnr, phase_sigma_rad=phase_sigma, confident=not notes, notes=tuple(notes)
+            k0_out,
+            ph_out,
+            m_out,
+            pnr,
+            phase_sigma_rad=phase_sigma,
+            side_band_snr=side_snr,
+            confident=not notes,
+            notes=tuple(notes),
         )

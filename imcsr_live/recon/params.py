@@ -24,6 +24,9 @@ class SimParameters:
         ``(A,)`` height of the band cross-correlation peak over its background (NaN when not measured).
     phase_sigma_rad
         ``(A,)`` predicted rms phase error from the noise in the data (NaN when not measured).
+    side_band_snr
+        ``(A,)`` mean signal/noise power of band +1 where it carries super-resolution frequencies (NaN when
+        not measured); below ~1 the SR detail of that angle is noise-dominated.
     confident
         False when a guard fired: the values are (partly) the last good ones or the nominal ones.
     notes
@@ -35,6 +38,7 @@ class SimParameters:
     modulation: np.ndarray
     peak_to_noise: np.ndarray = field(default_factory=lambda: np.full(0, np.nan))
     phase_sigma_rad: np.ndarray = field(default_factory=lambda: np.full(0, np.nan))
+    side_band_snr: np.ndarray = field(default_factory=lambda: np.full(0, np.nan))
     confident: bool = True
     notes: tuple[str, ...] = ()
 
@@ -68,6 +72,7 @@ class SimParameters:
             "phase_sigma_deg": [
                 None if not np.isfinite(v) else round(float(np.degrees(v)), 3) for v in self.phase_sigma_rad
             ],
+            "side_band_snr": [None if not np.isfinite(v) else round(float(v), 3) for v in self.side_band_snr],
             "confident": bool(self.confident),
             "notes": list(self.notes),
         }
@@ -78,12 +83,14 @@ class SimParameters:
         k0 = np.asarray(data["k0_cycles_per_um"], dtype=np.float64)
         ptn = np.asarray([np.nan if v is None else v for v in data.get("peak_to_noise", [])], dtype=np.float64)
         sig = [np.nan if v is None else np.radians(v) for v in data.get("phase_sigma_deg", [])]
+        snr = [np.nan if v is None else float(v) for v in data.get("side_band_snr", [])]
         return cls(
             k0_cycles_per_um=k0,
             phases_rad=np.radians(np.asarray(data["phases_deg"], dtype=np.float64)),
             modulation=np.asarray(data["modulation"], dtype=np.float64),
             peak_to_noise=ptn if ptn.size else np.full(k0.shape[0], np.nan),
             phase_sigma_rad=np.asarray(sig, dtype=np.float64) if sig else np.full(k0.shape[0], np.nan),
+            side_band_snr=np.asarray(snr, dtype=np.float64) if snr else np.full(k0.shape[0], np.nan),
             confident=bool(data.get("confident", True)),
             notes=tuple(data.get("notes", ())),
         )
@@ -102,6 +109,7 @@ def nominal_parameters(
         modulation=np.full(theta.size, float(modulation)),
         peak_to_noise=np.full(theta.size, np.nan),
         phase_sigma_rad=np.full(theta.size, np.nan),
+        side_band_snr=np.full(theta.size, np.nan),
         confident=False,
         notes=("nominal parameters from the rig config (not estimated)",),
     )

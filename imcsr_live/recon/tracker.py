@@ -5,6 +5,11 @@ SR frame. Each angle's new estimate is checked; failing values are replaced by t
 rig config's nominal ones before any success) and the result is flagged low-confidence with the reason.
 Accepted k0 and modulation are smoothed over time (exponential moving average); phases are not (they move
 from frame to frame for real).
+
+One check is a warning only: a weak side band (side-band SNR below ``min_side_band_snr``) means the
+super-resolved detail of that angle is noise-dominated. The parameters can still be right (k0 and the phases
+are found well below that light level), so they are used as estimated, but the timepoint is flagged
+low-confidence with the reason: too few photons for a trustworthy SR frame.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class GuardSettings:
     max_phase_step_error_deg: float = 10.0
     max_k0_jump_px: float = 0.5
     max_phase_sigma_deg: float = 3.0  # predicted rms phase error above which phases are not trusted
+    min_side_band_snr: float = 1.0  # flag (values kept) when the SR part of a side band is below the noise
     modulation_range: tuple[float, float] = (0.5, 1.0)
     smoothing: float = 0.5  # weight of the new value in the moving average of k0 and m
 
@@ -80,6 +86,12 @@ class ParameterTracker:
                 m[a] = ref.modulation[a]
                 continue
             good_angles += 1
+            snr = float(est.side_band_snr[a]) if est.side_band_snr.size else np.nan
+            if np.isfinite(snr) and snr < g.min_side_band_snr:
+                notes.append(
+                    f"angle {a}: weak side band (SNR {snr:.2f} < {g.min_side_band_snr:g}): too few photons, the "
+                    "super-resolved detail is noise-dominated; parameters used as estimated"
+                )
             lo, hi = g.modulation_range
             m_new = float(np.clip(m[a], lo, hi)) if np.isfinite(m[a]) else float(ref.modulation[a])
             if self.last_good is not None:
@@ -99,6 +111,7 @@ class ParameterTracker:
             modulation=m,
             peak_to_noise=np.asarray(est.peak_to_noise, dtype=np.float64),
             phase_sigma_rad=np.asarray(est.phase_sigma_rad, dtype=np.float64),
+            side_band_snr=np.asarray(est.side_band_snr, dtype=np.float64),
             confident=not notes,
             notes=tuple(notes),
         )

@@ -24,6 +24,7 @@ def _good(**changes: object) -> SimParameters:
         "modulation": np.full(3, 0.75),
         "peak_to_noise": np.full(3, 50.0),
         "phase_sigma_rad": np.full(3, np.radians(0.5)),
+        "side_band_snr": np.full(3, 5.0),
     }
     fields.update(changes)
     return SimParameters(**fields)  # type: ignore[arg-type]
@@ -77,6 +78,18 @@ def test_modulation_is_clamped_and_k0_smoothed() -> None:
     assert second.modulation[0] == pytest.approx(w * 0.7 + (1 - w) * 0.5)
 
 
+def test_a_weak_side_band_flags_the_timepoint_but_keeps_the_estimate() -> None:
+    tr = ParameterTracker(_nominal(), SHAPE, P)
+    est = _good(side_band_snr=np.array([5.0, 0.4, 5.0]))
+    out = tr.accept(est)
+    assert not out.confident
+    assert len(out.notes) == 1 and "angle 1: weak side band (SNR 0.40 < 1)" in out.notes[0]
+    np.testing.assert_allclose(out.phases_rad, est.phases_rad)  # the values are right, only the data are dim
+    np.testing.assert_allclose(out.k0_cycles_per_um, est.k0_cycles_per_um)
+    assert tr.last_good is out  # and they are a valid reference for the next timepoint
+    assert tr.accept(_good(side_band_snr=np.full(3, np.nan))).confident  # not measured: no flag
+
+
 def test_first_failure_falls_back_to_the_nominal_pattern() -> None:
     tr = ParameterTracker(_nominal(), SHAPE, P)
     out = tr.accept(_good(peak_to_noise=np.full(3, 1.0)))
@@ -92,4 +105,5 @@ def test_parameters_round_trip_through_json_dicts() -> None:
     q = SimParameters.from_dict(json.loads(json.dumps(p.to_dict())))
     np.testing.assert_allclose(q.k0_cycles_per_um, p.k0_cycles_per_um, atol=1e-6)
     np.testing.assert_allclose(q.phases_rad, p.phases_rad, atol=1e-4)
+    np.testing.assert_allclose(q.side_band_snr, p.side_band_snr)
     assert q.notes == ("x",) and not q.confident
