@@ -266,8 +266,19 @@ def benchmark(
     frames: Annotated[int, typer.Option("--frames", min=1, help="timed frames per row (median reported)")] = 5,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads (torch + onnxruntime)")] = None,
     as_json: Annotated[Path | None, typer.Option("--json", help="also write the results here")] = None,
+    stage: Annotated[
+        str, typer.Option("--stage", help="engine: separation engines; recon: SIM reconstruction (9 raw -> SR)")
+    ] = "engine",
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="rig TOML for --stage recon (default: simulated rig)")
+    ] = None,
 ) -> None:
-    """Time the inference engines: ms/frame (median), frames/s and peak memory per engine and frame size."""
+    """Time the inference engines (ms/frame, frames/s, peak memory) or, with --stage recon, the reconstruction."""
+    if stage not in ("engine", "recon"):
+        raise InputDataError(f"--stage must be engine or recon (got {stage!r})")
+    if stage == "recon":
+        _benchmark_recon(size or [1024], frames, threads, config or DEFAULT_DEMO_CONFIG, as_json)
+        return
     from imcsr_live.engine.bench import format_table, run_benchmark
     from imcsr_live.engine.model_source import load_model, random_model
     from imcsr_live.engine.select import KINDS, engine_precision, unavailable_reason
@@ -298,6 +309,34 @@ def benchmark(
                 )
                 bar.advance(task)
     typer.echo(format_table(results))
+    if as_json is not None:
+        as_json.write_text(json.dumps([r.as_dict() for r in results], indent=2), encoding="utf-8")
+        typer.echo(f"wrote {as_json}")
+
+
+def _benchmark_recon(sizes: list[int], repeats: int, threads: int | None, config: Path, as_json: Path | None) -> None:
+    """``benchmark --stage recon``: SR sizes (raw = SR / 2) on the CPU and, when present, the GPU."""
+    import torch
+
+    from imcsr_live.config import load_rig_config
+    from imcsr_live.recon.bench import format_recon_table, run_recon_benchmark
+
+    rig = load_rig_config(config)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    bad = [n for n in sizes if n % 4 or n < 128]
+    if bad:
+        raise InputDataError(f"--size is the SR frame size for --stage recon: a multiple of 4, >= 128 (got {bad})")
+    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    results = []
+    with progress_bar() as bar:
+        task = bar.add_task("benchmark recon", total=len(devices) * len(sizes), status="")
+        for device in devices:
+            for n in sizes:
+                bar.update(task, status=f"{device} {n // 2}^2 x9 -> {n}^2")
+                results.append(run_recon_benchmark(rig, n // 2, device=device, repeats=repeats))
+                bar.advance(task)
+    typer.echo(format_recon_table(results))
     if as_json is not None:
         as_json.write_text(json.dumps([r.as_dict() for r in results], indent=2), encoding="utf-8")
         typer.echo(f"wrote {as_json}")
@@ -371,6 +410,14 @@ def evaluate(
     flicker_size: Annotated[
         int, typer.Option("--flicker-size", min=32, help="--compare: flicker scene size (SR pixels)")
     ] = 256,
+    pipeline: Annotated[
+        bool,
+        typer.Option(
+            "--pipeline",
+            help="--compare, synthetic: add levels whose inputs come from the synthetic microscope (raw 9 frames) "
+            "+ the real reconstructor, as in the live pipeline",
+        ),
+    ] = False,
 ) -> None:
     """Paper metrics (NRMSE, SSIM, PCC) per structure and SNR against a no-separation baseline, with plots.
 
@@ -397,6 +444,7 @@ def evaluate(
                 flicker_timepoints=flicker_frames,
                 flicker_scenes=flicker_scenes,
                 flicker_size=flicker_size,
+                pipeline=pipeline,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         else:

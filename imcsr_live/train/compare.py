@@ -29,7 +29,7 @@ from imcsr_live.model.metrics import evaluate_image
 from imcsr_live.model.normalization import normalize_input
 from imcsr_live.train.checkpoint import load_checkpoint
 from imcsr_live.train.config import TrainConfig
-from imcsr_live.train.evaluate import EvalLevel, EvalReport, iter_test_images, load_eval_levels, predict
+from imcsr_live.train.evaluate import EvalLevel, EvalReport, load_eval_levels, predict
 
 BASELINE = "baseline"
 _SPEC = re.compile(r"^([^=,\s]+)=(.+)$")
@@ -178,24 +178,14 @@ def _flicker_rows(
 ) -> list[dict[str, object]]:
     """Flicker of every method and the input on static scenes with independent noise per timepoint.
 
-    Scene ``j`` is the middle frame of test image ``j`` (a ``size`` crop), held still; ``timepoints + frames - 1``
-    noisy SR frames are made so that every timepoint has its TC neighbours.
+    Scene ``j`` is held still (:meth:`EvalLevel.static_frames`); ``timepoints + frames - 1`` noisy SR frames are
+    made so that every timepoint has its TC neighbours.
     """
     rows: list[dict[str, object]] = []
     pad = frames // 2
     for lv in levels:
-        pool = lv.pool
         for j in range(scenes):
-            parts = [im[(j + 3 * s) % im.shape[0], im.shape[1] // 2, :size, :size] for s, im in enumerate(pool.images)]
-            clean = np.sum(parts, axis=0).astype(np.float32)
-            rng = np.random.default_rng([seed, 31, j])
-            if lv.degrader is not None and lv.photons is not None:
-                scale = lv.degrader.photon_scale(clean, lv.photons)
-                noisy = [lv.degrader.degrade(clean * np.float32(scale), rng) / np.float32(scale)
-                         for _ in range(timepoints + 2 * pad)]  # fmt: skip
-            else:  # folder data: no noise model, so the scene is noise-free (flicker of the input is 0)
-                noisy = [clean] * (timepoints + 2 * pad)
-            raw = np.stack(noisy)
+            raw = lv.static_frames(j, timepoints + 2 * pad, size, seed)
             per: dict[str, dict[str, list[np.ndarray]]] = {m.label: {} for m in methods}
             inputs = []
             for t in range(pad, pad + timepoints):
@@ -226,6 +216,7 @@ def compare_methods(
     flicker_timepoints: int = 8,
     flicker_scenes: int = 4,
     flicker_size: int = 256,
+    pipeline: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> CompareReport:
     """Evaluate every method on the same test images and write the report files into ``report_dir``."""
@@ -234,14 +225,22 @@ def compare_methods(
     card0 = methods[0].members[0].card
     cfg = card0.get("training", {}).get("config")
     photons = photons or (list(TrainConfig.model_validate(cfg).data.photons) if cfg else [100.0, 300.0, 1000.0])
-    levels = load_eval_levels(data, names, frames, photons=photons, images=images, size=size, seed=seed)
+    levels = load_eval_levels(
+        data, names, frames, photons=photons, images=images, size=size, seed=seed, pipeline=pipeline
+    )
     report = CompareReport(methods=[m.label for m in methods] + [BASELINE])
     total = len(levels) * images + len(levels)
     done = 0
-    example: dict[str, Any] = {}
+    examples: dict[str, dict[str, Any]] = {}
+    # Montages: the highest fast level (montage.png) and the highest pipeline level (montage_pipeline.png).
+    fast = [lv for lv in levels if lv.rig is None]
+    shown = {id(fast[-1]) if fast else id(levels[-1]): "montage.png"}
+    piped = [lv for lv in levels if lv.rig is not None]
+    if piped:
+        shown[id(piped[-1])] = "montage_pipeline.png"
     calib: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for lv in levels:
-        for i, (x, targets) in enumerate(iter_test_images(lv.pool, frames, lv.photons, images, seed, lv.degrader)):
+        for i, (x, targets) in enumerate(lv.images(frames, images, seed)):
             mid = x[frames // 2]
             outs = {m.label: _method_outputs(m, x, names) for m in methods}
             for si, s in enumerate(names):
@@ -252,8 +251,8 @@ def compare_methods(
                     row = {"level": lv.level, "image": i, "structure": s, "method": label}
                     report.rows.append({**row, **evaluate_image(img, gt).as_dict()})
             _collect_calibration(methods, x, targets, names, calib)
-            if lv is levels[-1] and i == 0:
-                example = {"input": mid, "targets": targets, "outputs": outs, "level": lv.level}
+            if id(lv) in shown and i == 0:
+                examples[shown[id(lv)]] = {"input": mid, "targets": targets, "outputs": outs, "level": lv.level}
             done += 1
             if on_progress is not None:
                 on_progress(done, total)
@@ -281,7 +280,8 @@ def compare_methods(
     )
     report.files += write_tables(report, out, {"name": " vs ".join(labels[:-1])}, methods=labels, note=note)
     report.files.append(write_boxplots(report, out / "boxplots.png", methods=labels))
-    report.files.append(write_compare_montage(example, names, colours, out / "montage.png"))
+    for fname, example in examples.items():
+        report.files.append(write_compare_montage(example, names, colours, out / fname))
     report.files += write_flicker(report.flicker_rows, out, labels, flicker_timepoints)
     if calib:
         from imcsr_live.train.report import write_calibration

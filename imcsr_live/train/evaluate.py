@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from imcsr_live.config import RigConfig
 from imcsr_live.errors import InputDataError
 from imcsr_live.model.metrics import evaluate_image
 from imcsr_live.model.normalization import normalize_input
@@ -80,27 +81,70 @@ def iter_test_images(
 
 @dataclass
 class EvalLevel:
-    """One SNR level of a test set: its pool of clean images and how inputs are made from them."""
+    """One SNR level of a test set and how its inputs are made.
+
+    Fast levels: a pool of clean per-structure images, summed and degraded by the Wiener-SIM approximation.
+    Pipeline levels (``rig`` set): the real synthetic microscope (raw 9-frame SIM stacks with camera noise) and
+    the real :class:`~imcsr_live.recon.reconstructor.Reconstructor`, i.e. the live pipeline's input.
+    """
 
     level: str
-    pool: StructurePool
+    pool: StructurePool | None
     photons: float | None
     degrader: SimReconApproximation | None = None
+    rig: RigConfig | None = None
+    size: int = 0  # SR image size of a pipeline level
+
+    def images(self, frames: int, images: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Normalised inputs ``(frames, H, W)`` and targets ``(S, H, W)`` (see :func:`iter_test_images`)."""
+        if self.rig is not None:
+            assert self.photons is not None
+            return iter_pipeline_images(self.rig, frames, self.photons, images, seed, self.size)
+        assert self.pool is not None
+        return iter_test_images(self.pool, frames, self.photons, images, seed, self.degrader)
+
+    def static_frames(self, scene: int, n: int, size: int, seed: int) -> np.ndarray:
+        """``n`` SR frames ``(n, size, size)`` of one still scene, independent noise per frame (flicker test)."""
+        if self.rig is not None:
+            assert self.photons is not None
+            mic, rec = _pipeline(self.rig, self.photons, size, seed + 4_000_037 + scene)
+            return np.stack([rec.reconstruct(mic.next_timepoint(dt_s=0.0).raw).sr for _ in range(n)])
+        assert self.pool is not None
+        ims = self.pool.images
+        parts = [im[(scene + 3 * s) % im.shape[0], im.shape[1] // 2, :size, :size] for s, im in enumerate(ims)]
+        clean = np.sum(parts, axis=0).astype(np.float32)
+        if self.degrader is None or self.photons is None:  # folder data: no noise model, the scene stays noise-free
+            return np.stack([clean] * n)
+        rng = np.random.default_rng([seed, 31, scene])
+        k = np.float32(self.degrader.photon_scale(clean, self.photons))
+        return np.stack([self.degrader.degrade(clean * k, rng) / k for _ in range(n)])
 
 
-def _sets_from_pool(
-    pool: StructurePool,
-    frames: int,
-    levels: list[tuple[str, float | None]],
-    images: int,
-    seed: int,
-    degrader: SimReconApproximation | None = None,
-) -> list[EvalSet]:
-    out = []
-    for level, photons in levels:
-        xs, ys = zip(*iter_test_images(pool, frames, photons, images, seed, degrader), strict=True)
-        out.append(EvalSet(level, np.stack(xs), np.stack(ys)))
-    return out
+def _pipeline(rig: RigConfig, photons: float, size: int, seed: int):
+    """A synthetic microscope (raw frames of half the SR size) and a fresh reconstructor."""
+    from imcsr_live.recon.reconstructor import Reconstructor
+    from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
+
+    mic = SyntheticMicroscope(rig, WorldSettings(raw_shape=(size // 2, size // 2), photons=photons, seed=seed))
+    return mic, Reconstructor(rig, workers=1)
+
+
+def iter_pipeline_images(
+    rig: RigConfig, frames: int, photons: float, images: int, seed: int, size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Test images through the live pipeline: microscope ``seed + 3_000_003 + i`` (disjoint from training),
+    ``frames`` consecutive timepoints reconstructed by the real reconstructor; targets = the middle timepoint's
+    per-structure SR ground truth. Inputs and targets are normalised as in :func:`iter_test_images`.
+    """
+    for i in range(images):
+        mic, rec = _pipeline(rig, photons, size, seed + 3_000_003 + i)
+        srs, gts = [], []
+        for _ in range(frames):
+            tp = mic.next_timepoint()
+            srs.append(rec.reconstruct(tp.raw).sr)
+            gts.append(tp.ground_truth)
+        x, scale = normalize_input(np.stack(srs))
+        yield x, (gts[frames // 2] / np.float32(scale)).astype(np.float32)
 
 
 def load_eval_levels(
@@ -113,8 +157,13 @@ def load_eval_levels(
     size: int,
     seed: int,
     rig: Path | None = None,
+    pipeline: bool = False,
 ) -> list[EvalLevel]:
-    """Test levels for ``data`` = ``"synthetic"`` or a folder (see the module docstring)."""
+    """Test levels for ``data`` = ``"synthetic"`` or a folder (see the module docstring).
+
+    ``pipeline`` (synthetic only) adds one level per photon count whose inputs come from the synthetic
+    microscope + the real reconstructor (``rig``: the rig TOML, default ``hardware_configs/simulated.toml``).
+    """
     if str(data) == "synthetic":
         from imcsr_live.config import load_rig_config
 
@@ -126,7 +175,15 @@ def load_eval_levels(
         pool = synthetic_pool(
             names, cells=cells, size=size, frames=frames, seed=seed + 2_000_003, sr_pixel_um=r.optics.pixel_size_um / 2
         )
-        return [EvalLevel(f"{p:g} photons", pool, p, degrader) for p in photons]
+        levels = [EvalLevel(f"{p:g} photons", pool, p, degrader) for p in photons]
+        if pipeline:
+            if r.structure_names != list(names):
+                raise InputDataError(
+                    f"{rig_path}: the rig images {r.structure_names} but the models separate {list(names)}; "
+                    "use a rig TOML with the models' structures for --pipeline"
+                )
+            levels += [EvalLevel(f"pipeline {p:g} photons", None, p, rig=r, size=size) for p in photons]
+        return levels
     root = Path(data)
     if not root.is_dir():
         raise InputDataError(f"evaluation data {root} not found; pass 'synthetic' or a folder ROOT/<Structure>/*.tif")
@@ -151,10 +208,7 @@ def load_eval_sets(
 ) -> list[EvalSet]:
     """Test sets (all images in memory) for ``data`` = ``"synthetic"`` or a folder."""
     levels = load_eval_levels(data, names, frames, photons=photons, images=images, size=size, seed=seed, rig=rig)
-    sets = []
-    for lv in levels:
-        sets.extend(_sets_from_pool(lv.pool, frames, [(lv.level, lv.photons)], images, seed, lv.degrader))
-    return sets
+    return [EvalSet(lv.level, *map(np.stack, zip(*lv.images(frames, images, seed), strict=True))) for lv in levels]
 
 
 @torch.no_grad()
