@@ -142,3 +142,63 @@ def test_pause_stops_acquiring_and_resume_continues(rig) -> None:
         threading.Event().wait(0.01)
     pipeline.stop()
     assert pipeline.stats.acquired > acquired
+
+
+def test_recording_started_and_stopped_mid_run(rig, tmp_path: Path) -> None:
+    import json
+
+    from imcsr_live.errors import InputDataError
+    from imcsr_live.io.zarr import read_ome_zarr
+    from imcsr_live.pipeline.recording import ModelIdentity, record_item
+    from imcsr_live.pipeline.session import RecorderFactory
+
+    pipeline = make_pipeline(rig, timepoints=None, in_frames=1)
+    pipeline.settings = PipelineSettings(interval_s=0.05, timepoints=None, in_frames=1)
+    identity = ModelIdentity("tiny", pipeline.engine.source.weights_sha256, pipeline.engine.name, "fp32")
+    pipeline.recorder_factory = RecorderFactory(rig, (64, 64), identity, expected_timepoints=4)
+    pipeline.record_item = record_item
+    pipeline.display_settings = {"channels": [{"name": "ER", "color": "#FF00FF"}]}
+    pipeline.start()
+    try:
+        while pipeline.stats.separated < 2:
+            threading.Event().wait(0.01)
+        path = tmp_path / "mid.ome.zarr"
+        recorder = pipeline.start_recording(path, {"display": {"note": "at start"}})
+        with pytest.raises(InputDataError, match="already running"):
+            pipeline.start_recording(tmp_path / "other.ome.zarr")
+        with pytest.raises(InputDataError, match="stop the recording"):
+            pipeline.set_interval(1.0)
+        deadline = time.monotonic() + 60
+        while recorder.written < 6 and time.monotonic() < deadline:  # more than expected: the file grows
+            threading.Event().wait(0.01)
+        assert pipeline.stop_recording() is recorder and not pipeline.recording_active
+        written = recorder.written
+        threading.Event().wait(0.3)
+        assert recorder.written == written  # nothing is written after stop
+        pipeline.set_interval(0.1)  # allowed again
+    finally:
+        pipeline.stop()
+    separated, attributes = read_ome_zarr(path)
+    assert separated.shape == (written, 3, 128, 128) and written >= 6
+    meta = attributes["imcsr_live"]
+    assert meta["display"] == {"channels": [{"name": "ER", "color": "#FF00FF"}]}  # the settings at the stop
+    assert meta["timepoints_recorded"] == written
+    indices = [json.loads(line)["index"] for line in (path / "timepoints.jsonl").read_text().splitlines()]
+    assert len(indices) == written and indices[0] >= 2  # started mid-run
+
+
+def test_errors_are_structured_by_kind(rig) -> None:
+    backend = SimulatedBackend(rig, WorldSettings(raw_shape=(64, 64), seed=2))
+
+    def broken(timeout_s: float | None = None):
+        raise CameraTimeoutError("no frames")
+
+    backend.acquire_sim_stack = broken  # type: ignore[method-assign]
+    pipeline = make_pipeline(rig, timepoints=None, in_frames=1, backend=backend)
+    pipeline.settings = PipelineSettings(interval_s=0.02, timepoints=None, in_frames=1)
+    pipeline.start()
+    while len(pipeline.errors) < 2:
+        threading.Event().wait(0.01)
+    pipeline.stop()
+    first, second = list(pipeline.errors)[:2]
+    assert (first.seq, second.seq) == (1, 2) and first.kind == "hardware" and "no frames" in str(first)

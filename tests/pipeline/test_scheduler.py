@@ -59,3 +59,17 @@ def test_free_running_and_stop() -> None:
     assert clock.now == 100.0  # never waited
     stop.set()
     assert scheduler.wait_for_next(stop) is None
+
+
+def test_a_new_interval_starts_its_grid_at_the_next_slot() -> None:
+    now = [100.0]
+    scheduler = IntervalScheduler(1.0, clock=lambda: now[0])
+    stop = threading.Event()
+    assert scheduler.wait_for_next(stop) == 0
+    now[0] = 100.9  # slot 0 took 0.9 s; switch to 0.25 s before slot 1
+    scheduler.set_interval(0.25)
+    assert scheduler.slot_time(1) == 100.9 and scheduler.slot_time(3) == 101.4
+    assert scheduler.wait_for_next(stop) == 1
+    now[0] = 101.15
+    assert scheduler.wait_for_next(stop) == 2
+    assert scheduler.skipped == 0

@@ -28,8 +28,10 @@ def open_window(qtbot) -> Iterator[Callable[..., object]]:
     windows: list[MainWindow] = []
 
     def make(rig: RigConfig, source: object, **kwargs: object) -> MainWindow:
+        resize = kwargs.pop("resize", True)
         window = MainWindow(rig, source, poll_ms=kwargs.pop("poll_ms", 20), **kwargs)  # type: ignore[arg-type]
-        window.resize(1400, 800)
+        if resize:
+            window.resize(1400, 800)
         window.show()
         windows.append(window)
         return window
@@ -42,10 +44,14 @@ def open_window(qtbot) -> Iterator[Callable[..., object]]:
     QtWidgets.QApplication.processEvents()
 
 
-def live_pipeline(rig: RigConfig, timepoints: int | None, interval_s: float = 0.0, backend: object | None = None):
-    """The real session plumbing (shipped model, torch engine, recorder factory) on a 64x64 simulated camera."""
+@pytest.fixture
+def live_pipeline() -> Callable[..., object]:
+    """Factory: the real session plumbing (shipped model, torch engine, recorder factory), 64x64 simulated camera."""
     from imcsr_live.hardware.simulated import SimulatedBackend
     from imcsr_live.pipeline.session import LiveRequest, build_live_pipeline
 
-    backend = backend or SimulatedBackend(rig, WorldSettings(raw_shape=(64, 64), seed=1))
-    return build_live_pipeline(rig, LiveRequest(None, timepoints, interval_s), backend=backend)  # type: ignore[arg-type]
+    def make(rig: RigConfig, timepoints: int | None, interval_s: float = 0.0, backend: object | None = None):
+        backend = backend or SimulatedBackend(rig, WorldSettings(raw_shape=(64, 64), seed=1))
+        return build_live_pipeline(rig, LiveRequest(None, timepoints, interval_s), backend=backend)  # type: ignore[arg-type]
+
+    return make

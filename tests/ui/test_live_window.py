@@ -1,0 +1,161 @@
+"""The window on real live runs (simulated microscope, SIM reconstruction, shipped model): the GUI thread never
+reconstructs or infers, hardware errors reach the log panel and the notice while the GUI keeps running, the record
+panel writes a readable recording with the display settings, and settings survive a restart."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from imcsr_live.errors import CameraTimeoutError
+from imcsr_live.hardware.simulated import SimulatedBackend
+from imcsr_live.pipeline.views import LiveView
+from imcsr_live.synth.world import WorldSettings
+
+
+def test_gui_thread_never_reconstructs_or_infers(rig, open_window, live_pipeline, qtbot) -> None:
+    pipeline = live_pipeline(rig, timepoints=3)
+    calls: dict[str, set[int]] = {"reconstruct": set(), "separate": set(), "prepare": set(), "show": set()}
+
+    def spy(name: str, function):
+        def wrapped(*args, **kwargs):
+            calls[name].add(threading.get_ident())
+            return function(*args, **kwargs)
+
+        return wrapped
+
+    pipeline.reconstructor.reconstruct = spy("reconstruct", pipeline.reconstructor.reconstruct)
+    pipeline.engine.separate = spy("separate", pipeline.engine.separate)
+    view = LiveView(pipeline, rig)
+    view.prepare = spy("prepare", view.prepare)
+    window = open_window(rig, view)
+    window.show_frame = spy("show", window.show_frame)
+    view.start()
+    qtbot.waitUntil(lambda: not view.running, timeout=120_000)
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.index == 2, timeout=5_000)
+    gui = threading.get_ident()
+    assert calls["show"] == {gui}  # the window did render ...
+    for stage in ("reconstruct", "separate", "prepare"):  # ... and nothing heavy ran on its thread
+        assert calls[stage] and gui not in calls[stage], stage
+    assert window.overlay.layers[0].shape == (128, 128)
+    assert window.grey_panel.layer.shape == (128, 128) and window.widefield_panel.layer.shape == (64, 64)
+    window.update_status()
+    assert "latency ms: acq" in window.status_line.run.text() and "display" in window.status_line.run.text()
+
+
+class FailingBackend(SimulatedBackend):
+    """The simulated microscope whose camera stops delivering after ``good`` stacks."""
+
+    def __init__(self, *args, good: int = 2, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.good = good
+        self.calls = 0
+
+    def acquire_sim_stack(self, timeout_s: float | None = None):
+        self.calls += 1
+        if self.calls > self.good:
+            raise CameraTimeoutError("camera delivered 4 of 9 frames; check the trigger cable, then restart live")
+        return super().acquire_sim_stack(timeout_s)
+
+
+def test_backend_error_shows_in_log_and_notice_while_gui_runs(rig, open_window, live_pipeline, qtbot) -> None:
+    from qtpy import QtCore
+
+    backend = FailingBackend(rig, WorldSettings(raw_shape=(64, 64), seed=1))
+    pipeline = live_pipeline(rig, timepoints=None, interval_s=0.05, backend=backend)
+    view = LiveView(pipeline, rig)
+    window = open_window(rig, view)
+    ticks = {"n": 0}
+    heartbeat = QtCore.QTimer(window)
+    heartbeat.timeout.connect(lambda: ticks.__setitem__("n", ticks["n"] + 1))
+    heartbeat.start(10)
+    view.start()
+    qtbot.waitUntil(lambda: "camera delivered 4 of 9" in window.log_panel.toPlainText(), timeout=60_000)
+    qtbot.waitUntil(lambda: window.notice.isVisible(), timeout=5_000)
+    assert "hardware error" in window.notice.label.text() and "trigger cable" in window.notice.label.text()
+    assert window.log_panel.errors >= 1
+    before = ticks["n"]
+    qtbot.wait(300)
+    assert ticks["n"] >= before + 5  # the event loop keeps running while errors keep coming
+    assert view.running  # and the run goes on (the next slot is tried again)
+    window.notice.dismiss.click()
+    assert not window.notice.isVisible()
+
+
+def test_record_panel_writes_a_readable_recording(rig, open_window, live_pipeline, qtbot, tmp_path: Path) -> None:
+    from imcsr_live.io.zarr import channel_names, read_ome_zarr
+
+    pipeline = live_pipeline(rig, timepoints=None, interval_s=0.05)
+    view = LiveView(pipeline, rig)
+    window = open_window(rig, view)
+    window.channels.rows[0].set_colour("#FFAA00")
+    view.start()
+    qtbot.waitUntil(lambda: window.frame is not None, timeout=60_000)
+    path = tmp_path / "live.ome.zarr"
+    window.record.path_edit.setText(str(path))
+    window.record.record_button.click()
+    assert window.record.record_button.isChecked() and pipeline.recording_active
+    assert not window.acquisition.interval_spin.isEnabled()  # fixed time axis while recording
+    qtbot.waitUntil(lambda: pipeline.recorder is not None and pipeline.recorder.written >= 2, timeout=60_000)
+    window.record.record_button.click()
+    qtbot.waitUntil(lambda: not window.record.finishing and window.record.record_button.text() == "● Record",
+                    timeout=30_000)  # fmt: skip
+    assert window.acquisition.interval_spin.isEnabled()
+    assert "MB" in window.record.numbers.text() and "recorded" in window.record.numbers.text()
+    separated, attributes = read_ome_zarr(path)
+    assert separated.shape[0] >= 2 and separated.shape[1:] == (3, 128, 128) and np.isfinite(separated).all()
+    assert channel_names(attributes) == rig.structure_names
+    display = attributes["imcsr_live"]["display"]
+    assert display["channels"][0]["color"] == "#FFAA00" and display["composite"] == "additive"
+    assert "recording finished" in window.log_panel.toPlainText()
+    # a second recording to the same path never overwrites the first
+    window.record.record_button.click()
+    assert Path(window.record.path_edit.text()).name == "live-2.ome.zarr"
+    window.record.record_button.click()
+    qtbot.waitUntil(lambda: not window.record.finishing, timeout=30_000)
+
+
+def test_pause_and_interval_controls(rig, open_window, live_pipeline, qtbot) -> None:
+    pipeline = live_pipeline(rig, timepoints=None, interval_s=0.05)
+    view = LiveView(pipeline, rig)
+    window = open_window(rig, view)
+    view.start()
+    window.acquisition.live_button.click()
+    assert pipeline.paused and window.acquisition.live_button.text() == "Start live"
+    window.acquisition.interval_spin.setValue(0.5)
+    assert pipeline.settings.interval_s == 0.5
+    window.acquisition.live_button.click()
+    assert not pipeline.paused
+    assert "interval set to 0.5 s" in window.log_panel.toPlainText()
+
+
+def test_settings_survive_a_restart(rig, open_window, qtbot) -> None:
+    from imcsr_live.pipeline.preview import SimulatedPreview
+    from imcsr_live.synth.world import SyntheticMicroscope
+    from imcsr_live.ui.settings import settings_path
+
+    def preview() -> SimulatedPreview:
+        return SimulatedPreview(SyntheticMicroscope(rig, WorldSettings(raw_shape=(32, 32))), 0.02, frames=1)
+
+    first = open_window(rig, preview())
+    rows = first.channels.rows
+    rows[0].set_colour("#123456")
+    rows[1].visible_box.setChecked(False)
+    rows[2].gamma_spin.setValue(1.25)
+    rows[2].min_spin.setValue(0.1)
+    rows[2].max_spin.setValue(0.7)
+    rows[2].max_spin.editingFinished.emit()
+    rows[0].auto_box.setChecked(True)
+    first.resize(700, 520)  # inside the offscreen screen (restoreGeometry keeps windows on screen)
+    size = (first.width(), first.height())
+    expected = [d.to_dict() for d in first.displays]
+    first.close()
+    assert settings_path().exists()
+
+    second = open_window(rig, preview(), resize=False)
+    assert [d.to_dict() for d in second.displays] == expected
+    assert not second.overlay.items[1].isVisible()
+    assert second.channels.rows[2].gamma_spin.value() == 1.25
+    assert (second.width(), second.height()) == size != (1400, 800)
