@@ -55,9 +55,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.widefield_panel = GreyPanel("Widefield (mean of the raw frames)")
         self.grey_panel = GreyPanel(GREY_TITLES["sr"])
         self.overlay = OverlayPanel(len(self.displays), self._overlay_title())
-        for panel in (self.widefield_panel, self.grey_panel):
+        # small per-channel panels under the overlay (off by default: they cost an upload each)
+        self.channel_panels = [OverlayPanel(1, d.name) for d in self.displays]
+        for panel in (self.widefield_panel, self.grey_panel, *self.channel_panels):
             panel.link_to(self.overlay)
-        for panel in self.panels:
+        self.channel_strip = QtWidgets.QWidget()
+        strip = QtWidgets.QHBoxLayout(self.channel_strip)
+        strip.setContentsMargins(0, 0, 0, 0)
+        for panel in self.channel_panels:
+            strip.addWidget(panel)
+        self.channel_strip.setVisible(bool(saved.get("channel_panels", False)))
+        for panel in (*self.panels, *self.channel_panels):
             panel.cursor_moved.connect(self._cursor_moved)
         self.fit_button = QtWidgets.QPushButton("Fit")
         self.fit_button.clicked.connect(self.overlay.fit)
@@ -69,9 +77,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.grey_choice.setToolTip("middle view: SR input, or what the channels do not explain (SR − Σ channels)")
         self.grey_choice.currentIndexChanged.connect(self._grey_kind_changed)
         self.grey_choice.setEnabled(len(self.info.grey_kinds) > 1)
+        self.split_box = QtWidgets.QCheckBox("Channel panels")
+        self.split_box.setToolTip("each channel on its own, in its colour, under the overlay")
+        self.split_box.setChecked(self.channel_strip.isVisible())
+        self.split_box.toggled.connect(self._split_toggled)
         self.frame_label = QtWidgets.QLabel("")
         tools = QtWidgets.QHBoxLayout()
-        for widget in (self.fit_button, self.one_button, QtWidgets.QLabel("Middle view"), self.grey_choice):
+        for widget in (self.fit_button, self.one_button, QtWidgets.QLabel("Grey view"), self.grey_choice,
+                       self.split_box):  # fmt: skip
             tools.addWidget(widget)
         tools.addStretch(1)
         tools.addWidget(self.frame_label)
@@ -79,8 +92,13 @@ class MainWindow(QtWidgets.QMainWindow):
         greys = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         greys.addWidget(self.widefield_panel)
         greys.addWidget(self.grey_panel)
+        colour = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        colour.addWidget(self.overlay)
+        colour.addWidget(self.channel_strip)
+        colour.setStretchFactor(0, 3)
+        colour.setStretchFactor(1, 1)
         splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        splitter.addWidget(self.overlay)
+        splitter.addWidget(colour)
         splitter.addWidget(greys)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 1)
@@ -174,8 +192,10 @@ class MainWindow(QtWidgets.QMainWindow):
             row.blockSignals(False)
         for index, display in enumerate(self.displays):
             if display.levels is not None:
-                self.overlay._levels[index] = display.levels
+                self.overlay.preset_levels(index, display.levels)
         self.overlay.show_layers(frame.channels)
+        if self.channel_strip.isVisible():
+            self._show_channel_panels(frame)
         self.grey_panel.show_layer(frame.grey)
         self.grey_panel.set_title(frame.grey_title or GREY_TITLES.get(frame.grey_kind, frame.grey_kind))
         self.widefield_panel.show_layer(frame.widefield, frame.widefield_scale)
@@ -184,7 +204,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_label.setText(stamp + ("    " + "; ".join(frame.warnings) if frame.warnings else ""))
         if first:
             _, w = frame.channels[0].shape
-            for panel in self.panels:
+            for panel in (*self.panels, *self.channel_panels):
                 panel.add_scale_bar(self.info.pixel_size_um, w)
             self.overlay.fit()
             self._publish_display_settings()
@@ -212,10 +232,24 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _apply_channel(self, index: int) -> None:
         display = self.displays[index]
-        self.overlay.set_lut(index, colour_lut(display.color, display.gamma))
+        lut = colour_lut(display.color, display.gamma)
+        self.overlay.set_lut(index, lut)
         self.overlay.set_visible(index, display.visible)
+        self.channel_panels[index].set_lut(0, lut)
         if display.levels is not None:
             self.overlay.set_levels(index, display.levels)
+            self.channel_panels[index].set_levels(0, display.levels)
+
+    def _show_channel_panels(self, frame: DisplayFrame) -> None:
+        for panel, display, layer in zip(self.channel_panels, self.displays, frame.channels, strict=True):
+            if display.levels is not None:
+                panel.preset_levels(0, display.levels)
+            panel.show_layers([layer])
+
+    def _split_toggled(self, on: bool) -> None:
+        self.channel_strip.setVisible(on)
+        if on and self.frame is not None:
+            self._show_channel_panels(self.frame)
 
     def display_metadata(self) -> dict[str, Any]:
         """The display settings as recorded with the data (so a figure can be redrawn the same way)."""
@@ -260,6 +294,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return {
             "channels": {d.name: d.to_dict() for d in self.displays},
             "palette": self.channels.palette.currentText(),
+            "channel_panels": self.split_box.isChecked(),
             "geometry": bytes(self.saveGeometry().toBase64().data()).decode(),
             "state": bytes(self.saveState().toBase64().data()).decode(),
         }

@@ -134,6 +134,10 @@ class OverlayPanel(ImagePanel):
     def set_visible(self, index: int, visible: bool) -> None:
         self.items[index].setVisible(visible)
 
+    def preset_levels(self, index: int, levels: tuple[float, float]) -> None:
+        """Levels for the next :meth:`show_layers` (no redraw now)."""
+        self._levels[index] = levels
+
     def set_levels(self, index: int, levels: tuple[float, float]) -> None:
         """Levels in channel values; converted to the current layer's counts."""
         self._levels[index] = levels

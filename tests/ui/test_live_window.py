@@ -32,6 +32,8 @@ def test_gui_thread_never_reconstructs_or_infers(rig, open_window, live_pipeline
     view.prepare = spy("prepare", view.prepare)
     window = open_window(rig, view)
     window.show_frame = spy("show", window.show_frame)
+    window.grey_choice.setCurrentIndex(window.grey_choice.findData("residual"))  # SR minus the channels' sum
+    window.split_box.setChecked(True)  # per-channel panels
     view.start()
     qtbot.waitUntil(lambda: not view.running, timeout=120_000)
     qtbot.waitUntil(lambda: window.frame is not None and window.frame.index == 2, timeout=5_000)
@@ -43,6 +45,15 @@ def test_gui_thread_never_reconstructs_or_infers(rig, open_window, live_pipeline
     assert window.grey_panel.layer.shape == (128, 128) and window.widefield_panel.layer.shape == (64, 64)
     window.update_status()
     assert "latency ms: acq" in window.status_line.run.text() and "display" in window.status_line.run.text()
+    # the grey view shows the sum residual, computed on the worker from the same frame
+    live, _ = pipeline.display.latest()
+    assert live.index == window.frame.index and window.frame.grey_kind == "residual"
+    separated = live.separated
+    residual = np.maximum(live.recon.sr, 0) - separated.channels.sum(axis=0) * separated.input_scale
+    layer = window.grey_panel.layer
+    np.testing.assert_allclose(layer.values(), residual, atol=layer.value_per_count * 1.01, rtol=1e-5)
+    assert "residual" in window.grey_panel.title.text
+    np.testing.assert_array_equal(window.channel_panels[1].items[0].image, window.frame.channels[1].counts)
 
 
 class FailingBackend(SimulatedBackend):
