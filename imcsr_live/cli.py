@@ -418,6 +418,9 @@ def evaluate(
             "+ the real reconstructor, as in the live pipeline",
         ),
     ] = False,
+    pipeline_images: Annotated[
+        int | None, typer.Option("--pipeline-images", min=1, help="--pipeline: test images per pipeline level")
+    ] = None,
 ) -> None:
     """Paper metrics (NRMSE, SSIM, PCC) per structure and SNR against a no-separation baseline, with plots.
 
@@ -445,6 +448,7 @@ def evaluate(
                 flicker_scenes=flicker_scenes,
                 flicker_size=flicker_size,
                 pipeline=pipeline,
+                pipeline_images=pipeline_images,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         else:
@@ -465,7 +469,9 @@ def evaluate(
             )
     typer.echo((report / "metrics.md").read_text(encoding="utf-8"))
     if compare:
-        typer.echo((report / "flicker.md").read_text(encoding="utf-8"))
+        for extra in ("flicker.md", "claims.md"):
+            if (report / extra).is_file():
+                typer.echo((report / extra).read_text(encoding="utf-8"))
     for p in result.files:
         typer.echo(str(p))
 

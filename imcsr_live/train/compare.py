@@ -217,6 +217,7 @@ def compare_methods(
     flicker_scenes: int = 4,
     flicker_size: int = 256,
     pipeline: bool = False,
+    pipeline_images: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> CompareReport:
     """Evaluate every method on the same test images and write the report files into ``report_dir``."""
@@ -229,7 +230,8 @@ def compare_methods(
         data, names, frames, photons=photons, images=images, size=size, seed=seed, pipeline=pipeline
     )
     report = CompareReport(methods=[m.label for m in methods] + [BASELINE])
-    total = len(levels) * images + len(levels)
+    counts = [images if lv.rig is None else (pipeline_images or images) for lv in levels]
+    total = sum(counts) + len(levels)
     done = 0
     examples: dict[str, dict[str, Any]] = {}
     # Montages: the highest fast level (montage.png) and the highest pipeline level (montage_pipeline.png).
@@ -239,8 +241,8 @@ def compare_methods(
     if piped:
         shown[id(piped[-1])] = "montage_pipeline.png"
     calib: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for lv in levels:
-        for i, (x, targets) in enumerate(lv.images(frames, images, seed)):
+    for lv, n in zip(levels, counts, strict=True):
+        for i, (x, targets) in enumerate(lv.images(frames, n, seed)):
             mid = x[frames // 2]
             outs = {m.label: _method_outputs(m, x, names) for m in methods}
             for si, s in enumerate(names):
@@ -276,7 +278,8 @@ def compare_methods(
     desc = ", ".join(f"{m.label} = {' + '.join(Path(p.path).name for p in m.members)}" for m in methods)
     note = (
         f"Methods: {desc}. All methods see the same {images} test images per level "
-        f"({size}x{size}, seeds disjoint from training)."
+        + (f"({pipeline_images} per pipeline level) " if pipeline and pipeline_images else "")
+        + f"({size}x{size}, seeds disjoint from training)."
     )
     report.files += write_tables(report, out, {"name": " vs ".join(labels[:-1])}, methods=labels, note=note)
     report.files.append(write_boxplots(report, out / "boxplots.png", methods=labels))
@@ -287,7 +290,72 @@ def compare_methods(
         from imcsr_live.train.report import write_calibration
 
         report.files.append(write_calibration(calib, out / "calibration.png"))
+    claims = check_claims(report)
+    if claims:
+        path = out / "claims.md"
+        path.write_text(format_claims(claims), encoding="utf-8")
+        report.files.append(path)
     return report
+
+
+@dataclass
+class Claim:
+    text: str
+    holds: bool
+    evidence: str
+
+
+def _median(rows: list[dict[str, object]], key: str, **match: object) -> float:
+    v = [float(r[key]) for r in rows if all(r[k] == want for k, want in match.items())]  # type: ignore[arg-type]
+    return float(np.nanmedian(v)) if v else float("nan")
+
+
+def check_claims(report: CompareReport) -> list[Claim]:
+    """The paper's claims (issue 9 "Must show") for methods labelled ``Single``, ``All`` and ``All+TC``.
+
+    PCC thresholds at the highest fast (non-pipeline) level; All vs Single on median NRMSE at every level and
+    structure; TC flicker reduction = 1 - median(All+TC) / median(All) over all flicker scenes x structures per
+    level, required >= 30 % at every level.
+    """
+    rows, methods = report.rows, report.methods
+    levels = list(dict.fromkeys(str(r["level"]) for r in rows))
+    structures = list(dict.fromkeys(str(r["structure"]) for r in rows))
+    fast = [lv for lv in levels if not lv.startswith("pipeline")] or levels
+    claims = []
+    if "All+TC" in methods:
+        top = fast[-1]
+        for s in structures:
+            need = 0.90 if s == "Lysosomes" else 0.95
+            v = _median(rows, "pcc", level=top, structure=s, method="All+TC")
+            claims.append(Claim(f"All+TC median PCC >= {need:.2f} for {s} at {top}", v >= need, f"{v:.3f}"))
+    if "All" in methods and "Single" in methods:
+        for lv in levels:
+            parts, ok = [], True
+            for s in structures:
+                a = _median(rows, "nrmse", level=lv, structure=s, method="All")
+                b = _median(rows, "nrmse", level=lv, structure=s, method="Single")
+                ok &= a < b
+                parts.append(f"{s} {a:.4f} vs {b:.4f}")
+            claims.append(Claim(f"All beats Single on median NRMSE at {lv}", ok, "; ".join(parts)))
+    if "All" in methods and "All+TC" in methods:
+        for lv in dict.fromkeys(str(r["level"]) for r in report.flicker_rows):
+            a = _median(report.flicker_rows, "flicker", level=lv, method="All")
+            t = _median(report.flicker_rows, "flicker", level=lv, method="All+TC")
+            cut = 1 - t / a if a > 0 else float("nan")
+            claims.append(
+                Claim(
+                    f"TC lowers flicker by >= 30 % at {lv}",
+                    cut >= 0.30,
+                    f"All {a:.4f}, All+TC {t:.4f}: reduction {cut:.0%}",
+                )
+            )
+    return claims
+
+
+def format_claims(claims: list[Claim]) -> str:
+    lines = ["# Paper claims (issue 9)", "", "| claim | holds | evidence (medians) |", "|---|---|---|"]
+    lines += [f"| {c.text} | {'yes' if c.holds else 'NO'} | {c.evidence} |" for c in claims]
+    return "\n".join(lines) + "\n"
 
 
 def _collect_calibration(

@@ -64,7 +64,7 @@ def test_compare_writes_one_row_per_method_structure_level_image(
         monkeypatch, capsys, "evaluate", "--data", "synthetic", "--report", str(report),
         "--compare", f"Single={singles}", "--compare", f"All={all_}", "--compare", f"All+TC={tc}",
         "--images", "2", "--size", "128", "--flicker-frames", "3", "--flicker-scenes", "2", "--flicker-size", "128",
-        "--photons", "300", "--photons", "1000", "--pipeline",
+        "--photons", "300", "--photons", "1000", "--pipeline", "--pipeline-images", "1",
     )  # fmt: skip
     assert code == 0, err
     for name in ("metrics.csv", "metrics.md", "boxplots.png", "montage.png", "montage_pipeline.png", "flicker.csv",
@@ -97,6 +97,36 @@ def test_compare_writes_one_row_per_method_structure_level_image(
     assert all(float(r["flicker"]) > 0 for r in flick)  # independent noise per frame: nothing is perfectly still
     assert "| 300 photons | ER |" in (report / "flicker.md").read_text()
     assert "flicker" in out.lower()
+    claims = (report / "claims.md").read_text()
+    assert "All+TC median PCC >= 0.95 for Microtubules at 1000 photons" in claims
+    assert "All beats Single on median NRMSE at pipeline 300 photons" in claims
+    assert "TC lowers flicker by >= 30 % at 300 photons" in claims
+
+
+def test_claims_are_checked_against_known_medians() -> None:
+    from imcsr_live.train.compare import CompareReport, check_claims
+
+    rows = []
+    for i in range(3):
+        for s in NAMES:
+            rows += [
+                {"level": "1000 photons", "image": i, "structure": s, "method": "All+TC", "nrmse": 0.02,
+                 "ssim": 0.9, "pcc": 0.96 if s != "Lysosomes" else 0.91},
+                {"level": "1000 photons", "image": i, "structure": s, "method": "All", "nrmse": 0.03 + 0.01 * i,
+                 "ssim": 0.9, "pcc": 0.9},
+                {"level": "1000 photons", "image": i, "structure": s, "method": "Single",
+                 "nrmse": 0.05 if s != "ER" else 0.03, "ssim": 0.9, "pcc": 0.9},
+            ]  # fmt: skip
+    flick = [{"level": "1000 photons", "scene": 0, "structure": "ER", "method": m, "flicker": f}
+             for m, f in (("All", 0.10), ("All+TC", 0.065))]  # fmt: skip
+    claims = {c.text: c for c in check_claims(CompareReport(rows=rows, methods=["Single", "All", "All+TC"],
+                                                            flicker_rows=flick))}  # fmt: skip
+    assert all(claims[f"All+TC median PCC >= {t} for {s} at 1000 photons"].holds
+               for s, t in (("Microtubules", "0.95"), ("ER", "0.95"), ("Lysosomes", "0.90")))  # fmt: skip
+    # ER: All median 0.04 vs Single 0.03 -> All does NOT beat Single at this level.
+    assert not claims["All beats Single on median NRMSE at 1000 photons"].holds
+    tc = claims["TC lowers flicker by >= 30 % at 1000 photons"]
+    assert tc.holds and "reduction 35%" in tc.evidence
 
 
 def test_compare_inputs_are_identical_across_methods(tmp_path: Path) -> None:
