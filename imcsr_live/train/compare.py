@@ -15,6 +15,7 @@ side), ``montage.png``, ``flicker.csv`` / ``flicker.md`` (temporal stability, :f
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -290,6 +291,11 @@ def compare_methods(
         from imcsr_live.train.report import write_calibration
 
         report.files.append(write_calibration(calib, out / "calibration.png"))
+    training = training_table(methods)
+    if training:
+        path = out / "training.md"
+        path.write_text(training, encoding="utf-8")
+        report.files.append(path)
     claims = check_claims(report)
     if claims:
         path = out / "claims.md"
@@ -383,3 +389,40 @@ def _collect_calibration(
                 calib.setdefault(f"{m.label} {s}" if len(m.members) == 1 else f"{m.label}[{k}] {s}", []).append(
                     (std.ravel()[::16], err.ravel()[::16])
                 )
+
+
+def training_table(methods: list[Method]) -> str:
+    """Training wall time and throughput per checkpoint, from its ``NAME.metrics.csv`` (when next to it).
+
+    Wall time = sum over the logged intervals of (iterations in the interval / their it/s): the training loop
+    including validation, excluding the one-off data rendering at start-up.
+    """
+    lines = [
+        "# Training time and throughput",
+        "",
+        "| method | checkpoint | iterations | batch | wall time (min) | median it/s | samples/s | device |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    any_row = False
+    for m in methods:
+        for member in m.members:
+            stem = Path(member.path)
+            csv_path = stem.with_name(stem.name.removesuffix(".json").removesuffix(".safetensors") + ".metrics.csv")
+            if not csv_path.is_file():
+                continue
+            with open(csv_path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("it_per_s")]
+            if not rows:
+                continue
+            its = np.array([float(r["iteration"]) for r in rows])
+            rate = np.array([float(r["it_per_s"]) for r in rows])
+            wall = float(np.sum(np.diff(np.concatenate([[0.0], its])) / np.maximum(rate, 1e-9)))
+            training = member.card.get("training", {})
+            batch = int(training.get("config", {}).get("train", {}).get("batch_size", 1))
+            med = float(np.median(rate))
+            lines.append(
+                f"| {m.label} | {stem.name} | {int(its[-1])} | {batch} | {wall / 60:.1f} | {med:.2f} | "
+                f"{med * batch:.1f} | {training.get('device', '?')} |"
+            )
+            any_row = True
+    return "\n".join(lines) + "\n" if any_row else ""

@@ -97,6 +97,7 @@ def test_compare_writes_one_row_per_method_structure_level_image(
     assert all(float(r["flicker"]) > 0 for r in flick)  # independent noise per frame: nothing is perfectly still
     assert "| 300 photons | ER |" in (report / "flicker.md").read_text()
     assert "flicker" in out.lower()
+    assert not (report / "training.md").exists()  # the tiny checkpoints have no training log
     claims = (report / "claims.md").read_text()
     assert "All+TC median PCC >= 0.95 for Microtubules at 1000 photons" in claims
     assert "All beats Single on median NRMSE at pipeline 300 photons" in claims
@@ -206,3 +207,15 @@ def test_single_variant_config_round_trips(tmp_path: Path) -> None:
     bad.write_text("[model]\nin_frames = 3\n[data]\nframes = 2\n")
     with pytest.raises(Exception, match="fewer than"):
         load_train_config(bad)
+
+
+def test_training_table_from_the_metrics_log(tmp_path: Path) -> None:
+    from imcsr_live.train.compare import load_methods, training_table
+
+    stem = _tiny(tmp_path, "all")
+    (tmp_path / "all.metrics.csv").write_text(
+        "iteration,loss,lr,it_per_s,val_loss,val_nrmse,val_ssim,val_pcc\n50,0.1,0.001,5.0,,,,\n100,0.1,0.001,10.0,,,,\n"
+    )
+    methods, _, _ = load_methods([("All", [stem])])
+    # wall = 50 / 5 + 50 / 10 = 15 s = 0.25 min; median 7.5 it/s; batch 3 (the default) -> 22.5 samples/s.
+    assert "| All | all | 100 | 3 | 0.2 | 7.50 | 22.5 |" in training_table(methods)
