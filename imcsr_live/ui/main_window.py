@@ -21,7 +21,7 @@ from imcsr_live.ui.acquisition_panel import AcquisitionPanel
 from imcsr_live.ui.channel_rows import ChannelPanel
 from imcsr_live.ui.log_panel import LogPanel, NoticeBanner
 from imcsr_live.ui.lut import colour_lut
-from imcsr_live.ui.overlay_view import GreyPanel, OverlayPanel
+from imcsr_live.ui.overlay_view import GreyPanel, OverlayPanel, ViewSync
 from imcsr_live.ui.record_panel import RecordPanel
 from imcsr_live.ui.settings import channel_displays, load_settings, save_settings
 from imcsr_live.ui.status_bar import StatusLine
@@ -57,8 +57,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.overlay = OverlayPanel(len(self.displays), self._overlay_title())
         # small per-channel panels under the overlay (off by default: they cost an upload each)
         self.channel_panels = [OverlayPanel(1, d.name) for d in self.displays]
-        for panel in (self.widefield_panel, self.grey_panel, *self.channel_panels):
-            panel.link_to(self.overlay)
+        self.sync = ViewSync([*self.panels, *self.channel_panels])
         self.channel_strip = QtWidgets.QWidget()
         strip = QtWidgets.QHBoxLayout(self.channel_strip)
         strip.setContentsMargins(0, 0, 0, 0)
@@ -68,9 +67,9 @@ class MainWindow(QtWidgets.QMainWindow):
         for panel in (*self.panels, *self.channel_panels):
             panel.cursor_moved.connect(self._cursor_moved)
         self.fit_button = QtWidgets.QPushButton("Fit")
-        self.fit_button.clicked.connect(self.overlay.fit)
+        self.fit_button.clicked.connect(self.fit)
         self.one_button = QtWidgets.QPushButton("1:1")
-        self.one_button.clicked.connect(self.overlay.one_to_one)
+        self.one_button.clicked.connect(self.one_to_one)
         self.grey_choice = QtWidgets.QComboBox()
         for kind in self.info.grey_kinds:
             self.grey_choice.addItem(_KIND_LABELS[kind], kind)
@@ -206,7 +205,7 @@ class MainWindow(QtWidgets.QMainWindow):
             _, w = frame.channels[0].shape
             for panel in (*self.panels, *self.channel_panels):
                 panel.add_scale_bar(self.info.pixel_size_um, w)
-            self.overlay.fit()
+            self.fit()
             self._publish_display_settings()
         self.frame = frame
         self.frames_shown += 1
@@ -250,6 +249,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channel_strip.setVisible(on)
         if on and self.frame is not None:
             self._show_channel_panels(self.frame)
+        QtCore.QTimer.singleShot(0, lambda: self.sync.sync_from(self.overlay))  # after the layout settled
+
+    # -- zoom ------------------------------------------------------------------------------------------------------
+    def fit(self) -> None:
+        """The whole image in the overlay; the other views show the same region."""
+        self.overlay.fit()
+        self.sync.sync_from(self.overlay)
+
+    def one_to_one(self) -> None:
+        """One image pixel per screen pixel in the overlay; the other views show the same region."""
+        self.overlay.one_to_one()
+        self.sync.sync_from(self.overlay)
 
     def display_metadata(self) -> dict[str, Any]:
         """The display settings as recorded with the data (so a figure can be redrawn the same way)."""

@@ -77,9 +77,32 @@ class ImagePanel(pg.GraphicsLayoutWidget):
             padding=0,
         )  # fmt: skip
 
-    def link_to(self, other: ImagePanel) -> None:
-        self.view.setXLink(other.view)
-        self.view.setYLink(other.view)
+
+
+class ViewSync:
+    """Keeps panels of different sizes showing the same image region (same centre and extent).
+
+    pyqtgraph's axis links line views up by screen position (made for stacked plots), which shifts images in
+    panels of different sizes; here a user zoom/pan in any panel, or :meth:`sync_from`, sets the region of all.
+    """
+
+    def __init__(self, panels: Sequence[ImagePanel]) -> None:
+        self.panels = list(panels)
+        self._busy = False
+        for panel in self.panels:
+            panel.view.sigRangeChangedManually.connect(lambda *_, p=panel: self.sync_from(p))
+
+    def sync_from(self, source: ImagePanel) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            rect = source.view.viewRect()
+            for panel in self.panels:
+                if panel is not source:
+                    panel.view.setRange(rect=rect, padding=0)
+        finally:
+            self._busy = False
 
 
 class GreyPanel(ImagePanel):

@@ -112,3 +112,19 @@ def test_value_under_cursor(preview_window, qtbot) -> None:
     for display, layer, value in zip(window.displays, window.frame.channels, truth, strict=True):
         shown = float(text.split(f"{display.name} ")[1].split()[0])
         assert shown == pytest.approx(float(value), abs=layer.value_per_count + 1e-3 * abs(float(value)))
+
+
+def test_views_show_the_same_region(preview_window, qtbot) -> None:
+    window = preview_window
+    window.one_to_one()
+    qtbot.wait(20)
+    centre = window.overlay.view.viewRect().center()
+    for panel in (window.widefield_panel, window.grey_panel):
+        rect = panel.view.viewRect()
+        assert abs(rect.center().x() - centre.x()) < 1 and abs(rect.center().y() - centre.y()) < 1
+        # the panel shows at least the overlay's region (aspect locked: maybe more along one axis)
+        overlay = window.overlay.view.viewRect()
+        assert rect.width() >= overlay.width() - 1 and rect.height() >= overlay.height() - 1
+    window.fit()
+    overlay = window.overlay.view.viewRect()
+    assert overlay.width() >= 127 and overlay.height() >= 127  # the whole 128x128 image
