@@ -1,6 +1,7 @@
-"""Display maths shared by the GUI and screenshots: percentile contrast, gamma, additive colour composite.
+"""Display maths in numpy: percentile contrast, gamma, additive colour composite.
 
-Pure numpy, run on worker threads so the GUI thread only uploads finished RGB images.
+The live window does not use these per frame (it colours on the GPU/Qt side: ``imcsr_live.ui.overlay_view``);
+they make RGB composites for figures and reports and serve as a reference in tests.
 """
 
 from __future__ import annotations
