@@ -99,8 +99,9 @@ class RecordPanel(QtWidgets.QGroupBox):
             self.path_edit.setText(str(target))
         try:
             self.source.start_recording(target, self.metadata())  # type: ignore[attr-defined]
-        except ImcsrError as exc:
-            self.message.emit(logging.ERROR, f"cannot record: {exc}")
+        except Exception as exc:  # a bad path must never take the window down: say it, stay live
+            reason = str(exc) if isinstance(exc, ImcsrError) else f"{type(exc).__name__}: {exc}"
+            self.message.emit(logging.ERROR, f"cannot record to {target}: {reason}")
             self._set_button(False)
             return False
         self.message.emit(logging.INFO, f"recording to {target}")

@@ -104,6 +104,12 @@ def test_record_panel_writes_a_readable_recording(rig, open_window, live_pipelin
     window.channels.rows[0].set_colour("#FFAA00")
     view.start()
     qtbot.waitUntil(lambda: window.frame is not None, timeout=60_000)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    window.record.path_edit.setText(str(blocker / "live.ome.zarr"))  # a folder inside a file: cannot be made
+    window.record.record_button.click()
+    assert not window.record.record_button.isChecked() and not pipeline.recording_active
+    assert "cannot record to" in window.log_panel.toPlainText()
     path = tmp_path / "live.ome.zarr"
     window.record.path_edit.setText(str(path))
     window.record.record_button.click()
