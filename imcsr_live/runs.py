@@ -65,7 +65,7 @@ def run_live_pipeline(
 
     request = LiveRequest(options.model, options.frames, options.interval_s, options.record)
     pipeline = build_live_pipeline(rig, request, backend=backend, progress=progress)  # type: ignore[arg-type]
-    view = LiveView(pipeline, rig)
+    view = LiveView(pipeline, rig, prepare=not options.headless)
     if options.headless:
         total = options.frames
 

@@ -173,7 +173,8 @@ def free_disk_bytes(path: Path) -> int | None:
 class LiveView:
     """Prepares each separated :class:`LiveFrame` for display, on the separation thread; wraps the controls."""
 
-    def __init__(self, pipeline: LivePipeline, rig: RigConfig) -> None:
+    def __init__(self, pipeline: LivePipeline, rig: RigConfig, prepare: bool = True) -> None:
+        """``prepare=False``: no display frames (headless runs; saves the per-frame preparation)."""
         self.pipeline = pipeline
         self.rig = rig
         self.channel_names = list(rig.structure_names)
@@ -185,7 +186,8 @@ class LiveView:
         self._recorder = pipeline.recorder  # the newest recorder, still reported after it stopped
         lag = " — shown one interval late (temporal continuity)" if pipeline.settings.in_frames == 3 else ""
         self.title = f"Separated by IMC-SR ({pipeline.engine.name}){lag}"
-        pipeline.display.subscribe(self._prepare_newest)
+        if prepare:
+            pipeline.display.subscribe(self._prepare_newest)
 
     def _prepare_newest(self) -> None:
         frame, _ = self.pipeline.display.latest()
