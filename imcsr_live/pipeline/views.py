@@ -9,6 +9,7 @@ microscope's ground-truth preview (:mod:`pipeline.preview`). The GUI reads only 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import time
@@ -21,6 +22,8 @@ import numpy as np
 
 from imcsr_live.config import RigConfig
 from imcsr_live.pipeline.live import LiveFrame, LivePipeline, PipelineEvent
+
+log = logging.getLogger(__name__)
 
 GreyKind = Literal["sr", "residual", "uncertainty"]
 GREY_TITLES: dict[str, str] = {
@@ -171,7 +174,11 @@ def free_disk_bytes(path: Path) -> int | None:
 
 
 class LiveView:
-    """Prepares each separated :class:`LiveFrame` for display, on the separation thread; wraps the controls."""
+    """Prepares the newest separated :class:`LiveFrame` for display on its own thread; wraps the controls.
+
+    The separation thread only wakes the ``display-prep`` thread (latest wins: frames published while it is busy
+    are skipped), so display preparation never delays the next separation.
+    """
 
     def __init__(self, pipeline: LivePipeline, rig: RigConfig, prepare: bool = True) -> None:
         """``prepare=False``: no display frames (headless runs; saves the per-frame preparation)."""
@@ -186,16 +193,32 @@ class LiveView:
         self._recorder = pipeline.recorder  # the newest recorder, still reported after it stopped
         lag = " — shown one interval late (temporal continuity)" if pipeline.settings.in_frames == 3 else ""
         self.title = f"Separated by IMC-SR ({pipeline.engine.name}){lag}"
+        self._wake = threading.Event()
+        self._busy = False
+        self._closing = False
+        self._thread: threading.Thread | None = None
         if prepare:
-            pipeline.display.subscribe(self._prepare_newest)
+            self._thread = threading.Thread(target=self._prepare_loop, name="display-prep", daemon=True)
+            pipeline.display.subscribe(self._wake.set)
 
-    def _prepare_newest(self) -> None:
-        frame, _ = self.pipeline.display.latest()
-        if frame is not None:
-            prepared = self.prepare(frame)
-            with self._lock:
-                self._newest = prepared
-                self._shown.append(prepared.published_s)
+    def _prepare_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._busy = True
+            self._wake.clear()
+            try:
+                if self._closing:
+                    return
+                frame, _ = self.pipeline.display.latest()
+                if frame is not None:
+                    prepared = self.prepare(frame)
+                    with self._lock:
+                        self._newest = prepared
+                        self._shown.append(prepared.published_s)
+            except Exception:  # a display bug must not end the run: log it, wait for the next frame
+                log.exception("preparing timepoint for display failed")
+            finally:
+                self._busy = False
 
     def prepare(self, frame: LiveFrame) -> DisplayFrame:
         """Per-channel uint16 layers + the grey view (SR, residual or uncertainty) + the widefield."""
@@ -308,13 +331,21 @@ class LiveView:
     # -- run ---------------------------------------------------------------------------------------------------
     def start(self) -> None:
         self.pipeline.start()
+        if self._thread is not None:
+            self._thread.start()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         return self.pipeline.wait(timeout_s)
 
     def stop(self) -> None:
         self.pipeline.stop()
+        if self._thread is not None and self._thread.is_alive():
+            self._closing = True
+            self._wake.set()
+            self._thread.join(10.0)
 
     @property
     def running(self) -> bool:
-        return self.pipeline.running
+        """True while the pipeline runs or the newest frame is still being prepared for display."""
+        preparing = self._thread is not None and self._thread.is_alive() and (self._busy or self._wake.is_set())
+        return self.pipeline.running or preparing
