@@ -4,14 +4,16 @@ Both reconstruct the same two noise realisations of one synthetic specimen (hard
 each estimates its own pattern parameters. Reported per photon level: the FRC (1/7) resolution of each
 reconstruction and its gain over widefield (linear outputs, no clipping), the correlation with the band-limited
 ground truth, and median times for the start-up estimation and for the cached reconstruction (numpy/pocketfft
-and torch paths of napari-sim-processor vs our torch Wiener stage), all on this machine.
+and torch paths of napari-sim-processor vs our torch Wiener stage), all on this machine. Each tool's Wiener
+parameter can be given as a list (the FRC depends on it a little: it sets how each ring is weighted), so the
+comparison can be made at both tools' defaults and at their best settings. ``--plot`` draws the FRC curves.
 
 napari-sim-processor is NOT a dependency of imcsr-live (it pulls in napari). Install it without dependencies
 into the venv for this script:  ``pip install --no-deps napari-sim-processor==0.1.1``  (or pass
 ``--nsp-path`` to an unpacked wheel). Its package ``__init__`` imports napari widgets, so this script loads
 only its ``processors`` modules through a stub package.
 
-Run: ``python tools/compare_napari_sim.py --size 512 --photons 1000,200 --seeds 0,1``
+Run: ``python tools/compare_napari_sim.py --size 512 --photons 1000,200 --seeds 0,1 --plot docs/recon_frc.png``
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imcsr_live.config import load_rig_config  # noqa: E402
+from imcsr_live.config import RigConfig, load_rig_config  # noqa: E402
 from imcsr_live.recon.preprocess import preprocess  # noqa: E402
 from imcsr_live.recon.quality import frc  # noqa: E402
 from imcsr_live.recon.reconstructor import Reconstructor  # noqa: E402
@@ -74,6 +76,17 @@ def median_time(fn, repeats: int) -> float:
     return float(np.median(ts))
 
 
+def _their_setup(nsp_cls: type, rig: RigConfig, w: float) -> object:
+    proc = nsp_cls(3, 3)
+    proc.debug = False
+    proc.NA, proc.n, proc.wavelength = rig.optics.na, 1.518, rig.optics.emission_wavelength_nm * 1e-3
+    proc.pixelsize, proc.magnification = rig.optics.pixel_size_um * 100.0, 100.0
+    proc.w = w
+    proc.usePhases = True
+    proc.eta = rig.k0_fraction_of_cutoff  # expected carrier, as a fraction of the cutoff
+    return proc
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
@@ -82,13 +95,21 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (both tools)")
     ap.add_argument("--nsp-path", default=None, help="folder holding an unpacked napari_sim_processor package")
-    ap.add_argument("--nsp-wiener", type=float, default=0.1, help="napari-sim-processor Wiener parameter w")
+    ap.add_argument(
+        "--nsp-wiener", default="0.1,0.2,0.3",
+        help="napari-sim-processor Wiener parameter(s) w (its class default 0.3, its widget default 0.2)",
+    )
+    ap.add_argument("--ours-wiener", default=None, help="our Wiener parameter(s) (default: the rig's [recon] wiener)")
+    ap.add_argument("--plot", type=Path, default=None, help="write FRC curves of the first case (first w each) here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     nsp_cls = load_nsp(args.nsp_path)
     rig = load_rig_config(REPO / "hardware_configs" / "simulated.toml")
     p = rig.optics.pixel_size_um
     n = args.size
+    nsp_ws = [float(x) for x in args.nsp_wiener.split(",")]
+    our_ws = [float(x) for x in args.ours_wiener.split(",")] if args.ours_wiener else [rig.recon.wiener]
+    curves: dict[str, object] = {}
     for photons in (float(x) for x in args.photons.split(",")):
         for seed in (int(s) for s in args.seeds.split(",")):
             world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(n, n), photons=photons, seed=seed))
@@ -96,57 +117,90 @@ def main() -> None:
             scale = world._calibrate(truth)
             gt = world.forward.sr_ground_truth(truth).sum(axis=0)
             raws = [world.forward.simulate(truth, scale, np.random.default_rng(1000 * seed + k)).raw for k in (1, 2)]
-            ours, theirs, wide = [], [], []
-            t_ours_est = t_ours_rec = t_nsp_cal = t_nsp_np = t_nsp_torch = 0.0
-            for i, raw in enumerate(raws):
-                rec = Reconstructor(rig, workers=1)
-                res = rec.reconstruct(raw)
-                assert rec._wiener is not None
-                rec._wiener.clip = False
-                prep = preprocess(raw, 3, 3, rig.recon.camera_offset_adu)
-                ours.append(rec._wiener.reconstruct(prep.frames).numpy().copy())
-                wide.append(res.widefield)
-                proc = nsp_cls(3, 3)
-                proc.debug = False
-                proc.NA, proc.n, proc.wavelength = rig.optics.na, 1.518, rig.optics.emission_wavelength_nm * 1e-3
-                proc.pixelsize, proc.magnification = p * 100.0, 100.0
-                proc.w = args.nsp_wiener
-                proc.usePhases = True
-                proc.eta = rig.k0_fraction_of_cutoff  # expected carrier, as a fraction of the cutoff
-                img = (raw.astype(np.float32) - rig.recon.camera_offset_adu).clip(0, None)
-                with redirect_stdout(io.StringIO()):
-                    t0 = time.perf_counter()
-                    proc.calibrate(img)
-                    t_cal = time.perf_counter() - t0
-                    theirs.append(np.asarray(proc.reconstruct_rfftw(img), dtype=np.float64).copy())
-                    if i == 0:
-                        t_nsp_cal = t_cal
-                        t_nsp_np = median_time(lambda p_=proc, x=img: p_.reconstruct_rfftw(x), args.repeats)
-                        t_nsp_torch = median_time(lambda p_=proc, x=img: p_.reconstruct_pytorch(x), args.repeats)
-                if i == 0:
-                    est, wien, fr = rec._estimator, rec._wiener, prep.frames
-                    assert est is not None
-                    out = torch.empty(wien.sr_shape)
-                    t_ours_est = median_time(lambda e=est, f=fr: e.estimate(f), 2)
-                    t_ours_rec = median_time(lambda w=wien, f=fr, o=out: w.reconstruct(f, out=o), args.repeats)
-            fw = frc(wide[0], wide[1], p).cutoff_per_um
-            fo = frc(ours[0], ours[1], p / 2).cutoff_per_um
-            ft = frc(theirs[0], theirs[1], p / 2).cutoff_per_um
             inner = (slice(48, -48), slice(48, -48))
             gt_inner = gt[inner].ravel()
 
             def corr(img: np.ndarray, ref: np.ndarray = gt_inner, sl: tuple = inner) -> float:
                 return float(np.corrcoef(img[sl].ravel(), ref)[0, 1])
 
-            print(
-                f"photons {photons:5.0f} seed {seed}: FRC cutoff (1/um) widefield {fw:.2f} | ours {fo:.2f} "
-                f"(gain {fo / fw:.3f}, corr GT {corr(ours[0]):.4f}) | napari-sim-processor {ft:.2f} "
-                f"(gain {ft / fw:.3f}, corr GT {corr(theirs[0]):.4f}) || start-up estimate: ours "
-                f"{t_ours_est * 1e3:.0f} ms, theirs {t_nsp_cal * 1e3:.0f} ms | cached reconstruction: ours (torch) "
-                f"{t_ours_rec * 1e3:.1f} ms, theirs numpy {t_nsp_np * 1e3:.1f} ms, theirs torch "
-                f"{t_nsp_torch * 1e3:.1f} ms",
-                flush=True,
-            )
+            wide = [preprocess(raw, 3, 3, rig.recon.camera_offset_adu).widefield for raw in raws]
+            fw = frc(wide[0], wide[1], p)
+            lines = [f"photons {photons:5.0f} seed {seed}: FRC cutoff widefield {fw.cutoff_per_um:.2f} /um"]
+            for w in our_ws:
+                r = rig.model_copy(deep=True)
+                r.recon.wiener = w
+                ours = []
+                for i, raw in enumerate(raws):
+                    rec = Reconstructor(r, workers=1)
+                    rec.reconstruct(raw)  # start-up estimate of this realisation
+                    assert rec._wiener is not None and rec._estimator is not None
+                    rec._wiener.clip = False  # linear output: clipping at 0 correlates the two realisations
+                    prep = preprocess(raw, 3, 3, rig.recon.camera_offset_adu)
+                    ours.append(rec._wiener.reconstruct(prep.frames).numpy().copy())
+                    if i == 0 and w == our_ws[0]:
+                        est, wien, fr = rec._estimator, rec._wiener, prep.frames
+                        out = torch.empty(wien.sr_shape)
+                        t_est = median_time(lambda e=est, f=fr: e.estimate(f), 2)
+                        t_rec = median_time(lambda w_=wien, f=fr, o=out: w_.reconstruct(f, out=o), args.repeats)
+                        lines.append(
+                            f"  ours: start-up estimate {t_est * 1e3:.0f} ms, cached reconstruction (torch) "
+                            f"{t_rec * 1e3:.1f} ms"
+                        )
+                fo = frc(ours[0], ours[1], p / 2)
+                curves.setdefault(f"ours (w {w:g})", fo)
+                lines.append(
+                    f"  ours w {w:g}: FRC cutoff {fo.cutoff_per_um:.2f} /um = {1e3 * fo.resolution_um:.1f} nm, gain "
+                    f"{fo.cutoff_per_um / fw.cutoff_per_um:.3f}, corr GT {corr(ours[0]):.4f}"
+                )
+            for w in nsp_ws:
+                theirs = []
+                for i, raw in enumerate(raws):
+                    proc = _their_setup(nsp_cls, rig, w)
+                    img = (raw.astype(np.float32) - rig.recon.camera_offset_adu).clip(0, None)
+                    with redirect_stdout(io.StringIO()):
+                        t0 = time.perf_counter()
+                        proc.calibrate(img)
+                        t_cal = time.perf_counter() - t0
+                        theirs.append(np.asarray(proc.reconstruct_rfftw(img), dtype=np.float64).copy())
+                        if i == 0 and w == nsp_ws[0]:
+                            t_np = median_time(lambda p_=proc, x=img: p_.reconstruct_rfftw(x), args.repeats)
+                            t_pt = median_time(lambda p_=proc, x=img: p_.reconstruct_pytorch(x), args.repeats)
+                            lines.append(
+                                f"  napari-sim-processor: calibrate {t_cal * 1e3:.0f} ms, cached reconstruction numpy "
+                                f"{t_np * 1e3:.1f} ms, torch {t_pt * 1e3:.1f} ms"
+                            )
+                ft = frc(theirs[0], theirs[1], p / 2)
+                curves.setdefault(f"napari-sim-processor (w {w:g})", ft)
+                lines.append(
+                    f"  napari-sim-processor w {w:g}: FRC cutoff {ft.cutoff_per_um:.2f} /um = "
+                    f"{1e3 * ft.resolution_um:.1f} nm, gain {ft.cutoff_per_um / fw.cutoff_per_um:.3f}, corr GT "
+                    f"{corr(theirs[0]):.4f}"
+                )
+            curves.setdefault("widefield", fw)
+            print("\n".join(lines), flush=True)
+            if args.plot is not None and "_done" not in curves:
+                _plot(curves, rig.optics.otf_cutoff_per_um, photons, args.plot)
+                curves["_done"] = True
+
+
+def _plot(curves: dict, kc: float, photons: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for name, res in curves.items():
+        if name.startswith("_"):
+            continue
+        ax.plot(res.frequencies_per_um / kc, res.frc, label=f"{name}: {res.cutoff_per_um / kc:.3f} kc")
+    ax.axhline(1 / 7, color="k", lw=0.8, ls="--", label="1/7")
+    ax.set(xlim=(0, 2.0), ylim=(-0.1, 1.02), xlabel="spatial frequency / kc (2 NA / lambda)", ylabel="FRC")
+    ax.set_title(f"FRC of two noise realisations, {photons:g} photons, k0 = 0.9 kc")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
