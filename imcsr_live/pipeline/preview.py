@@ -141,7 +141,7 @@ class SimulatedPreview:
     def _render(self, point: SynthTimepoint, seconds: float, started: float) -> PreviewFrame:
         low, high = self.world.rig.display.autocontrast_percentiles
         pct = (low, high)
-        widefield = point.raw.astype(np.float32).sum(axis=0)
+        widefield = point.raw.astype(np.float32).mean(axis=0)
         truth = np.asarray(point.ground_truth, dtype=np.float32)
         display = DisplayFrame(
             index=point.index,

@@ -67,8 +67,12 @@ class MainWindow(QtWidgets.QMainWindow):
         for panel in (*self.panels, *self.channel_panels):
             panel.cursor_moved.connect(self._cursor_moved)
         self.fit_button = QtWidgets.QPushButton("Fit")
+        self.fit_button.setShortcut("F")
+        self.fit_button.setToolTip("whole image (F); mouse wheel zooms, drag pans, in any view")
         self.fit_button.clicked.connect(self.fit)
         self.one_button = QtWidgets.QPushButton("1:1")
+        self.one_button.setShortcut("1")
+        self.one_button.setToolTip("one image pixel per screen pixel (1)")
         self.one_button.clicked.connect(self.one_to_one)
         self.grey_choice = QtWidgets.QComboBox()
         for kind in self.info.grey_kinds:
