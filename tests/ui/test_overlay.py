@@ -128,3 +128,15 @@ def test_views_show_the_same_region(preview_window, qtbot) -> None:
     window.fit()
     overlay = window.overlay.view.viewRect()
     assert overlay.width() >= 127 and overlay.height() >= 127  # the whole 128x128 image
+
+
+def test_zooming_one_view_zooms_all(preview_window, qtbot) -> None:
+    window = preview_window
+    grey = window.grey_panel.view
+    grey.scaleBy((0.25, 0.25), center=(30, 40))  # what a wheel turn does, then pyqtgraph signals it
+    grey.sigRangeChangedManually.emit([True, True])
+    target = grey.viewRect()
+    for panel in (window.overlay, window.widefield_panel):
+        rect = panel.view.viewRect()
+        assert abs(rect.center().x() - target.center().x()) < 1 and abs(rect.center().y() - target.center().y()) < 1
+        assert min(rect.width() / target.width(), rect.height() / target.height()) == pytest.approx(1, abs=0.02)
