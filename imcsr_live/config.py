@@ -139,6 +139,9 @@ class AcquisitionConfig(_Table):
 class EngineConfig(_Table):
     kind: Literal["auto", "tensorrt", "torch-cuda", "onnxruntime", "torch-cpu"] = "auto"
     precision: Literal["fp16", "bf16", "fp32"] = "fp16"
+    # Frames with more pixels are separated in overlapping tiles (memory cap on small GPUs); None = whole frames,
+    # tiling only after running out of device memory.
+    max_tile_pixels: Annotated[int, Field(ge=4096)] | None = None
 
 
 class DisplayConfig(_Table):

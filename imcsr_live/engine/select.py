@@ -70,6 +70,13 @@ def build_engine(kind: str, source: ModelSource, precision: str, **options: Any)
     return factories[kind]()
 
 
+def engine_options(max_tile_pixels: int | None) -> dict[str, dict[str, Any]] | None:
+    """Per-kind constructor options from the rig's ``[engine]`` table (the same tile cap for every engine)."""
+    if max_tile_pixels is None:
+        return None
+    return {kind: {"max_tile_pixels": max_tile_pixels} for kind in KINDS}
+
+
 def _device_of(kind: str) -> str:
     if kind in ("tensorrt", "torch-cuda"):
         return "cuda"

@@ -16,6 +16,7 @@ import numpy as np
 
 from imcsr_live.config import RigConfig
 from imcsr_live.engine import ModelSource, select_engine
+from imcsr_live.engine.select import engine_options
 from imcsr_live.errors import InputDataError
 from imcsr_live.hardware.replay import ReplayBackend
 from imcsr_live.io.raw_readers import read_raw_stack
@@ -54,7 +55,10 @@ def process_file(
     raw = read_raw_stack(raw_path, rig.sim.frames_per_timepoint)
     backend = ReplayBackend(raw.data, rig.sim.frames_per_timepoint)
     ny, nx = backend.raw.shape[2:]
-    engine = select_engine(engine_kind or rig.engine.kind, source, rig.engine.precision, (2 * ny, 2 * nx))
+    engine = select_engine(
+        engine_kind or rig.engine.kind, source, rig.engine.precision, (2 * ny, 2 * nx),
+        options=engine_options(rig.engine.max_tile_pixels),
+    )  # fmt: skip
     identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
     fmt = recording_format(output, "ome-zarr")
     dt = raw.time_increment_s or rig.acquisition.interval_s

@@ -14,6 +14,7 @@ from typing import Any
 from imcsr_live.config import RigConfig
 from imcsr_live.engine import ModelSource, load_model, select_engine
 from imcsr_live.engine.base import Progress
+from imcsr_live.engine.select import engine_options
 from imcsr_live.errors import CheckpointError
 from imcsr_live.hardware import MicroscopeBackend, create_backend
 from imcsr_live.io.streams import is_tiff
@@ -113,7 +114,10 @@ def build_live_pipeline(
     backend.open()
     try:
         ny, nx = frame_shape(backend)
-        engine = select_engine(rig.engine.kind, source, rig.engine.precision, (2 * ny, 2 * nx), progress=progress)
+        engine = select_engine(
+            rig.engine.kind, source, rig.engine.precision, (2 * ny, 2 * nx), progress=progress,
+            options=engine_options(rig.engine.max_tile_pixels),
+        )  # fmt: skip
         identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
         expected = request.timepoints or rig.acquisition.timepoints
         factory = RecorderFactory(rig, (ny, nx), identity, expected, request.interval_s)

@@ -58,6 +58,32 @@ def test_process_writes_separated_sr_raw_and_provenance(rig, files: dict[str, Pa
     assert seen[-1] == 3
 
 
+def test_engine_tile_cap_from_the_rig_gives_the_untiled_result(
+    rig, files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[engine] max_tile_pixels`` reaches the engine: 128x128 frames in <= 4096-pixel tiles, same output."""
+    import imcsr_live.engine.tiling as engine_tiling
+
+    tiled_calls: list[int] = []
+    real_tiled = engine_tiling.tiled_inference
+
+    def counting_tiled(engine, x, max_pixels):  # the real tiling, counted
+        tiled_calls.append(max_pixels)
+        return real_tiled(engine, x, max_pixels)
+
+    monkeypatch.setattr(engine_tiling, "tiled_inference", counting_tiled)
+    capped = rig.model_copy(update={"engine": rig.engine.model_copy(update={"max_tile_pixels": 4096})})
+    outputs = []
+    for name, this_rig in (("whole", rig), ("tiled", capped)):
+        out = files["folder"] / f"tiles-{name}.ome.zarr"
+        process_file(files["raw"], this_rig, load_model(files["model"]), out, engine_kind="torch-cpu")
+        outputs.append(read_ome_zarr(out)[0])
+    whole, tiled = outputs
+    assert tiled_calls and set(tiled_calls) == {4096}  # only the capped run tiled
+    nrmse = np.sqrt(np.mean((tiled - whole) ** 2)) / (whole.max() - whole.min())
+    assert nrmse < 1e-4, nrmse
+
+
 def test_separate_cli_on_an_sr_stack(files: dict[str, Path], tmp_path: Path) -> None:
     sr = np.random.default_rng(0).random((2, 96, 80)).astype(np.float32)
     mm = create_timelapse(tmp_path / "sr.tif", sr.shape, np.float32, StackMetadata("TYX", 0.0313, 2.0))
