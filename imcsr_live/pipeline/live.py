@@ -95,15 +95,21 @@ class PipelineStats:
     dropped: dict[str, int] = field(default_factory=lambda: {"reconstruct": 0, "separate": 0, "record": 0})
     errors: int = 0
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
+    # the separation thread adds latencies while the GUI thread reads the medians (a dict that grows a key
+    # while it is iterated raises)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add_latencies(self, values: dict[str, float], keep: int = 1000) -> None:
-        for key, value in values.items():
-            series = self.latencies_ms.setdefault(key, [])
-            series.append(value)
-            del series[:-keep]
+        with self._lock:
+            for key, value in values.items():
+                series = self.latencies_ms.setdefault(key, [])
+                series.append(value)
+                del series[:-keep]
 
     def medians_ms(self) -> dict[str, float]:
-        return {k: float(np.median(v)) for k, v in self.latencies_ms.items() if v}
+        with self._lock:
+            series = {k: list(v) for k, v in self.latencies_ms.items() if v}
+        return {k: float(np.median(v)) for k, v in series.items()}
 
 
 ErrorKind = Literal["hardware", "reconstruction", "engine", "recording", "pipeline"]
@@ -153,12 +159,15 @@ class LivePipeline:
         self.stats = PipelineStats()
         self.events: deque[str] = deque(maxlen=500)  # human-readable warnings/errors, newest last
         self.errors: deque[PipelineEvent] = deque(maxlen=100)  # the errors among them, structured
-        # builds a Recorder for a path mid-run (set by session.build_live_pipeline): (path, extra metadata)
-        self.recorder_factory: Callable[[Path, dict[str, Any]], Recorder] | None = None
+        # builds a Recorder for a path mid-run (set by session.build_live_pipeline): (path, extra metadata,
+        # the interval in force, which becomes the recording's time increment)
+        self.recorder_factory: Callable[[Path, dict[str, Any], float], Recorder] | None = None
         self.display_settings: dict[str, Any] | None = None  # set by the GUI; goes into recording metadata
         self.started_s: float | None = None  # monotonic time of start()
         self._scheduler: IntervalScheduler | None = None
-        self._record_lock = threading.Lock()
+        self._record_lock = threading.Lock()  # guards self.recorder: attach, detach, and every put
+        self._finish_lock = threading.Lock()  # held while a detached recorder finalises its files
+        self._event_lock = threading.Lock()  # three stages report errors; each needs its own seq
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._stopped = False
@@ -224,20 +233,28 @@ class LivePipeline:
                 raise InputDataError("a recording is already running; stop it before starting another")
             if self.recorder_factory is None or self.record_item is None:
                 raise InputDataError("this run cannot record (no recording set-up); start it with --record PATH")
-            recorder = self.recorder_factory(Path(path), dict(metadata or {}))
+            if self._stopped or not self.running:
+                # nothing would ever be written, and nobody would finalise the files
+                raise InputDataError("the live run has ended; start a new run to record")
+            recorder = self.recorder_factory(Path(path), dict(metadata or {}), self.settings.interval_s)
             self.recorder = recorder
         log.info("recording to %s", path)
         return recorder
 
     def stop_recording(self) -> Recorder | None:
-        """Detach the recorder, let it write what is queued and finalise its metadata (blocks; may take seconds)."""
-        with self._record_lock:
-            recorder, self.recorder = self.recorder, None
-        if recorder is not None:
-            recorder.stop(self.summary())
-            if recorder.error:
-                self._event(recorder.error, error=True, kind="recording")
-            log.info("recording stopped: %d timepoints in %s", recorder.written, recorder.plan.path)
+        """Detach the recorder, let it write what is queued and finalise its metadata (blocks; may take seconds).
+
+        A second caller (e.g. :meth:`stop` on window close while the record button's helper thread is still
+        finishing) waits until the files are final instead of returning early.
+        """
+        with self._finish_lock:
+            with self._record_lock:  # no put() after this: nothing lands behind the recorder's stop marker
+                recorder, self.recorder = self.recorder, None
+            if recorder is not None:
+                recorder.stop(self.summary())
+                if recorder.error:
+                    self._event(recorder.error, error=True, kind="recording")
+                log.info("recording stopped: %d timepoints in %s", recorder.written, recorder.plan.path)
         return recorder
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -285,8 +302,9 @@ class LivePipeline:
         stamp = time.strftime("%H:%M:%S")
         self.events.append(f"{stamp} {message}")
         if error:
-            self.stats.errors += 1
-            self.errors.append(PipelineEvent(self.stats.errors, stamp, kind, message))
+            with self._event_lock:
+                self.stats.errors += 1
+                self.errors.append(PipelineEvent(self.stats.errors, stamp, kind, message))
             log.error(message)
         else:
             log.warning(message)
@@ -401,9 +419,14 @@ class LivePipeline:
         self.display.publish(frame)
         self.stats.separated += 1
         self.stats.add_latencies(frame.latencies_ms)
-        recorder = self.recorder  # read once: the GUI thread may detach it at any moment
-        if recorder is not None and self.record_item is not None and recorder.active:
-            if not recorder.put(self.record_item(frame)):
+        if self.record_item is None or not self.recording_active:
+            return
+        item = self.record_item(frame)
+        with self._record_lock:  # put() never blocks; the lock orders it before any detach by stop_recording
+            recorder = self.recorder
+            if recorder is None or not recorder.active:
+                return
+            if not recorder.put(item):
                 self.stats.dropped["record"] += 1
 
 

@@ -77,23 +77,15 @@ class Recorder:
     def _open(self) -> None:
         plan = self.plan
         specs = {"separated": plan.separated, "raw": plan.raw, "sr": plan.sr}
-        if plan.format == "ome-zarr":
-            self._streams["separated"] = OmeZarrWriter(plan.path, plan.separated, plan.expected_timepoints)
-            for name in ("raw", "sr"):
-                if specs[name] is not None:
-                    self._streams[name] = OmeZarrWriter(plan.path / name, specs[name], plan.expected_timepoints)
-            self._timepoints_file = plan.path / "timepoints.jsonl"
-        else:
-            stem = plan.path.name.removesuffix(".tiff").removesuffix(".tif").removesuffix(".ome")
-            for name, spec in specs.items():
-                if spec is None:
-                    continue
-                if name == "separated":  # PATH itself when it names a TIFF file
-                    target = plan.path if is_tiff(plan.path) else plan.path.with_name(stem + ".ome.tif")
-                else:
-                    target = plan.path.with_name(f"{stem}.{name}.ome.tif")
-                self._streams[name] = OmeTiffWriter(target, spec, plan.expected_timepoints)
-            self._timepoints_file = plan.path.with_name(stem + ".timepoints.jsonl")
+        targets = recording_targets(plan)
+        for name, spec in specs.items():
+            if spec is None:
+                continue
+            if plan.format == "ome-zarr":
+                self._streams[name] = OmeZarrWriter(targets[name], spec, plan.expected_timepoints)
+            else:
+                self._streams[name] = OmeTiffWriter(targets[name], spec, plan.expected_timepoints)
+        self._timepoints_file = targets["timepoints"]
         self._timepoints_file.write_text("")
 
     # -- producer side (pipeline threads) -----------------------------------------------------------------
@@ -118,9 +110,17 @@ class Recorder:
 
     def stop(self, summary: dict[str, Any] | None = None, timeout_s: float = 30.0) -> None:
         """Finish writing what is queued, add ``summary`` (e.g. dropped frames) to the metadata, close files."""
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self._thread.is_alive():
+            try:  # a writer that just failed leaves a full queue behind: never block on it
+                self._queue.put(_STOP, timeout=0.1)
+                break
+            except queue.Full:
+                if time.monotonic() > deadline:
+                    break
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():  # the disk is far too slow: close anyway, say so
+            self.error = self.error or f"recording could not write its last timepoints within {timeout_s:g} s"
         final = {"timepoints_recorded": self.written, "timepoints_dropped_by_recorder": self.dropped}
         final |= summary or {}
         for stream in self._streams.values():
@@ -162,3 +162,17 @@ class Recorder:
         with self._timepoints_file.open("a") as handle:
             handle.write(json.dumps({"index": item.index, **item.provenance}) + "\n")
         self.written += 1
+
+
+def recording_targets(plan: RecordingPlan) -> dict[str, Path]:
+    """Every path a recording writes, by stream (``separated``, ``raw``, ``sr``) plus ``timepoints``."""
+    path = plan.path
+    if plan.format == "ome-zarr":
+        return {"separated": path, "raw": path / "raw", "sr": path / "sr", "timepoints": path / "timepoints.jsonl"}
+    stem = path.name.removesuffix(".tiff").removesuffix(".tif").removesuffix(".ome")
+    return {
+        "separated": path if is_tiff(path) else path.with_name(stem + ".ome.tif"),  # PATH itself if a TIFF name
+        "raw": path.with_name(f"{stem}.raw.ome.tif"),
+        "sr": path.with_name(f"{stem}.sr.ome.tif"),
+        "timepoints": path.with_name(stem + ".timepoints.jsonl"),
+    }

@@ -15,11 +15,11 @@ from imcsr_live.config import RigConfig
 from imcsr_live.engine import ModelSource, load_model, select_engine
 from imcsr_live.engine.base import Progress
 from imcsr_live.engine.select import engine_options
-from imcsr_live.errors import CheckpointError
+from imcsr_live.errors import CheckpointError, InputDataError
 from imcsr_live.hardware import MicroscopeBackend, create_backend
 from imcsr_live.io.streams import is_tiff
 from imcsr_live.pipeline.live import LivePipeline, PipelineSettings
-from imcsr_live.pipeline.recorder import Recorder
+from imcsr_live.pipeline.recorder import Recorder, recording_targets
 from imcsr_live.pipeline.recording import ModelIdentity, record_item, recording_plan
 from imcsr_live.recon.reconstructor import Reconstructor
 
@@ -85,7 +85,7 @@ def frame_shape(backend: MicroscopeBackend) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class RecorderFactory:
-    """Builds a :class:`Recorder` for a path chosen mid-run (the GUI's record button)."""
+    """Builds a :class:`Recorder` for a live run (``--record`` or the GUI's record button); never overwrites."""
 
     rig: RigConfig
     raw_shape: tuple[int, int]
@@ -93,10 +93,16 @@ class RecorderFactory:
     expected_timepoints: int
     interval_s: float | None = None
 
-    def __call__(self, path: Path, metadata: dict[str, Any] | None = None) -> Recorder:
-        plan = recording_plan(self.rig, path, self.raw_shape, self.identity, self.expected_timepoints, self.interval_s)
+    def __call__(self, path: Path, metadata: dict[str, Any] | None = None, interval_s: float | None = None) -> Recorder:
+        """``interval_s``: the interval in force now (the operator may have changed it since the start)."""
+        dt = self.interval_s if interval_s is None else interval_s
+        plan = recording_plan(self.rig, path, self.raw_shape, self.identity, self.expected_timepoints, dt)
+        plan = replace(plan, format=recording_format(path, self.rig.recording.format))
+        taken = [p for p in recording_targets(plan).values() if p.exists()]
+        if taken:  # the writers would replace it: an earlier recording is never lost to a repeated name
+            raise InputDataError(f"{taken[0]} already exists; choose another recording path (nothing is overwritten)")
         plan.separated.attributes.update(metadata or {})  # e.g. the display settings at the start
-        return Recorder(replace(plan, format=recording_format(path, self.rig.recording.format)))
+        return Recorder(plan)
 
 
 def build_live_pipeline(

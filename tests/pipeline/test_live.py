@@ -202,3 +202,78 @@ def test_errors_are_structured_by_kind(rig) -> None:
     pipeline.stop()
     first, second = list(pipeline.errors)[:2]
     assert (first.seq, second.seq) == (1, 2) and first.kind == "hardware" and "no frames" in str(first)
+
+
+def recording_pipeline(rig, tmp_path: Path) -> LivePipeline:
+    from imcsr_live.pipeline.recording import ModelIdentity, record_item
+    from imcsr_live.pipeline.session import RecorderFactory
+
+    pipeline = make_pipeline(rig, timepoints=None, in_frames=1)
+    pipeline.settings = PipelineSettings(interval_s=0.05, timepoints=None, in_frames=1)
+    identity = ModelIdentity("tiny", pipeline.engine.source.weights_sha256, pipeline.engine.name, "fp32")
+    pipeline.recorder_factory = RecorderFactory(rig, (64, 64), identity, expected_timepoints=4)
+    pipeline.record_item = record_item
+    return pipeline
+
+
+def test_stop_waits_for_a_recording_that_is_still_finishing(rig, tmp_path: Path) -> None:
+    """Window closed while the record button's helper thread finalises: stop() returns only once it is final."""
+    from imcsr_live.io.zarr import read_ome_zarr
+
+    pipeline = recording_pipeline(rig, tmp_path)
+    pipeline.start()
+    path = tmp_path / "closing.ome.zarr"
+    try:
+        while pipeline.stats.separated < 1:
+            threading.Event().wait(0.01)
+        recorder = pipeline.start_recording(path)
+        while recorder.written < 1:
+            threading.Event().wait(0.01)
+        real_stop = recorder.stop
+
+        def slow_stop(*args, **kwargs) -> None:  # a slow disk: draining and finalising take a while
+            threading.Event().wait(2.0)
+            real_stop(*args, **kwargs)
+
+        recorder.stop = slow_stop  # type: ignore[method-assign]
+        finisher = threading.Thread(target=pipeline.stop_recording, name="recording-stop")
+        finisher.start()
+        threading.Event().wait(0.05)
+    finally:
+        pipeline.stop()
+    assert recorder.stopped_s is not None  # finalised before stop() returned
+    separated, attributes = read_ome_zarr(path)
+    assert attributes["imcsr_live"]["timepoints_recorded"] == recorder.written == separated.shape[0]
+    finisher.join(10)
+
+
+def test_a_recording_started_after_an_interval_change_has_the_new_time_increment(rig, tmp_path: Path) -> None:
+    from imcsr_live.io.zarr import read_ome_zarr
+
+    pipeline = recording_pipeline(rig, tmp_path)
+    pipeline.start()
+    path = tmp_path / "dt.ome.zarr"
+    try:
+        pipeline.set_interval(0.2)
+        recorder = pipeline.start_recording(path)
+        while recorder.written < 1:
+            threading.Event().wait(0.01)
+        pipeline.stop_recording()
+    finally:
+        pipeline.stop()
+    _, attributes = read_ome_zarr(path)
+    scale = attributes["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale[0] == 0.2
+
+
+def test_no_recording_starts_once_the_run_has_ended(rig, tmp_path: Path) -> None:
+    from imcsr_live.errors import InputDataError
+
+    pipeline = recording_pipeline(rig, tmp_path)
+    pipeline.settings = PipelineSettings(interval_s=0.0, timepoints=1, in_frames=1)
+    pipeline.start()
+    assert pipeline.wait(120)
+    with pytest.raises(InputDataError, match="run has ended"):
+        pipeline.start_recording(tmp_path / "late.ome.zarr")
+    pipeline.stop()
+    assert not (tmp_path / "late.ome.zarr").exists() and pipeline.recorder is None

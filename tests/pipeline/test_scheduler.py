@@ -73,3 +73,17 @@ def test_a_new_interval_starts_its_grid_at_the_next_slot() -> None:
     now[0] = 101.15
     assert scheduler.wait_for_next(stop) == 2
     assert scheduler.skipped == 0
+
+
+def test_a_shorter_interval_wakes_a_thread_waiting_on_the_old_one() -> None:
+    scheduler = IntervalScheduler(3600.0)  # slot 1 is an hour away
+    stop = threading.Event()
+    assert scheduler.wait_for_next(stop) == 0
+    got: list[int | None] = []
+    waiter = threading.Thread(target=lambda: got.append(scheduler.wait_for_next(stop)), daemon=True)
+    waiter.start()
+    threading.Event().wait(0.3)
+    scheduler.set_interval(0.01)  # from the GUI thread, while the acquisition thread sleeps
+    waiter.join(10.0)
+    stop.set()
+    assert got == [1] and scheduler.skipped == 0  # slot 1 started now, not an hour later

@@ -43,3 +43,19 @@ def test_model_for_other_structures_is_refused(tmp_path: Path) -> None:
     stem = tiny_checkpoint(tmp_path, rig)
     with pytest.raises(CheckpointError):
         resolve_model(other, stem)
+
+
+@pytest.mark.parametrize("taken", ["run.ome.zarr", "run.raw.ome.tif"])
+def test_a_recording_never_overwrites_an_earlier_one(tmp_path: Path, taken: str) -> None:
+    from imcsr_live.errors import InputDataError
+    from imcsr_live.pipeline.recording import ModelIdentity
+    from imcsr_live.pipeline.session import RecorderFactory
+
+    rig = load_rig_config(CONFIGS / "simulated.toml")
+    factory = RecorderFactory(rig, (16, 16), ModelIdentity("m", "0" * 64, "torch-cpu", "fp32"), 2)
+    earlier = tmp_path / taken  # the main image, or a side stream of an OME-TIFF recording of that name
+    earlier.mkdir() if taken.endswith(".zarr") else earlier.write_bytes(b"earlier data")
+    target = tmp_path / ("run.ome.zarr" if taken.endswith(".zarr") else "run.ome.tif")
+    with pytest.raises(InputDataError, match="already exists"):
+        factory(target)
+    assert earlier.exists() and (earlier.is_dir() or earlier.read_bytes() == b"earlier data")
