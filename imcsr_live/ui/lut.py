@@ -5,6 +5,7 @@ No Qt here: the numpy form of what the overlay draws, so tests can compute the e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -36,16 +37,37 @@ class ChannelDisplay:
 
     @classmethod
     def from_dict(cls, data: dict[str, object], name: str, fallback_color: str, gamma: float) -> ChannelDisplay:
+        """A display from saved settings; raises ``ValueError`` naming the first value that is not usable."""
+        color = data.get("color", fallback_color)
+        if not isinstance(color, str) or not _is_hex(color):
+            raise ValueError(f"colour {color!r} is not #RRGGBB")
+        saved_gamma = data.get("gamma", gamma)
+        if not _is_number(saved_gamma) or not GAMMA_RANGE[0] <= float(saved_gamma) <= GAMMA_RANGE[1]:  # type: ignore[arg-type]
+            raise ValueError(f"gamma {saved_gamma!r} is not a number in {GAMMA_RANGE}")
         levels = data.get("levels")
-        color = str(data.get("color", fallback_color))
+        if levels is not None and not (
+            isinstance(levels, list) and len(levels) == 2 and all(_is_number(v) for v in levels)
+            and float(levels[0]) < float(levels[1])
+        ):  # fmt: skip
+            raise ValueError(f"levels {levels!r} are not [min, max] with min < max")
+        flags = {key: data.get(key, default) for key, default in (("visible", True), ("auto", False))}
+        if not all(isinstance(v, bool) for v in flags.values()):
+            raise ValueError(f"visible/auto {flags} are not true/false")
         return cls(
             name=name,
-            color=color if _is_hex(color) else fallback_color,
-            visible=bool(data.get("visible", True)),
-            levels=(float(levels[0]), float(levels[1])) if isinstance(levels, list) and len(levels) == 2 else None,
-            gamma=float(data.get("gamma", gamma)),  # type: ignore[arg-type]
-            auto=bool(data.get("auto", False)),
+            color=color,
+            visible=flags["visible"],
+            levels=(float(levels[0]), float(levels[1])) if isinstance(levels, list) else None,
+            gamma=float(saved_gamma),  # type: ignore[arg-type]
+            auto=flags["auto"],
         )
+
+
+GAMMA_RANGE = (0.1, 5.0)  # what the channel row's gamma box offers
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_hex(colour: str) -> bool:

@@ -47,6 +47,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(title or "imcsr-live")
         self.resize(1500, 860)
         self.persist = persist  # False: neither read nor write the saved settings (screenshots, benchmarks)
+        self.log_panel = LogPanel()  # first, so a warning about damaged saved settings shows in it
+        self.log_panel.attach(logging.getLogger("imcsr_live"))
         saved = load_settings() if persist else {}
         self.displays = channel_displays(source.channel_names, source.channel_colors, rig.display.gamma, saved)
 
@@ -133,8 +135,6 @@ class MainWindow(QtWidgets.QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(330)
         self._dock("Controls", scroll, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        self.log_panel = LogPanel()
-        self.log_panel.attach(logging.getLogger("imcsr_live"))
         for panel in (self.acquisition, self.record):
             panel.message.connect(self.log_panel.gui_message)
         log_dock = self._dock("Log", self.log_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)

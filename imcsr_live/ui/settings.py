@@ -66,13 +66,22 @@ def save_settings(data: dict[str, Any], path: Path | None = None) -> Path | None
 def channel_displays(
     names: list[str], colours: list[str], gamma: float, saved: dict[str, Any]
 ) -> list[ChannelDisplay]:
-    """One display per channel: saved values for channels of the same name, rig defaults otherwise."""
+    """One display per channel: saved values for channels of the same name, rig defaults otherwise.
+
+    A damaged entry (hand-edited file, other version) gives that channel its defaults and one warning.
+    """
     stored = saved.get("channels", {}) if isinstance(saved.get("channels"), dict) else {}
-    displays = []
+    displays, damaged = [], []
     for name, colour in zip(names, colours, strict=True):
         entry = stored.get(name)
+        display = ChannelDisplay(name=name, color=colour, gamma=gamma)
         if isinstance(entry, dict):
-            displays.append(ChannelDisplay.from_dict(entry, name, colour, gamma))
-        else:
-            displays.append(ChannelDisplay(name=name, color=colour, gamma=gamma))
+            try:
+                display = ChannelDisplay.from_dict(entry, name, colour, gamma)
+            except ValueError as exc:
+                damaged.append(f"{name}: {exc}")
+        displays.append(display)
+    if damaged:
+        log.warning("viewer settings %s: %s; using the defaults for these channels", settings_path(),
+                    "; ".join(damaged))  # fmt: skip
     return displays
