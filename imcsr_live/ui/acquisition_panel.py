@@ -7,7 +7,7 @@ import logging
 from qtpy import QtCore, QtWidgets
 
 from imcsr_live.errors import ImcsrError
-from imcsr_live.pipeline.views import DisplaySource, SourceInfo
+from imcsr_live.pipeline.views import DisplaySource, RunStatus, SourceInfo
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,8 @@ class AcquisitionPanel(QtWidgets.QGroupBox):
     def __init__(self, source: DisplaySource, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__("Acquisition", parent)
         self.source = source
+        self.ended = False  # the run is over (timepoints reached, or a stage stopped it): nothing to control
+        self._seen_running = False
         info: SourceInfo = source.info()
         form = QtWidgets.QFormLayout(self)
         form.setContentsMargins(6, 4, 6, 4)
@@ -75,4 +77,18 @@ class AcquisitionPanel(QtWidgets.QGroupBox):
 
     def set_recording(self, recording: bool) -> None:
         """The interval is fixed while recording (the file's time axis)."""
-        self.interval_spin.setEnabled(self.source.info().can_set_interval and not recording)
+        self.interval_spin.setEnabled(self.source.info().can_set_interval and not recording and not self.ended)
+
+    def show_run(self, status: RunStatus) -> bool:
+        """Called with every status update; once the run has ended, the live and interval controls are disabled
+        (they would pretend to control a run that no longer exists). Returns :attr:`ended`."""
+        if status.running:
+            self._seen_running = True
+        elif not self.ended and (self._seen_running or status.timepoints or status.errors):  # not "not started yet"
+            self.ended = True
+            self.live_button.setEnabled(False)
+            self.live_button.setText("Run ended")
+            self.live_button.setToolTip("the run has ended; start the app again for a new one")
+            self.interval_spin.setEnabled(False)
+            self.message.emit(logging.INFO, f"the live run has ended after {status.timepoints} timepoints")
+        return self.ended

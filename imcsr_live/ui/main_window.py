@@ -226,6 +226,8 @@ class MainWindow(QtWidgets.QMainWindow):
             newest = events[-1]
             self.notice.show_error(newest.seq, str(newest), newest.seq)
         self.record.refresh()
+        if self.acquisition.show_run(status):
+            self.record.run_ended()
 
     # -- channels ----------------------------------------------------------------------------------------------
     def _channel_changed(self, index: int) -> None:

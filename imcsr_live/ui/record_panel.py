@@ -6,6 +6,7 @@ thread so the window never freezes; the button says "finishing" until it is done
 
 from __future__ import annotations
 
+import glob
 import logging
 import threading
 import time
@@ -20,9 +21,8 @@ from imcsr_live.pipeline.views import DisplaySource, RecordingStatus, free_disk_
 
 
 def free_name(path: Path) -> Path:
-    """``path`` if nothing is there, else the first ``NAME-2``, ``NAME-3`` ... that is free (never overwrite)."""
-    if not path.exists():
-        return path
+    """``path`` if no recording of that name is there, else the first free ``NAME-2``, ``NAME-3`` ... (never
+    overwrite). Side files count: an OME-TIFF recording ``NAME.ome.tif`` also writes ``NAME.raw.ome.tif`` etc."""
     name = path.name
     for suffix in (".ome.zarr", ".ome.tiff", ".ome.tif", ".zarr", ".tiff", ".tif"):
         if name.endswith(suffix):
@@ -30,8 +30,14 @@ def free_name(path: Path) -> Path:
             break
     else:
         stem, ext = name, ""
+
+    def taken(candidate: Path, candidate_stem: str) -> bool:
+        return candidate.exists() or any(candidate.parent.glob(glob.escape(candidate_stem) + ".*"))
+
+    if not taken(path, stem):
+        return path
     n = 2
-    while (candidate := path.with_name(f"{stem}-{n}{ext}")).exists():
+    while taken(candidate := path.with_name(f"{stem}-{n}{ext}"), f"{stem}-{n}"):
         n += 1
     return candidate
 
@@ -53,6 +59,7 @@ class RecordPanel(QtWidgets.QGroupBox):
         self.source = source
         self.metadata = metadata
         self._stopper: threading.Thread | None = None
+        self._ended = False  # the run is over: no new recording can get any frames
         layout = QtWidgets.QGridLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         self.path_edit = QtWidgets.QLineEdit(str(default_recording_path()))
@@ -127,7 +134,21 @@ class RecordPanel(QtWidgets.QGroupBox):
         self.record_button.setChecked(on)
         self.record_button.blockSignals(False)
         self.record_button.setText("■ Stop recording" if on else "● Record")
-        self.record_button.setEnabled(self.source.info().can_record)
+        self.record_button.setEnabled(self.source.info().can_record and not self._ended)
+
+    def run_ended(self) -> None:
+        """The run is over: finalise a running recording now (not only at window close) and offer no new one."""
+        if self._ended:
+            return
+        self._ended = True
+        self.path_edit.setEnabled(False)
+        self.browse.setEnabled(False)
+        status = self._status()
+        if status is not None and status.active and not self.finishing:
+            self.message.emit(logging.INFO, "the run has ended: finishing the recording")
+            self.stop()
+        elif not self.finishing:
+            self._set_button(False)
 
     def refresh(self) -> None:
         """Update the numbers (called on the window's slow timer)."""
@@ -140,7 +161,7 @@ class RecordPanel(QtWidgets.QGroupBox):
                 self.message.emit(logging.INFO, f"recording finished: {status.timepoints} timepoints in {status.path}")
         status = self._status()
         if status is not None:
-            if status.active and not self.record_button.isChecked() and not self.finishing:
+            if status.active and not self.record_button.isChecked() and not self.finishing and not self._ended:
                 self._set_button(True)  # started from the command line (--record)
                 self.recording_changed.emit(True)
             self.numbers.setText(recording_text(status))

@@ -181,3 +181,31 @@ def test_settings_survive_a_restart(rig, open_window, qtbot) -> None:
     assert second.displays[1].color == "#56B4E9" and second.displays[0].color == "#123456"
     assert second.channels.rows[2].gamma_spin.value() == 1.25
     assert (second.width(), second.height()) == size != (1400, 800)
+
+
+def test_when_the_run_ends_the_controls_say_so_and_the_recording_is_final(
+    rig, open_window, live_pipeline, qtbot, tmp_path: Path
+) -> None:
+    from imcsr_live.io.zarr import read_ome_zarr
+
+    pipeline = live_pipeline(rig, timepoints=12, interval_s=0.25)
+    view = LiveView(pipeline, rig)
+    window = open_window(rig, view)
+    view.start()
+    qtbot.waitUntil(lambda: window.frame is not None, timeout=60_000)
+    path = tmp_path / "until-the-end.ome.zarr"
+    window.record.path_edit.setText(str(path))
+    window.record.record_button.click()
+    assert pipeline.recording_active
+    qtbot.waitUntil(lambda: not view.running, timeout=120_000)
+    qtbot.waitUntil(lambda: window.acquisition.ended, timeout=5_000)
+    live = window.acquisition.live_button
+    assert not live.isEnabled() and live.text() == "Run ended" and not window.acquisition.interval_spin.isEnabled()
+    # the recording is finalised when the run ends, not only when the window closes
+    qtbot.waitUntil(lambda: pipeline.recorder is None and not window.record.finishing, timeout=30_000)
+    qtbot.waitUntil(lambda: window.record.record_button.text() == "● Record", timeout=5_000)
+    assert not window.record.record_button.isEnabled()  # a new recording would get no frames
+    separated, attributes = read_ome_zarr(path)
+    assert attributes["imcsr_live"]["timepoints_recorded"] == separated.shape[0] >= 1
+    assert "the live run has ended after 12 timepoints" in window.log_panel.toPlainText()
+
