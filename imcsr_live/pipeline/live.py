@@ -276,11 +276,13 @@ class LivePipeline:
             self.backend.abort()
         except Exception as exc:  # abort is best effort; closing below still happens
             self._event(f"abort failed: {exc}")
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(timeout_s)
-        self.stop_recording()
-        self.backend.close()
+        try:
+            for thread in self._threads:
+                if thread.is_alive():
+                    thread.join(timeout_s)
+            self.stop_recording()
+        finally:  # the camera is released whatever happened to the recording
+            self.backend.close()
 
     def summary(self) -> dict[str, Any]:
         s = self.stats

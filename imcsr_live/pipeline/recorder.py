@@ -127,8 +127,10 @@ class Recorder:
             try:
                 stream.update_attributes(final)
                 stream.close()
-            except OSError as exc:
-                self.error = self.error or f"recording could not be finalised: {exc}"
+            except Exception as exc:  # tensorstore reports I/O failures as ValueError: never raise out of stop()
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.error = self.error or f"recording could not be finalised: {reason}"
+                log.error("%s (%s)", self.error, self.plan.path)
         self._streams.clear()
         if self.stopped_s is None:
             self.stopped_s = time.monotonic()

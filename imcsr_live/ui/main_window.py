@@ -326,6 +326,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.stop()
         if self.persist:
             save_settings(self.settings())
-        self.source.stop()
-        self.log_panel.detach()
-        super().closeEvent(event)
+        try:
+            self.source.stop()  # finalises a recording (also one the record button is still finishing)
+        finally:  # a failing backend close must not leave this panel's handler on the logger
+            self.log_panel.detach()
+            super().closeEvent(event)

@@ -88,3 +88,19 @@ def test_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None
     assert recorder.dropped > 0
     assert accepted + recorder.dropped == 50
     assert recorder.written == accepted
+
+
+def test_a_failure_while_finalising_is_reported_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "final.ome.zarr"
+    recorder = Recorder(RecordingPlan(path, "ome-zarr", SEP, expected_timepoints=4))
+    for t in range(2):
+        assert recorder.put(item(t))
+    deadline = time.monotonic() + 30
+    while recorder.written < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    shutil.rmtree(path / "0")  # the array vanished under the recorder (unplugged disk, cleanup script)
+    (path / "0").write_text("not an array")
+    recorder.stop({})  # trimming the time axis fails inside tensorstore (a ValueError)
+    assert recorder.error is not None and "could not be finalised" in recorder.error
+    assert recorder.stopped_s is not None and not recorder.active
+
