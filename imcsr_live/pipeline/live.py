@@ -32,7 +32,7 @@ from imcsr_live.pipeline.buffer import TemporalBuffer
 from imcsr_live.pipeline.display_bus import DisplayBus
 from imcsr_live.pipeline.memory import keep_large_allocations_unpooled
 from imcsr_live.pipeline.recorder import Recorder, RecordItem
-from imcsr_live.pipeline.scheduler import IntervalScheduler
+from imcsr_live.pipeline.scheduler import IntervalScheduler, Pausable
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class PipelineSettings:
     queue_size: int = 2
 
 
-class LivePipeline:
+class LivePipeline(Pausable):
     """Owns the worker threads of one live run. ``start()``, then ``stop()`` (or wait for ``timepoints``)."""
 
     def __init__(
@@ -186,18 +186,6 @@ class LivePipeline:
         self.started_s = time.monotonic()
         for thread in self._threads:
             thread.start()
-
-    def pause(self) -> None:
-        """Stop acquiring at the next grid slot (frames in flight still finish); the grid keeps running."""
-        self._paused.set()
-
-    def resume(self) -> None:
-        """Acquire again from the next grid slot."""
-        self._paused.clear()
-
-    @property
-    def paused(self) -> bool:
-        return self._paused.is_set()
 
     def set_interval(self, interval_s: float) -> None:
         """Change the acquisition interval from the next timepoint on (not while recording: fixed time axis)."""
@@ -345,10 +333,8 @@ class LivePipeline:
                 self.stats.skipped_slots = scheduler.skipped
                 if slot is None:
                     break
-                if self._paused.is_set():  # paused slots are neither acquired nor counted as overruns
+                if self._skip_paused_slot(self.settings.interval_s, self._stop):  # not acquired, not an overrun
                     self.stats.paused_slots += 1
-                    if self.settings.interval_s <= 0:
-                        self._stop.wait(0.05)
                     continue
                 try:
                     stack = self.backend.acquire_sim_stack(self.settings.acquisition_timeout_s)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imcsr_live.pipeline.live import PipelineEvent
-from imcsr_live.pipeline.scheduler import IntervalScheduler
+from imcsr_live.pipeline.scheduler import IntervalScheduler, Pausable
 from imcsr_live.pipeline.views import DisplayFrame, RunStatus, SourceInfo, make_layer
 from imcsr_live.synth.world import SyntheticMicroscope, SynthTimepoint
 
@@ -40,14 +40,15 @@ class PreviewFrame:
 class PreviewStats:
     timepoints: int = 0
     skipped_slots: int = 0
-    acquisition_s: list[float] = field(default_factory=list)
+    # the newest ones only: a run of days must not grow a list per timepoint
+    acquisition_s: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
 
     @property
     def median_acquisition_s(self) -> float:
         return float(np.median(self.acquisition_s)) if self.acquisition_s else float("nan")
 
 
-class SimulatedPreview:
+class SimulatedPreview(Pausable):
     """Runs ``world`` on a thread every ``interval_s`` seconds for ``frames`` timepoints (None = until stopped)."""
 
     def __init__(
@@ -113,7 +114,7 @@ class SimulatedPreview:
     def status(self) -> RunStatus:
         times = list(self._times)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-        acquisition = self.stats.acquisition_s[-20:]
+        acquisition = list(self.stats.acquisition_s)[-20:]
         return RunStatus(
             running=self.running, paused=self.paused, timepoints=self.stats.timepoints, fps=fps,
             latencies_ms={"acquire": float(np.median(acquisition)) * 1e3} if acquisition else {},
@@ -122,16 +123,6 @@ class SimulatedPreview:
 
     def error_events(self) -> list[PipelineEvent]:
         return list(self._errors)
-
-    def pause(self) -> None:
-        self._paused.set()
-
-    def resume(self) -> None:
-        self._paused.clear()
-
-    @property
-    def paused(self) -> bool:
-        return self._paused.is_set()
 
     def latest(self) -> PreviewFrame | None:
         """The newest finished frame (older ones are simply replaced: latest wins)."""
@@ -161,9 +152,7 @@ class SimulatedPreview:
             while self.frames is None or self.stats.timepoints < self.frames:
                 if scheduler.wait_for_next(self._stop) is None:
                     break
-                if self._paused.is_set():
-                    if self.interval_s <= 0:
-                        self._stop.wait(0.05)
+                if self._skip_paused_slot(self.interval_s, self._stop):
                     continue
                 if scheduler.skipped > self.stats.skipped_slots:
                     log.warning("a timepoint overran the %.2f s interval; %d slot(s) skipped so far",

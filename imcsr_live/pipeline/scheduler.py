@@ -63,3 +63,31 @@ class IntervalScheduler:
             slot = self.next_slot
             self.next_slot += 1
         return slot
+
+
+class Pausable:
+    """``pause()`` / ``resume()`` for a run on the interval grid: the GUI thread flips it, the acquisition thread
+    asks :meth:`_skip_paused_slot` at every slot. Users set ``self._paused = threading.Event()`` in ``__init__``."""
+
+    _paused: threading.Event
+
+    def pause(self) -> None:
+        """Stop acquiring at the next grid slot (frames in flight still finish); the grid keeps running."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        """Acquire again from the next grid slot."""
+        self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def _skip_paused_slot(self, interval_s: float, stop: threading.Event) -> bool:
+        """True if this slot is to be skipped because of a pause (free-running: after a short nap, not a spin)."""
+        if not self._paused.is_set():
+            return False
+        if interval_s <= 0:
+            stop.wait(0.05)
+        return True
+
