@@ -149,14 +149,8 @@ def test_recording_started_and_stopped_mid_run(rig, tmp_path: Path) -> None:
 
     from imcsr_live.errors import InputDataError
     from imcsr_live.io.zarr import read_ome_zarr
-    from imcsr_live.pipeline.recording import ModelIdentity, record_item
-    from imcsr_live.pipeline.session import RecorderFactory
 
-    pipeline = make_pipeline(rig, timepoints=None, in_frames=1)
-    pipeline.settings = PipelineSettings(interval_s=0.05, timepoints=None, in_frames=1)
-    identity = ModelIdentity("tiny", pipeline.engine.source.weights_sha256, pipeline.engine.name, "fp32")
-    pipeline.recorder_factory = RecorderFactory(rig, (64, 64), identity, expected_timepoints=4)
-    pipeline.record_item = record_item
+    pipeline = recording_pipeline(rig, tmp_path)
     pipeline.display_settings = {"channels": [{"name": "ER", "color": "#FF00FF"}]}
     pipeline.start()
     try:
