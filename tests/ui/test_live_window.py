@@ -209,3 +209,26 @@ def test_when_the_run_ends_the_controls_say_so_and_the_recording_is_final(
     assert attributes["imcsr_live"]["timepoints_recorded"] == separated.shape[0] >= 1
     assert "the live run has ended after 12 timepoints" in window.log_panel.toPlainText()
 
+
+def test_closing_the_window_while_recording_leaves_a_final_readable_recording(
+    rig, open_window, live_pipeline, qtbot, tmp_path: Path
+) -> None:
+    from imcsr_live.io.zarr import read_ome_zarr
+
+    pipeline = live_pipeline(rig, timepoints=None, interval_s=0.05)
+    view = LiveView(pipeline, rig)
+    window = open_window(rig, view)
+    view.start()
+    qtbot.waitUntil(lambda: window.frame is not None, timeout=60_000)
+    path = tmp_path / "closed.ome.zarr"
+    window.record.path_edit.setText(str(path))
+    window.record.record_button.click()
+    recorder = pipeline.recorder
+    qtbot.waitUntil(lambda: recorder.written >= 2, timeout=60_000)
+    window.record.record_button.click()  # "finishing ..." on its helper thread ...
+    window.close()  # ... and the window closed at once
+    assert not pipeline.running and recorder.stopped_s is not None and not window.record.finishing
+    separated, attributes = read_ome_zarr(path)
+    assert attributes["imcsr_live"]["timepoints_recorded"] == recorder.written == separated.shape[0]
+    assert np.isfinite(separated).all()
+
