@@ -92,10 +92,11 @@ def run_live_pipeline(
     )
     for event in list(pipeline.events)[-5:]:
         echo(f"event: {event}")
-    if pipeline.recorder is not None:
-        if pipeline.recorder.error:
-            echo(f"recording: {pipeline.recorder.error}")
-        echo(f"recorded {pipeline.recorder.written} timepoints to {pipeline.recorder.plan.path}")
+    recording = view.recording()  # the newest recording (stop() has detached it from the pipeline)
+    if recording is not None:
+        echo(f"recorded {recording.timepoints} timepoints to {recording.path}")
+        if recording.error:  # never a silent partial result: the exit status says the recording failed
+            raise InputDataError(f"the recording is incomplete: {recording.error}")
     return summary
 
 
