@@ -184,6 +184,9 @@ class LivePipeline(Pausable):
         keep_large_allocations_unpooled()  # flat RSS over long runs (see pipeline/memory.py)
         self.backend.open()
         self.started_s = time.monotonic()
+        # made here, not on the acquisition thread: an interval set between start() and that thread's first
+        # line would otherwise be lost
+        self._scheduler = IntervalScheduler(self.settings.interval_s)
         for thread in self._threads:
             thread.start()
 
@@ -325,7 +328,8 @@ class LivePipeline(Pausable):
 
     # -- stages ---------------------------------------------------------------------------------------------
     def _acquire_loop(self) -> None:
-        scheduler = self._scheduler = IntervalScheduler(self.settings.interval_s)
+        scheduler = self._scheduler
+        assert scheduler is not None  # made by start()
         limit = self.settings.timepoints
         try:
             while not self._stop.is_set() and (limit is None or self.stats.acquired < limit):
