@@ -167,8 +167,7 @@ class RecordPanel(QtWidgets.QGroupBox):
             self.numbers.setText(recording_text(status))
             self.numbers.setStyleSheet("color: #ff5555;" if status.error else "")
             if status.error and self.record_button.isChecked() and not self.finishing:
-                self.message.emit(logging.ERROR, status.error)
-                self.stop()
+                self.stop()  # the recorder has logged the error already (log panel), and the notice will show it
         free = free_disk_bytes(Path(self.path_edit.text()).expanduser())
         self.free_label.setText("" if free is None else f"free disk: {free / 1e9:.1f} GB")
 
