@@ -268,7 +268,14 @@ class LivePipeline(Pausable):
         except Exception as exc:  # abort is best effort; closing below still happens
             self._event(f"abort failed: {exc}")
         try:
-            for thread in self._threads:
+            acquisition = self._threads[0]
+            if acquisition.is_alive():
+                acquisition.join(timeout_s)
+            if acquisition.is_alive():  # stuck in a driver call that ignores abort(): end the stages behind it
+                self._event(f"acquisition did not stop within {timeout_s:g} s (camera driver hung?)", error=True,
+                            kind="hardware")  # fmt: skip
+                _put_end(self._raw_q)
+            for thread in self._threads[1:]:
                 if thread.is_alive():
                     thread.join(timeout_s)
             self.stop_recording()

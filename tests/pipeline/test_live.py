@@ -271,3 +271,30 @@ def test_no_recording_starts_once_the_run_has_ended(rig, tmp_path: Path) -> None
         pipeline.start_recording(tmp_path / "late.ome.zarr")
     pipeline.stop()
     assert not (tmp_path / "late.ome.zarr").exists() and pipeline.recorder is None
+
+
+def test_stop_ends_every_stage_even_when_the_camera_driver_hangs(rig) -> None:
+    backend = SimulatedBackend(rig, WorldSettings(raw_shape=(64, 64), seed=2))
+    real = backend.acquire_sim_stack
+    release = threading.Event()
+    calls = {"n": 0}
+
+    def hangs_on_the_third(timeout_s: float | None = None):
+        calls["n"] += 1
+        if calls["n"] >= 3:
+            release.wait(60)  # a driver call that ignores abort()
+        return real(timeout_s)
+
+    backend.acquire_sim_stack = hangs_on_the_third  # type: ignore[method-assign]
+    pipeline = make_pipeline(rig, timepoints=None, in_frames=1, backend=backend)
+    pipeline.start()
+    while calls["n"] < 3:
+        threading.Event().wait(0.01)
+    pipeline.stop(timeout_s=1.0)
+    acquisition, reconstruction, separation = pipeline._threads
+    assert acquisition.is_alive() and not reconstruction.is_alive() and not separation.is_alive()
+    assert any("did not stop" in str(e) for e in pipeline.errors)
+    assert pipeline.stats.separated == 2  # what was acquired before the hang is still finished
+    release.set()
+    acquisition.join(30)
+
