@@ -319,7 +319,7 @@ def _median(rows: list[dict[str, object]], key: str, **match: object) -> float:
 def check_claims(report: CompareReport) -> list[Claim]:
     """The paper's claims (issue 9 "Must show") for methods labelled ``Single``, ``All`` and ``All+TC``.
 
-    PCC thresholds at the highest fast (non-pipeline) level; All vs Single on median NRMSE at every level and
+    PCC thresholds at every fast (non-pipeline) level above the lowest; All vs Single on median NRMSE at every level and
     structure; TC flicker reduction = 1 - median(All+TC) / median(All) over all flicker scenes x structures per
     level, required >= 30 % at every level.
     """
@@ -329,11 +329,12 @@ def check_claims(report: CompareReport) -> list[Claim]:
     fast = [lv for lv in levels if not lv.startswith("pipeline")] or levels
     claims = []
     if "All+TC" in methods:
-        top = fast[-1]
-        for s in structures:
-            need = 0.90 if s == "Lysosomes" else 0.95
-            v = _median(rows, "pcc", level=top, structure=s, method="All+TC")
-            claims.append(Claim(f"All+TC median PCC >= {need:.2f} for {s} at {top}", v >= need, f"{v:.3f}"))
+        # "High SNR": every fast level from the second lowest up (300 = "high", 1000 = "very high" photons).
+        for lv in fast[1:] or fast:
+            for s in structures:
+                need = 0.90 if s == "Lysosomes" else 0.95
+                v = _median(rows, "pcc", level=lv, structure=s, method="All+TC")
+                claims.append(Claim(f"All+TC median PCC >= {need:.2f} for {s} at {lv}", v >= need, f"{v:.3f}"))
     if "All" in methods and "Single" in methods:
         for lv in levels:
             parts, ok = [], True
