@@ -431,6 +431,10 @@ def evaluate(
 
     if (model is None) == (not compare):
         raise InputDataError("evaluate needs either --model NAME or --compare LABEL=NAME[,NAME...] (not both)")
+    if compare and (pooling or pool_window):
+        raise InputDataError("--pooling / --pool-window apply to --model only; drop them with --compare")
+    if not compare and (pipeline or pipeline_images):
+        raise InputDataError("--pipeline / --pipeline-images need --compare (use --compare NAME=M for one model)")
     with progress_bar() as bar:
         task = bar.add_task("evaluating", total=None, status="")
         if compare:

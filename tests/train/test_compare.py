@@ -182,6 +182,11 @@ def test_compare_rejects_a_structure_given_twice(
     assert code == 3 and "'ER' is output by two of its models" in " ".join(err.split())
     code, _, err = _main(monkeypatch, capsys, "evaluate", "--data", "synthetic")
     assert code == 3 and "either --model" in err and "Traceback" not in err
+    args = ("evaluate", "--data", "synthetic", "--compare", f"S={a}", "--pooling", "local")
+    code, _, err = _main(monkeypatch, capsys, *args)
+    assert code == 3 and "apply to --model only" in err
+    code, _, err = _main(monkeypatch, capsys, "evaluate", "--data", "synthetic", "--model", a, "--pipeline")
+    assert code == 3 and "need --compare" in err
 
 
 def test_single_variant_config_round_trips(tmp_path: Path) -> None:
