@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -437,6 +437,13 @@ def evaluate(
         raise InputDataError("--pipeline / --pipeline-images need --compare (use --compare NAME=M for one model)")
     with progress_bar() as bar:
         task = bar.add_task("evaluating", total=None, status="")
+        test_set: dict[str, Any] = {
+            "photons": photons,
+            "images": images,
+            "size": size,
+            "seed": seed,
+            "on_progress": lambda done, total: bar.update(task, completed=done, total=total),
+        }
         if compare:
             from imcsr_live.train.compare import compare_methods
 
@@ -444,33 +451,18 @@ def evaluate(
                 compare,
                 data,
                 report,
-                photons=photons,
-                images=images,
-                size=size,
-                seed=seed,
                 flicker_timepoints=flicker_frames,
                 flicker_scenes=flicker_scenes,
                 flicker_size=flicker_size,
                 pipeline=pipeline,
                 pipeline_images=pipeline_images,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+                **test_set,
             )
         else:
             from imcsr_live.train.evaluate import evaluate_model
 
             assert model is not None
-            result = evaluate_model(
-                model,
-                data,
-                report,
-                photons=photons,
-                images=images,
-                size=size,
-                seed=seed,
-                pooling=pooling,
-                pool_window=pool_window,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
+            result = evaluate_model(model, data, report, pooling=pooling, pool_window=pool_window, **test_set)
     typer.echo((report / "metrics.md").read_text(encoding="utf-8"))
     if compare:
         for extra in ("flicker.md", "claims.md"):
