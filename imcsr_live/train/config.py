@@ -34,13 +34,17 @@ class ModelTable(_Table):
 
 
 class DataTable(_Table):
-    kind: Literal["synthetic", "folder"] = "synthetic"
+    kind: Literal["synthetic", "pipeline", "folder"] = Field(
+        default="synthetic",
+        description="synthetic: per-structure cells through the fast SIM approximation; pipeline: whole cells "
+        "through the synthetic microscope + real Reconstructor (rendered once, cached); folder: images on disk",
+    )
     path: Path | None = Field(default=None, description="folder dataset: ROOT/<Structure>/*.tif|*.mrc")
     val_path: Path | None = Field(default=None, description="folder dataset for validation (default: held-out images)")
     rig: Path | None = Field(default=None, description="rig TOML for the SIM degradation (default: simulated.toml)")
     patch: int = Field(default=128, ge=16)
-    cells: int = Field(default=16, ge=1, description="synthetic cells per structure (training)")
-    val_cells: int = Field(default=4, ge=1, description="synthetic cells per structure (validation, other seeds)")
+    cells: int = Field(default=16, ge=1, description="synthetic cells per structure (pipeline: per photon level)")
+    val_cells: int = Field(default=4, ge=1, description="validation cells, other seeds (as cells)")
     size: int = Field(default=256, ge=32, description="synthetic image size (SR pixels)")
     interval_s: float = Field(default=2.0, gt=0, description="synthetic time-lapse interval (TC)")
     frames: int = Field(
@@ -60,6 +64,10 @@ class DataTable(_Table):
     def _check(self) -> DataTable:
         if self.kind == "folder" and self.path is None:
             raise ValueError("[data] kind = 'folder' needs path = 'ROOT' (ROOT/<Structure>/*.tif)")
+        if self.kind == "pipeline" and (self.size % 4 or self.size < 128):
+            raise ValueError(
+                f"[data] kind = 'pipeline' needs size = a multiple of 4, >= 128 (raw >= 64), got {self.size}"
+            )
         lo, hi = self.brightness_range
         if not 0 < lo <= hi:
             raise ValueError(f"[data] brightness_range must be an increasing positive pair, got {[lo, hi]}")
@@ -93,6 +101,9 @@ class TrainTable(_Table):
     amp: bool = Field(default=True, description="bf16 autocast on GPU (ignored on CPU)")
     threads: int = Field(default=0, ge=0, description="torch CPU threads (0: torch default)")
     seed: int = Field(default=0, ge=0)
+    init: Path | None = Field(
+        default=None, description="checkpoint stem to start from (fine-tuning); same structures and architecture"
+    )
 
 
 class TrainConfig(_Table):

@@ -122,11 +122,9 @@ class EvalLevel:
 
 def _pipeline(rig: RigConfig, photons: float, size: int, seed: int):
     """A synthetic microscope (raw frames of half the SR size) and a fresh reconstructor."""
-    from imcsr_live.recon.reconstructor import Reconstructor
-    from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
+    from imcsr_live.train.pipeline_data import pipeline_session
 
-    mic = SyntheticMicroscope(rig, WorldSettings(raw_shape=(size // 2, size // 2), photons=photons, seed=seed))
-    return mic, Reconstructor(rig, workers=1)
+    return pipeline_session(rig, photons, size, seed)
 
 
 def iter_pipeline_images(
@@ -136,14 +134,11 @@ def iter_pipeline_images(
     ``frames`` consecutive timepoints reconstructed by the real reconstructor; targets = the middle timepoint's
     per-structure SR ground truth. Inputs and targets are normalised as in :func:`iter_test_images`.
     """
+    from imcsr_live.train.pipeline_data import pipeline_sequence
+
     for i in range(images):
-        mic, rec = _pipeline(rig, photons, size, seed + 3_000_003 + i)
-        srs, gts = [], []
-        for _ in range(frames):
-            tp = mic.next_timepoint()
-            srs.append(rec.reconstruct(tp.raw).sr)
-            gts.append(tp.ground_truth)
-        x, scale = normalize_input(np.stack(srs))
+        srs, gts = pipeline_sequence(rig, photons, size, seed + 3_000_003 + i, frames)
+        x, scale = normalize_input(srs)
         yield x, (gts[frames // 2] / np.float32(scale)).astype(np.float32)
 
 

@@ -29,8 +29,11 @@ from imcsr_live.train.checkpoint import checkpoint_paths, load_checkpoint, save_
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.data import SampleSpec, SampleStream, SeparationSampler, folder_pool, synthetic_pool
 from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
+from imcsr_live.train.pipeline_data import PipelineSampler, cached_pipeline_pool
 
 log = logging.getLogger("imcsr_live.train")
+
+Sampler = SeparationSampler | PipelineSampler
 
 CSV_FIELDS = ["iteration", "loss", "lr", "it_per_s", "val_loss", "val_nrmse", "val_ssim", "val_pcc"]
 
@@ -77,8 +80,58 @@ def _device(cfg: TrainConfig) -> torch.device:
     return torch.device("cuda", local)
 
 
-def build_samplers(cfg: TrainConfig) -> tuple[SeparationSampler, SeparationSampler, str]:
-    """Training and validation samplers for a config, plus a description of the data for the model card."""
+# Microscope seeds of the pipeline pools, offset from d.seed: disjoint from evaluate's (seed + 3_000_003 + i).
+PIPELINE_TRAIN_SEED = 10_000_019
+PIPELINE_VAL_SEED = 20_000_029
+
+
+def _pipeline_samplers(
+    cfg: TrainConfig, spec: SampleSpec, on_render: Callable[[str, int, int], None] | None
+) -> tuple[PipelineSampler, PipelineSampler, str]:
+    """Samplers over pools rendered through the synthetic microscope + real Reconstructor (cached on disk)."""
+    from imcsr_live.config import load_rig_config
+
+    d = cfg.data
+    rig_path = cfg.resolve(d.rig) or Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
+    rig = load_rig_config(rig_path)
+    if rig.structure_names != cfg.structure_names:
+        raise ConfigError(
+            f"{rig_path}: the rig images {rig.structure_names} but the config separates {cfg.structure_names}; "
+            "set [data] rig to a rig TOML with the same structures in the same order"
+        )
+    text = rig_path.read_text(encoding="utf-8")
+    kw = {"photons": list(d.photons), "size": d.size, "frames": d.frames or max(cfg.model.in_frames, 1),
+          "brightness_range": tuple(d.brightness_range)}  # fmt: skip
+    pools = []
+    for split, cells, seed in (("train", d.cells, PIPELINE_TRAIN_SEED), ("val", d.val_cells, PIPELINE_VAL_SEED)):
+
+        def progress(done: int, total: int, split: str = split) -> None:
+            if on_render is not None:
+                on_render(split, done, total)
+
+        pool, path, hit = cached_pipeline_pool(rig, text, cells=cells, seed=d.seed + seed, on_progress=progress, **kw)
+        log.info("%s pipeline pool %s: %s", split, "loaded from cache" if hit else "rendered", path)
+        pools.append(pool)
+    desc = (
+        f"{pools[0].describe()}; validation {d.val_cells} other cells per photon level; input = real "
+        f"reconstructions of raw SIM stacks at {list(d.photons)} photons (per-structure brightness "
+        f"{list(d.brightness_range)} per cell), truth = the world's per-structure SR truth (rig {rig_path.name})"
+    )
+    return PipelineSampler(pools[0], spec), PipelineSampler(pools[1], spec), desc
+
+
+def _render_log(split: str, done: int, total: int) -> None:
+    if done == total or done % max(total // 10, 1) == 0:
+        log.info("rendering %s pipeline pool: %d / %d sequences", split, done, total)
+
+
+def build_samplers(
+    cfg: TrainConfig, on_render: Callable[[str, int, int], None] | None = _render_log
+) -> tuple[Sampler, Sampler, str]:
+    """Training and validation samplers for a config, plus a description of the data for the model card.
+
+    ``on_render(split, done, total)`` reports the one-off rendering of pipeline pools.
+    """
     d = cfg.data
     names = cfg.structure_names
     frames = cfg.model.in_frames
@@ -89,6 +142,8 @@ def build_samplers(cfg: TrainConfig) -> tuple[SeparationSampler, SeparationSampl
         brightness_range=tuple(d.brightness_range),
         photons=list(d.photons),
     )
+    if d.kind == "pipeline":
+        return _pipeline_samplers(cfg, spec, on_render)
     if d.kind == "synthetic":
         from imcsr_live.config import load_rig_config
 
@@ -244,6 +299,8 @@ class Trainer:
         state = {"iteration": 0, "best_nrmse": math.inf, "last_improved": 0, "epoch": 0}
         if resume:
             state = self._resume(model, opt)
+        elif t.init is not None:
+            self._init_from(model)
         stream = SampleStream(train_sampler, seed=t.seed, rank=self.rank)
         stream.epoch = int(state["epoch"])
         loader = torch.utils.data.DataLoader(
@@ -379,6 +436,17 @@ class Trainer:
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
         torch.save({"optimizer": opt.state_dict(), "state": state}, tmp)
         tmp.replace(self.state_path)
+
+    def _init_from(self, model: IMCSRNet) -> None:
+        """Fine-tuning: start from the weights of ``[train] init`` (same structures and architecture)."""
+        stem = self.cfg.resolve(self.cfg.train.init)
+        loaded, _ = load_checkpoint(
+            str(stem),
+            expect_structures=[s["name"] for s in self._structures()],
+            expect_architecture=self.cfg.net_config(),
+        )
+        model.load_state_dict(loaded.state_dict())
+        log.info("initialised from %s (fine-tuning)", stem)
 
     def _resume(self, model: IMCSRNet, opt: torch.optim.Optimizer) -> dict[str, Any]:
         if not self.state_path.is_file():

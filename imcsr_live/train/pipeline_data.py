@@ -1,0 +1,236 @@
+"""Training data through the live pipeline: synthetic microscope raw SIM stacks -> the real Reconstructor.
+
+``[data] kind = "pipeline"``. The fast approximation (:mod:`imcsr_live.train.degrade`) trains quickly but the
+shipped models score clearly worse on real reconstructions (docs/REPRODUCTION.md, pipeline levels). This source
+renders a pool once: ``cells`` synthetic cells per photon level (each its own seed, all structures of the rig in one
+specimen), imaged by :class:`~imcsr_live.synth.world.SyntheticMicroscope` over ``frames`` timepoints, every
+timepoint reconstructed by :class:`~imcsr_live.recon.reconstructor.Reconstructor`, stored with the per-structure
+SR ground truth of the world. Per-structure brightness ratios come from the world itself
+(``SpecimenParams.cell_brightness_range`` = ``[data] brightness_range``, one log-uniform factor per structure and
+cell), so they are fixed per rendered cell rather than drawn anew per sample.
+
+The reconstruction's intensity unit differs from the truth's (Wiener filter gain, ~0.5 for simulated.toml), so
+the truth of each sequence is multiplied by the least-squares gain that maps the sum of its channels onto the
+reconstruction; the separated channels then add up to the input, as the summation loss assumes.
+
+The pool is cached as ``.npz`` under ``$IMCSR_LIVE_CACHE_DIR/train-pipeline/`` keyed by the data settings and the
+rig TOML's text, so a resumed or repeated run does not render again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imcsr_live.config import RigConfig
+from imcsr_live.errors import InputDataError
+from imcsr_live.model.normalization import normalize_input
+from imcsr_live.train.data import SampleSpec
+
+log = logging.getLogger(__name__)
+
+POOL_VERSION = 1  # bump when the rendering changes, so old cache entries are not reused
+
+
+def pipeline_session(rig: RigConfig, photons: float, size: int, seed: int, brightness_range=None):
+    """A synthetic microscope (raw frames of half the SR ``size``) and a fresh reconstructor.
+
+    ``brightness_range`` sets the world's per-structure brightness factors (default: the world's own).
+    """
+    from imcsr_live.recon.reconstructor import Reconstructor
+    from imcsr_live.synth.specimen import SpecimenParams
+    from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
+
+    specimen = None if brightness_range is None else SpecimenParams(cell_brightness_range=tuple(brightness_range))
+    settings = WorldSettings(raw_shape=(size // 2, size // 2), photons=photons, seed=seed, specimen=specimen)
+    return SyntheticMicroscope(rig, settings), Reconstructor(rig, workers=1)
+
+
+def pipeline_sequence(
+    rig: RigConfig, photons: float, size: int, seed: int, frames: int, brightness_range=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``frames`` consecutive timepoints of one synthetic cell through the live pipeline.
+
+    Returns the reconstructions ``(T, size, size)`` and the per-structure SR truth ``(T, C, size, size)``, both
+    float32 in their own units (photoelectrons for the truth).
+    """
+    mic, rec = pipeline_session(rig, photons, size, seed, brightness_range)
+    srs, gts = [], []
+    for _ in range(frames):
+        tp = mic.next_timepoint()
+        srs.append(rec.reconstruct(tp.raw).sr)
+        gts.append(tp.ground_truth)
+    return np.stack(srs).astype(np.float32), np.stack(gts).astype(np.float32)
+
+
+@dataclass
+class PipelinePool:
+    """Rendered sequences: ``inputs`` ``(N, T, H, W)`` reconstructions, ``truth`` ``(N, T, C, H, W)`` (gain-matched),
+    ``photons`` ``(N,)``."""
+
+    names: list[str]
+    inputs: np.ndarray
+    truth: np.ndarray
+    photons: np.ndarray
+    source: str
+
+    @property
+    def frames(self) -> int:
+        return int(self.inputs.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.inputs.shape[2]), int(self.inputs.shape[3])
+
+    def describe(self) -> str:
+        n, t, h, w = self.inputs.shape
+        return f"{self.source} ({n} sequences x {t} frames x {h}x{w})"
+
+
+def _gain(sr: np.ndarray, truth: np.ndarray) -> float:
+    """Least-squares factor g with ``g * sum_c truth ~ sr`` over a whole sequence (1 if the truth is empty)."""
+    s = truth.sum(axis=1, dtype=np.float64)
+    den = float((s * s).sum())
+    return float((sr * s).sum() / den) if den > 0 else 1.0
+
+
+def render_pipeline_pool(
+    rig: RigConfig,
+    *,
+    photons: Sequence[float],
+    cells: int,
+    size: int,
+    frames: int,
+    seed: int,
+    brightness_range: tuple[float, float] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> PipelinePool:
+    """Render ``cells`` sequences per photon level; sequence ``j`` of level ``i`` uses microscope seed
+    ``seed + i * cells + j``."""
+    if size % 4:
+        raise InputDataError(f"[data] size must be a multiple of 4 for the pipeline (raw = size / 2); got {size}")
+    n = cells * len(photons)
+    c = len(rig.structure_names)
+    inputs = np.empty((n, frames, size, size), np.float32)
+    truth = np.empty((n, frames, c, size, size), np.float32)
+    levels = np.empty(n, np.float32)
+    k = 0
+    for i, p in enumerate(photons):
+        for j in range(cells):
+            sr, gt = pipeline_sequence(rig, float(p), size, seed + i * cells + j, frames, brightness_range)
+            inputs[k], truth[k], levels[k] = sr, gt * np.float32(_gain(sr, gt)), p
+            k += 1
+            if on_progress is not None:
+                on_progress(k, n)
+    src = f"live pipeline (synthetic microscope + Reconstructor, seeds {seed}.., {cells} cells per photon level)"
+    return PipelinePool(list(rig.structure_names), inputs, truth, levels, src)
+
+
+def pool_cache_path(fields: dict) -> Path:
+    from imcsr_live.engine.cache import cache_dir, cache_key
+
+    return cache_dir() / "train-pipeline" / f"pool-{cache_key({**fields, 'version': POOL_VERSION})}.npz"
+
+
+def cached_pipeline_pool(
+    rig: RigConfig,
+    rig_text: str,
+    *,
+    photons: Sequence[float],
+    cells: int,
+    size: int,
+    frames: int,
+    seed: int,
+    brightness_range: tuple[float, float] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[PipelinePool, Path, bool]:
+    """:func:`render_pipeline_pool`, or the cached copy of an identical earlier render.
+
+    Returns the pool, its cache file and whether it came from the cache.
+    """
+    kw = {"photons": [float(p) for p in photons], "cells": cells, "size": size, "frames": frames, "seed": seed,
+          "brightness_range": None if brightness_range is None else [float(v) for v in brightness_range]}  # fmt: skip
+    path = pool_cache_path({**kw, "rig": rig_text, "structures": rig.structure_names})
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                pool = PipelinePool(list(rig.structure_names), z["inputs"], z["truth"], z["photons"], str(z["source"]))
+            log.info("pipeline pool from cache %s", path)
+            return pool, path, True
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable pipeline pool cache %s (%s); rendering again", path, exc)
+    pool = render_pipeline_pool(rig, on_progress=on_progress, **kw)  # type: ignore[arg-type]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, inputs=pool.inputs, truth=pool.truth, photons=pool.photons, source=np.array(pool.source))
+    tmp.replace(path)  # atomic: a crash never leaves a half-written pool
+    return pool, path, False
+
+
+def _augment_pair(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The same random 90-degree rotation and flip on the last two axes of input and truth."""
+    k = int(rng.integers(4))
+    x, y = np.rot90(x, k, axes=(-2, -1)), np.rot90(y, k, axes=(-2, -1))
+    if rng.random() < 0.5:
+        x, y = x[..., ::-1], y[..., ::-1]
+    return x, y
+
+
+class PipelineSampler:
+    """Draw ``(inputs (in_frames, p, p), targets (C, p, p), photons)`` aligned crops of a :class:`PipelinePool`.
+
+    Inputs are normalised like the live engine's (:func:`normalize_input`, the middle frame's percentile) and the
+    targets divided by the same scale. Same interface as :class:`~imcsr_live.train.data.SeparationSampler`.
+    """
+
+    def __init__(self, pool: PipelinePool, spec: SampleSpec) -> None:
+        if spec.in_frames > pool.frames:
+            raise InputDataError(
+                f"{spec.in_frames} input frames requested but the pipeline pool has {pool.frames}; set [data] frames"
+            )
+        if spec.patch > min(pool.shape):
+            raise InputDataError(f"patch {spec.patch} is larger than the images {pool.shape}; use a smaller patch")
+        self.pool = pool
+        self.spec = spec
+
+    def crop(
+        self, rng: np.random.Generator, *, patch: int | None = None, augment: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Unnormalised aligned crop: input frames ``(T, p, p)``, the middle frame's truth ``(C, p, p)``, photons."""
+        s, pool = self.spec, self.pool
+        p, nt = patch or s.patch, s.in_frames
+        k = int(rng.integers(pool.inputs.shape[0]))
+        t0 = int(rng.integers(pool.frames - nt + 1))
+        h, w = pool.shape
+        y0, x0 = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
+        x = pool.inputs[k, t0 : t0 + nt, y0 : y0 + p, x0 : x0 + p]
+        y = pool.truth[k, t0 + nt // 2, :, y0 : y0 + p, x0 : x0 + p]
+        if s.augment if augment is None else augment:
+            x, y = _augment_pair(x, y, rng)
+        return np.ascontiguousarray(x), np.ascontiguousarray(y), float(pool.photons[k])
+
+    def sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
+        x, y, photons = self.crop(rng, **kw)
+        x, scale = normalize_input(x)
+        y = np.clip(y / np.float32(scale), 0.0, 1.0)
+        if self.spec.target is not None:
+            y = y[self.spec.target]
+        return x.astype(np.float32), y.astype(np.float32), photons
+
+    def fixed_set(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` reproducible samples (validation): inputs ``(n, T, p, p)``, targets ``(n, C, p, p)``."""
+        rng = np.random.default_rng(seed)
+        xs, ys = zip(*(self.sample(rng)[:2] for _ in range(n)), strict=True)
+        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+    def iter_full(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every sequence's first window, full size, normalised (tests, inspection)."""
+        nt = self.spec.in_frames
+        for k in range(self.pool.inputs.shape[0]):
+            x, scale = normalize_input(self.pool.inputs[k, :nt])
+            yield x, self.pool.truth[k, nt // 2] / np.float32(scale)

@@ -1,0 +1,104 @@
+"""``[data] kind = "pipeline"``: training samples made by the synthetic microscope + the real Reconstructor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imcsr_live.config import load_rig_config
+from imcsr_live.errors import ConfigError
+from imcsr_live.model.normalization import normalize_input
+from imcsr_live.train.config import load_train_config
+from imcsr_live.train.data import SampleSpec
+from imcsr_live.train.pipeline_data import (
+    PipelineSampler,
+    cached_pipeline_pool,
+    pipeline_session,
+    render_pipeline_pool,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+RIG_PATH = REPO / "hardware_configs" / "simulated.toml"
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def rig():
+    return load_rig_config(RIG_PATH)
+
+
+@pytest.fixture(scope="module")
+def pool(rig):
+    return render_pipeline_pool(rig, photons=[1000.0], cells=2, size=SIZE, frames=3, seed=11)
+
+
+def _pcc(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def test_inputs_match_what_the_live_engine_gets(rig, pool) -> None:
+    # The live path for the same rig and cell: microscope -> Reconstructor -> normalize_input (engine/base.py).
+    mic, rec = pipeline_session(rig, 1000.0, SIZE, 11, (0.5, 2.0))
+    live = np.stack([rec.reconstruct(mic.next_timepoint().raw).sr for _ in range(3)])
+    live_x, _ = normalize_input(live)
+    sampler = PipelineSampler(pool, SampleSpec(patch=SIZE, in_frames=3, augment=False))
+    x, y, photons = sampler.sample(np.random.default_rng(0))
+    assert x.shape == live_x.shape == (3, SIZE, SIZE) and x.dtype == live_x.dtype == np.float32
+    assert y.shape == (3, SIZE, SIZE) and y.dtype == np.float32 and photons == 1000.0
+    full = [a for a, _ in sampler.iter_full()]
+    np.testing.assert_allclose(full[0], live_x, rtol=1e-5, atol=1e-6)  # sequence 0 is exactly that cell
+    assert np.percentile(x[1], 99.9) == pytest.approx(1.0, rel=1e-3) and x.min() >= 0
+
+
+def test_truth_is_aligned_and_gain_matched(pool) -> None:
+    sampler = PipelineSampler(pool, SampleSpec(patch=SIZE, in_frames=3, augment=False))
+    for x, y in sampler.iter_full():
+        s = y.sum(0)
+        assert _pcc(x[1], s) > 0.5
+        assert _pcc(x[1], s) > _pcc(x[1], np.roll(s, 6, axis=1)) + 0.2
+        # gain-matched over the sequence: the channels add up to the input (least-squares slope ~1; without the gain ~2)
+        assert float((x[1] * s).sum() / (s * s).sum()) == pytest.approx(1.0, abs=0.15)
+
+
+def test_crops_and_augmentations_keep_alignment(pool) -> None:
+    sampler = PipelineSampler(pool, SampleSpec(patch=32, in_frames=3, augment=True))
+    rng = np.random.default_rng(3)
+    pccs, shifted = [], []
+    for _ in range(12):
+        x, y, _ = sampler.sample(rng)
+        assert x.shape == (3, 32, 32) and y.shape == (3, 32, 32)
+        if y.sum(0).std() > 0:
+            pccs.append(_pcc(x[1], y.sum(0)))
+            shifted.append(_pcc(x[1], np.roll(y.sum(0), 5, axis=0)))
+    assert np.median(pccs) > 0.5 and np.median(pccs) > np.median(shifted) + 0.2
+    # one input frame for 1-frame models; a Single model gets its structure only
+    x, y, _ = PipelineSampler(pool, SampleSpec(patch=32, in_frames=1, target=[1])).sample(rng)
+    assert x.shape == (1, 32, 32) and y.shape == (1, 32, 32)
+
+
+def test_cache_hit_skips_rendering(rig, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("IMCSR_LIVE_CACHE_DIR", str(tmp_path))
+    calls: list[int] = []
+    kw = {"photons": [300.0], "cells": 1, "size": 128, "frames": 1, "seed": 2, "brightness_range": (0.5, 2.0)}
+    first, path, hit = cached_pipeline_pool(rig, "rig", on_progress=lambda d, n: calls.append(d), **kw)
+    assert not hit and calls == [1] and path.is_file() and path.parent.parent == tmp_path
+    again, path2, hit2 = cached_pipeline_pool(rig, "rig", on_progress=lambda d, n: calls.append(d), **kw)
+    assert hit2 and path2 == path and calls == [1]
+    np.testing.assert_array_equal(first.inputs, again.inputs)
+    np.testing.assert_array_equal(first.truth, again.truth)
+    # another rig text or photon level is another cache entry
+    _, path3, hit3 = cached_pipeline_pool(rig, "other rig", **kw)
+    assert not hit3 and path3 != path
+
+
+def test_config_errors_are_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[data]\nkind = "pipeline"\nsize = 66\n')
+    with pytest.raises(ConfigError, match="multiple of 4") as e:
+        load_train_config(cfg)
+    assert "\n" not in str(e.value)
+    cfg.write_text('[data]\nkind = "pipline"\n')
+    with pytest.raises(ConfigError, match=r"data\.kind"):
+        load_train_config(cfg)
