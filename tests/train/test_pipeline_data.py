@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from imcsr_live.config import load_rig_config
 from imcsr_live.errors import ConfigError
@@ -102,3 +104,55 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
     cfg.write_text('[data]\nkind = "pipline"\n')
     with pytest.raises(ConfigError, match=r"data\.kind"):
         load_train_config(cfg)
+
+
+def _pipeline_config(tmp_path: Path, extra_train: str = "") -> Path:
+    text = (REPO / "hardware_configs" / "train_tiny.toml").read_text()
+    text = text.replace('output_dir = "../runs/tiny"', f'output_dir = "{tmp_path / "run"}"')
+    text = text.replace('kind = "synthetic"', 'kind = "pipeline"').replace("size = 64", "size = 128")
+    text = text.replace("in_frames = 1 ", "in_frames = 3 ").replace("cells = 2", "cells = 1")
+    text = text.replace("photons = [100.0, 300.0, 1000.0]", f'photons = [300.0, 1000.0]\nrig = "{RIG_PATH}"')
+    text = text.replace("iterations = 60", "iterations = 6").replace("val_every = 20", "val_every = 3")
+    text = text.replace("checkpoint_every = 30", f"checkpoint_every = 3\n{extra_train}")
+    path = tmp_path / "pipe.toml"
+    path.write_text(text)
+    return path
+
+
+def test_tiny_pipeline_config_trains_end_to_end_and_fine_tunes(tmp_path: Path, monkeypatch) -> None:
+    from imcsr_live.train.checkpoint import load_checkpoint, read_card
+    from imcsr_live.train.trainer import Trainer
+
+    monkeypatch.setenv("IMCSR_LIVE_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = load_train_config(_pipeline_config(tmp_path))
+    assert cfg.data.kind == "pipeline" and cfg.model.in_frames == 3
+    result = Trainer(cfg).run()
+    assert result.iterations == 6 and result.best_path.with_suffix(".safetensors").is_file()
+    card = read_card(result.best_path)
+    assert "live pipeline" in json.dumps(card)
+    pools = sorted((tmp_path / "cache" / "train-pipeline").glob("pool-*.npz"))
+    assert len(pools) == 2  # train + validation, each 1 cell x 2 photon levels
+    stamps = [p.stat().st_mtime_ns for p in pools]
+
+    # Fine-tuning from that checkpoint: the pools come from the cache (not rewritten), weights start from init.
+    text = _pipeline_config(tmp_path, f'init = "{result.best_path}"').read_text()
+    path2 = tmp_path / "pipe2.toml"
+    old_out, new_out = tmp_path / "run", tmp_path / "tuned"
+    text = text.replace(f'output_dir = "{old_out}"', f'output_dir = "{new_out}"')
+    path2.write_text(text.replace("iterations = 6", "iterations = 1"))
+    cfg2 = load_train_config(path2)
+    start, _ = load_checkpoint(result.best_path)
+    import imcsr_live.train.trainer as trainer_mod
+
+    seen = {}
+    orig = trainer_mod.Trainer._init_from
+
+    def spy(self, model):
+        orig(self, model)
+        seen["w"] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    monkeypatch.setattr(trainer_mod.Trainer, "_init_from", spy)
+    Trainer(cfg2).run()
+    for k, v in start.state_dict().items():
+        assert torch.equal(seen["w"][k], v)
+    assert [p.stat().st_mtime_ns for p in pools] == stamps
