@@ -34,7 +34,10 @@ from imcsr_live.train.data import SampleSpec
 
 log = logging.getLogger(__name__)
 
-POOL_VERSION = 1  # bump when the rendering changes, so old cache entries are not reused
+POOL_VERSION = 2  # bump when the rendering changes, so old cache entries are not reused
+# The Wiener reconstruction fades to 0 over ~24 SR pixels at the frame border (the truth does not): samples there
+# would teach the network to invent structure in dark input, so the pool keeps only the interior.
+EDGE_MARGIN = 24
 
 
 def pipeline_session(rig: RigConfig, photons: float, size: int, seed: int, brightness_range=None):
@@ -70,8 +73,11 @@ def pipeline_sequence(
 
 @dataclass
 class PipelinePool:
-    """Rendered sequences: ``inputs`` ``(N, T, H, W)`` reconstructions, ``truth`` ``(N, T, C, H, W)`` (gain-matched),
-    ``photons`` ``(N,)``."""
+    """Rendered sequences, the frame border cropped (:data:`EDGE_MARGIN`), stored as float16 to halve the memory.
+
+    ``inputs`` ``(N, T, H, W)`` reconstructions; ``truth`` ``(N, T - 2 * pad, C, H, W)`` gain-matched truth of the
+    timepoints that can be a window's middle frame (``pad`` = ``in_frames // 2``); ``photons`` ``(N,)``.
+    """
 
     names: list[str]
     inputs: np.ndarray
@@ -82,6 +88,10 @@ class PipelinePool:
     @property
     def frames(self) -> int:
         return int(self.inputs.shape[1])
+
+    @property
+    def pad(self) -> int:
+        return (self.inputs.shape[1] - self.truth.shape[1]) // 2
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -107,23 +117,31 @@ def render_pipeline_pool(
     size: int,
     frames: int,
     seed: int,
+    in_frames: int = 1,
     brightness_range: tuple[float, float] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> PipelinePool:
     """Render ``cells`` sequences per photon level; sequence ``j`` of level ``i`` uses microscope seed
-    ``seed + i * cells + j``."""
-    if size % 4:
-        raise InputDataError(f"[data] size must be a multiple of 4 for the pipeline (raw = size / 2); got {size}")
+    ``seed + i * cells + j``. ``in_frames`` = the model's input frames (which truth frames to keep)."""
+    if size % 4 or size - 2 * EDGE_MARGIN < 32:
+        raise InputDataError(f"[data] size must be a multiple of 4 and >= 128 for the pipeline; got {size}")
+    if in_frames > frames:
+        raise InputDataError(f"{in_frames} input frames requested but [data] frames = {frames}; raise frames")
     n = cells * len(photons)
     c = len(rig.structure_names)
-    inputs = np.empty((n, frames, size, size), np.float32)
-    truth = np.empty((n, frames, c, size, size), np.float32)
+    m, pad = EDGE_MARGIN, in_frames // 2
+    inner = size - 2 * m
+    inputs = np.empty((n, frames, inner, inner), np.float16)
+    truth = np.empty((n, frames - 2 * pad, c, inner, inner), np.float16)
     levels = np.empty(n, np.float32)
     k = 0
     for i, p in enumerate(photons):
         for j in range(cells):
             sr, gt = pipeline_sequence(rig, float(p), size, seed + i * cells + j, frames, brightness_range)
-            inputs[k], truth[k], levels[k] = sr, gt * np.float32(_gain(sr, gt)), p
+            g = np.float32(_gain(sr[:, m:-m, m:-m], gt[:, :, m:-m, m:-m]))
+            inputs[k] = sr[:, m:-m, m:-m]
+            truth[k] = (gt[pad : frames - pad, :, m:-m, m:-m] * g).astype(np.float16)
+            levels[k] = p
             k += 1
             if on_progress is not None:
                 on_progress(k, n)
@@ -146,6 +164,7 @@ def cached_pipeline_pool(
     size: int,
     frames: int,
     seed: int,
+    in_frames: int = 1,
     brightness_range: tuple[float, float] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[PipelinePool, Path, bool]:
@@ -154,6 +173,7 @@ def cached_pipeline_pool(
     Returns the pool, its cache file and whether it came from the cache.
     """
     kw = {"photons": [float(p) for p in photons], "cells": cells, "size": size, "frames": frames, "seed": seed,
+          "in_frames": in_frames,
           "brightness_range": None if brightness_range is None else [float(v) for v in brightness_range]}  # fmt: skip
     path = pool_cache_path({**kw, "rig": rig_text, "structures": rig.structure_names})
     if path.is_file():
@@ -189,7 +209,8 @@ class PipelineSampler:
     """
 
     def __init__(self, pool: PipelinePool, spec: SampleSpec) -> None:
-        if spec.in_frames > pool.frames:
+        self._half = max(spec.in_frames // 2, pool.pad)  # window middles must have neighbours and a stored truth
+        if pool.frames - 2 * self._half < 1:
             raise InputDataError(
                 f"{spec.in_frames} input frames requested but the pipeline pool has {pool.frames}; set [data] frames"
             )
@@ -205,11 +226,12 @@ class PipelineSampler:
         s, pool = self.spec, self.pool
         p, nt = patch or s.patch, s.in_frames
         k = int(rng.integers(pool.inputs.shape[0]))
-        t0 = int(rng.integers(pool.frames - nt + 1))
+        tm = int(rng.integers(self._half, pool.frames - self._half))  # the window's middle timepoint
+        t0 = tm - nt // 2
         h, w = pool.shape
         y0, x0 = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
-        x = pool.inputs[k, t0 : t0 + nt, y0 : y0 + p, x0 : x0 + p]
-        y = pool.truth[k, t0 + nt // 2, :, y0 : y0 + p, x0 : x0 + p]
+        x = pool.inputs[k, t0 : t0 + nt, y0 : y0 + p, x0 : x0 + p].astype(np.float32)
+        y = pool.truth[k, tm - pool.pad, :, y0 : y0 + p, x0 : x0 + p].astype(np.float32)
         if s.augment if augment is None else augment:
             x, y = _augment_pair(x, y, rng)
         return np.ascontiguousarray(x), np.ascontiguousarray(y), float(pool.photons[k])
@@ -230,7 +252,7 @@ class PipelineSampler:
 
     def iter_full(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every sequence's first window, full size, normalised (tests, inspection)."""
-        nt = self.spec.in_frames
+        nt, tm = self.spec.in_frames, self._half
         for k in range(self.pool.inputs.shape[0]):
-            x, scale = normalize_input(self.pool.inputs[k, :nt])
-            yield x, self.pool.truth[k, nt // 2] / np.float32(scale)
+            x, scale = normalize_input(self.pool.inputs[k, tm - nt // 2 : tm + nt // 2 + 1].astype(np.float32))
+            yield x, self.pool.truth[k, tm - self.pool.pad].astype(np.float32) / np.float32(scale)

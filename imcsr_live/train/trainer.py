@@ -101,6 +101,7 @@ def _pipeline_samplers(
         )
     text = rig_path.read_text(encoding="utf-8")
     kw = {"photons": list(d.photons), "size": d.size, "frames": d.frames or max(cfg.model.in_frames, 1),
+          "in_frames": cfg.model.in_frames,
           "brightness_range": tuple(d.brightness_range)}  # fmt: skip
     pools = []
     for split, cells, seed in (("train", d.cells, PIPELINE_TRAIN_SEED), ("val", d.val_cells, PIPELINE_VAL_SEED)):

@@ -15,6 +15,7 @@ from imcsr_live.model.normalization import normalize_input
 from imcsr_live.train.config import load_train_config
 from imcsr_live.train.data import SampleSpec
 from imcsr_live.train.pipeline_data import (
+    EDGE_MARGIN,
     PipelineSampler,
     cached_pipeline_pool,
     pipeline_session,
@@ -33,7 +34,7 @@ def rig():
 
 @pytest.fixture(scope="module")
 def pool(rig):
-    return render_pipeline_pool(rig, photons=[1000.0], cells=2, size=SIZE, frames=3, seed=11)
+    return render_pipeline_pool(rig, photons=[1000.0], cells=2, size=SIZE, frames=3, seed=11, in_frames=3)
 
 
 def _pcc(a: np.ndarray, b: np.ndarray) -> float:
@@ -44,18 +45,22 @@ def test_inputs_match_what_the_live_engine_gets(rig, pool) -> None:
     # The live path for the same rig and cell: microscope -> Reconstructor -> normalize_input (engine/base.py).
     mic, rec = pipeline_session(rig, 1000.0, SIZE, 11, (0.5, 2.0))
     live = np.stack([rec.reconstruct(mic.next_timepoint().raw).sr for _ in range(3)])
-    live_x, _ = normalize_input(live)
-    sampler = PipelineSampler(pool, SampleSpec(patch=SIZE, in_frames=3, augment=False))
+    m = EDGE_MARGIN  # the pool keeps the interior, where the reconstruction is not faded
+    live_x, _ = normalize_input(live[:, m:-m, m:-m])
+    sampler = PipelineSampler(pool, SampleSpec(patch=SIZE - 2 * EDGE_MARGIN, in_frames=3, augment=False))
     x, y, photons = sampler.sample(np.random.default_rng(0))
-    assert x.shape == live_x.shape == (3, SIZE, SIZE) and x.dtype == live_x.dtype == np.float32
-    assert y.shape == (3, SIZE, SIZE) and y.dtype == np.float32 and photons == 1000.0
+    inner = SIZE - 2 * m
+    assert x.shape == live_x.shape == (3, inner, inner) and x.dtype == live_x.dtype == np.float32
+    assert y.shape == (3, inner, inner) and y.dtype == np.float32 and photons == 1000.0
     full = [a for a, _ in sampler.iter_full()]
-    np.testing.assert_allclose(full[0], live_x, rtol=1e-5, atol=1e-6)  # sequence 0 is exactly that cell
+    np.testing.assert_allclose(
+        full[0], live_x, rtol=2e-3, atol=1e-3
+    )  # float16 storage  # sequence 0 is exactly that cell
     assert np.percentile(x[1], 99.9) == pytest.approx(1.0, rel=1e-3) and x.min() >= 0
 
 
 def test_truth_is_aligned_and_gain_matched(pool) -> None:
-    sampler = PipelineSampler(pool, SampleSpec(patch=SIZE, in_frames=3, augment=False))
+    sampler = PipelineSampler(pool, SampleSpec(patch=SIZE - 2 * EDGE_MARGIN, in_frames=3, augment=False))
     for x, y in sampler.iter_full():
         s = y.sum(0)
         assert _pcc(x[1], s) > 0.5
