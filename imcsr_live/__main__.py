@@ -1,5 +1,5 @@
 """`python -m imcsr_live` is the same as the `imcsr-live` command."""
 
-from imcsr_live.cli import main
+from imcsr_live.cli import run_as_program
 
-main()
+run_as_program()

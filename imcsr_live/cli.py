@@ -534,5 +534,34 @@ def main() -> None:
         sys.exit(130)
 
 
+def run_as_program() -> None:
+    """Process entry point (console script, ``python -m imcsr_live``): :func:`main`, then exit.
+
+    When the Micro-Manager core (C++ ``pymmcore``) was loaded, the process leaves without interpreter teardown
+    once our own work is finished and flushed: a device-driver thread still inside MMCore while Python finalises
+    aborts the process ("FATAL: exception not rethrown", exit 134) *after* a successful run. Recordings are
+    already final at this point (runs close their pipeline and recorder before returning).
+    """
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    if "pymmcore" not in sys.modules:
+        sys.exit(code)
+    import os
+    import threading
+
+    for thread in threading.enumerate():  # what Python's own shutdown would wait for
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    run_as_program()
