@@ -194,7 +194,32 @@ class SampleSpec:
     augment: bool = True
 
 
-class SeparationSampler:
+class NormalisingSampler:
+    """Shared sampling step: inputs normalised like the live engine's (:func:`normalize_input`), targets divided by
+    the same scale, optionally one structure (Single models). Subclasses provide :meth:`raw_sample`."""
+
+    spec: SampleSpec
+
+    def raw_sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(inputs (in_frames, p, p) unnormalised, targets (C, p, p) in the same units, photons)``."""
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
+        x, targets, photons = self.raw_sample(rng, **kw)
+        x, scale = normalize_input(x)
+        y = np.clip(targets / np.float32(scale), 0.0, 1.0)
+        if self.spec.target is not None:
+            y = y[self.spec.target]
+        return x.astype(np.float32), y.astype(np.float32), photons
+
+    def fixed_set(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` reproducible samples (validation): inputs ``(n, T, p, p)``, targets ``(n, C, p, p)``."""
+        rng = np.random.default_rng(seed)
+        xs, ys = zip(*(self.sample(rng)[:2] for _ in range(n)), strict=True)
+        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+
+class SeparationSampler(NormalisingSampler):
     """Draw ``(inputs (in_frames, p, p), targets (C, p, p), photons)`` samples from a pool."""
 
     def __init__(self, pool: StructurePool, spec: SampleSpec, degrader: SimReconApproximation | None = None) -> None:
@@ -248,21 +273,10 @@ class SeparationSampler:
         scale = self.degrader.photon_scale(clean[clean.shape[0] // 2], photons)
         return np.stack([self.degrader.degrade(f * np.float32(scale), rng) for f in clean]) / np.float32(scale)
 
-    def sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
+    def raw_sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
         photons = float(rng.choice(self.spec.photons)) if self.degrader is not None else float("nan")
         clean, targets = self.clean_sum_and_targets(rng, **kw)
-        x = self.make_input(clean, None if math.isnan(photons) else photons, rng)
-        x, scale = normalize_input(x)
-        y = np.clip(targets / np.float32(scale), 0.0, 1.0)
-        if self.spec.target is not None:
-            y = y[self.spec.target]
-        return x.astype(np.float32), y.astype(np.float32), photons
-
-    def fixed_set(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` reproducible samples (validation): inputs ``(n, T, p, p)``, targets ``(n, C, p, p)``."""
-        rng = np.random.default_rng(seed)
-        xs, ys = zip(*(self.sample(rng)[:2] for _ in range(n)), strict=True)
-        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+        return self.make_input(clean, None if math.isnan(photons) else photons, rng), targets, photons
 
 
 class SampleStream(torch.utils.data.IterableDataset):

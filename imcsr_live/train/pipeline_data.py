@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from imcsr_live.config import RigConfig
 from imcsr_live.errors import InputDataError
 from imcsr_live.model.normalization import normalize_input
-from imcsr_live.train.data import SampleSpec
+from imcsr_live.train.data import NormalisingSampler, SampleSpec
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +200,7 @@ def _augment_pair(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tup
     return x, y
 
 
-class PipelineSampler:
+class PipelineSampler(NormalisingSampler):
     """Draw ``(inputs (in_frames, p, p), targets (C, p, p), photons)`` aligned crops of a :class:`PipelinePool`.
 
     Inputs are normalised like the live engine's (:func:`normalize_input`, the middle frame's percentile) and the
@@ -236,19 +235,8 @@ class PipelineSampler:
             x, y = _augment_pair(x, y, rng)
         return np.ascontiguousarray(x), np.ascontiguousarray(y), float(pool.photons[k])
 
-    def sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
-        x, y, photons = self.crop(rng, **kw)
-        x, scale = normalize_input(x)
-        y = np.clip(y / np.float32(scale), 0.0, 1.0)
-        if self.spec.target is not None:
-            y = y[self.spec.target]
-        return x.astype(np.float32), y.astype(np.float32), photons
-
-    def fixed_set(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` reproducible samples (validation): inputs ``(n, T, p, p)``, targets ``(n, C, p, p)``."""
-        rng = np.random.default_rng(seed)
-        xs, ys = zip(*(self.sample(rng)[:2] for _ in range(n)), strict=True)
-        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+    def raw_sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
+        return self.crop(rng, **kw)
 
     def iter_full(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every sequence's first window, full size, normalised (tests, inspection)."""
