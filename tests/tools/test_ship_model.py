@@ -1,0 +1,70 @@
+"""tools/ship_model.py: a trained checkpoint shipped under a new name loads, keeps its lineage and metrics."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig
+from imcsr_live.train.checkpoint import load_checkpoint, read_card, save_checkpoint
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "ship_model.py"
+STRUCTURES = [{"name": "Microtubules", "color": "#00FF00"}, {"name": "ER", "color": "#FF00FF"}]
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("ship_model", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _trained(folder: Path, name: str, seed: int, iterations: int) -> Path:
+    torch.manual_seed(seed)
+    net = IMCSRNet(IMCSRNetConfig(in_frames=1, out_channels=2, width=8, groups=1, blocks=1, reduction=4))
+    stem = folder / name
+    save_checkpoint(stem, net, structures=STRUCTURES, training={"iterations": iterations, "data": f"data {seed}"})
+    return stem
+
+
+def test_shipping_renames_rehashes_and_records_what_it_replaces(tmp_path: Path) -> None:
+    ship = _tool()
+    dest = tmp_path / "weights"
+    first = ship.ship(_trained(tmp_path / "a", "run_a", 0, 100), "demo", dest, None, None)
+    old_sha = read_card(first)["weights_sha256"]
+    metrics = tmp_path / "metrics.csv"
+    with open(metrics, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["level", "image", "structure", "method", "nrmse", "ssim", "pcc"])
+        for i, pcc in enumerate((0.90, 0.80, 0.95)):  # median 0.90
+            w.writerow(["1000 photons", i, "ER", "New", 0.1, 0.5, pcc])
+            w.writerow(["1000 photons", i, "ER", "Old", 0.2, 0.4, 0.5])
+    card_path = ship.ship(
+        _trained(tmp_path / "b", "run_b", 1, 250), "demo", dest, ship.median_metrics(metrics, "New"), "fine-tuned"
+    )
+    card = read_card(card_path)
+    net, _card = load_checkpoint(dest / "demo")  # SHA-256 of the copied weights matches the new card
+    assert card["name"] == "demo" and card["weights_file"] == "demo.safetensors"
+    assert card["weights_sha256"] != old_sha
+    assert card["training"]["replaces"] == {
+        "weights_sha256": old_sha, "created": read_card(tmp_path / "a" / "run_a")["created"],
+        "iterations": 100, "data": "data 0",
+    }
+    assert card["training"]["iterations"] == 250 and card["training"]["note"] == "fine-tuned"
+    medians = card["metrics"]["evaluation_medians"]["1000 photons"]["ER"]
+    assert medians == {"nrmse": 0.1, "ssim": 0.5, "pcc": 0.9, "n": 3}
+    ref, _ = load_checkpoint(tmp_path / "b" / "run_b")
+    for (k, v), (_, r) in zip(net.state_dict().items(), ref.state_dict().items(), strict=True):
+        assert torch.equal(v, r), k
+
+
+def test_shipping_a_method_missing_from_the_metrics_fails_clearly(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("level,image,structure,method,nrmse,ssim,pcc\n1000 photons,0,ER,Old,0.2,0.4,0.5\n")
+    with pytest.raises(SystemExit, match="no rows for method 'New'"):
+        _tool().median_metrics(metrics, "New")
+

@@ -1,0 +1,90 @@
+"""Ship a trained checkpoint as an app model: copy it under a new name, rewrite its card, verify it loads.
+
+    python tools/ship_model.py runs/cpu_demo_tc_pipeline/imcsr_cpu_demo_tc_pipeline --name imcsr_cpu_demo_tc \
+        --metrics runs/cpu_demo_tc_pipeline/report/metrics.csv --method Pipeline-TC \
+        --note "fine-tuned on pipeline reconstructions"
+
+The card keeps the trained one's architecture, structures, normalisation and training block; it gets the new
+name, weights file and SHA-256, and, when a model of that name is already shipped, a ``replaces`` entry
+(its SHA-256, iterations and training data) so the lineage of a fine-tuned model stays readable.
+``--metrics`` adds the per-level, per-structure medians of one method of an ``evaluate --compare`` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from imcsr_live.train.checkpoint import checkpoint_paths, load_checkpoint, read_card, sha256_file  # noqa: E402
+
+METRICS = ("nrmse", "ssim", "pcc")
+
+
+def median_metrics(metrics_csv: Path, method: str) -> dict[str, dict[str, dict[str, float]]]:
+    """``{level: {structure: {metric: median}}}`` of one method in an ``evaluate --compare`` metrics.csv."""
+    values: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    with open(metrics_csv, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["method"] == method:
+                values[(row["level"], row["structure"])].append(row)
+    if not values:
+        raise SystemExit(f"{metrics_csv}: no rows for method {method!r}")
+    out: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
+    for (level, structure), rows in values.items():
+        out[level][structure] = {m: round(statistics.median(float(r[m]) for r in rows), 4) for m in METRICS}
+        out[level][structure]["n"] = len(rows)
+    return dict(out)
+
+
+def ship(src: Path, name: str, dest: Path, metrics: dict | None, note: str | None) -> Path:
+    src_weights, _ = checkpoint_paths(src)
+    card = read_card(src)
+    weights, card_path = checkpoint_paths(dest / name)
+    if card_path.is_file():
+        old = read_card(dest / name)
+        card["training"]["replaces"] = {
+            "weights_sha256": old["weights_sha256"],
+            "created": old.get("created"),
+            "iterations": old.get("training", {}).get("iterations"),
+            "data": old.get("training", {}).get("data"),
+        }
+    if note:
+        card["training"]["note"] = note
+    if metrics is not None:
+        card.setdefault("metrics", {})["evaluation_medians"] = metrics
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = weights.with_name(weights.name + ".tmp")
+    shutil.copyfile(src_weights, tmp)
+    tmp.replace(weights)
+    card |= {"name": name, "weights_file": weights.name, "weights_sha256": sha256_file(weights)}
+    card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    load_checkpoint(dest / name)  # the shipped pair must load (hash, architecture)
+    return card_path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path, help="trained checkpoint stem (DIR/NAME)")
+    ap.add_argument("--name", required=True, help="name to ship it under")
+    ap.add_argument("--dest", type=Path, default=REPO / "imcsr_live" / "weights")
+    ap.add_argument("--metrics", type=Path, default=None, help="metrics.csv of an evaluate --compare run")
+    ap.add_argument("--method", default=None, help="the method label of this model in --metrics")
+    ap.add_argument("--note", default=None, help="one line on how this model was made (kept in the card)")
+    args = ap.parse_args()
+    if (args.metrics is None) != (args.method is None):
+        raise SystemExit("--metrics and --method go together")
+    metrics = median_metrics(args.metrics, args.method) if args.metrics else None
+    print(ship(args.checkpoint, args.name, args.dest, metrics, args.note))
+
+
+if __name__ == "__main__":
+    main()
