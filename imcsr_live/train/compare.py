@@ -191,10 +191,10 @@ def _flicker_rows(
             inputs = []
             for t in range(pad, pad + timepoints):
                 window, _ = normalize_input(raw[t - pad : t + pad + 1])
-                inputs.append(window[pad])
+                inputs.append(lv.scored(window[pad]))
                 for m in methods:
                     for s, img in _method_outputs(m, window, names).items():
-                        per[m.label].setdefault(s, []).append(img)
+                        per[m.label].setdefault(s, []).append(lv.scored(img))
             inp = flicker(np.stack(inputs))
             for m in methods:
                 for s, imgs in per[m.label].items():
@@ -247,13 +247,13 @@ def compare_methods(
             mid = x[frames // 2]
             outs = {m.label: _method_outputs(m, x, names) for m in methods}
             for si, s in enumerate(names):
-                gt = targets[si]
+                gt = lv.scored(targets[si])
                 if not gt.max() > gt.min():
                     continue  # an empty field has no meaningful metric
                 for label, img in [*((lab, o[s]) for lab, o in outs.items() if s in o), (BASELINE, mid)]:
                     row = {"level": lv.level, "image": i, "structure": s, "method": label}
-                    report.rows.append({**row, **evaluate_image(img, gt).as_dict()})
-            _collect_calibration(methods, x, targets, names, calib)
+                    report.rows.append({**row, **evaluate_image(lv.scored(img), gt).as_dict()})
+            _collect_calibration(methods, x, targets, names, calib, lv.scored)
             if id(lv) in shown and i == 0:
                 examples[shown[id(lv)]] = {"input": mid, "targets": targets, "outputs": outs, "level": lv.level}
             done += 1
@@ -371,8 +371,10 @@ def _collect_calibration(
     targets: np.ndarray,
     names: list[str],
     calib: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+    scored: Callable[[np.ndarray], np.ndarray] = lambda img: img,
 ) -> None:
-    """(predicted std, absolute error) pairs of members with an uncertainty head (calibration curve)."""
+    """(predicted std, absolute error) pairs of members with an uncertainty head (calibration curve), taken on
+    the scored part of the frame (``scored``, see :meth:`EvalLevel.scored`)."""
     from imcsr_live.model.calibration import ChannelCalibration
 
     for m in methods:
@@ -386,9 +388,9 @@ def _collect_calibration(
             cals = member.card.get("uncertainty_calibration") or [{"scale": 1.0, "offset": 0.0}] * c
             for ch, s in enumerate(member.outputs):
                 std = ChannelCalibration(**cals[ch]).apply(np.exp(0.5 * raw[c + ch]))
-                err = np.abs(raw[ch] - targets[names.index(s)])
+                err = scored(np.abs(raw[ch] - targets[names.index(s)]))
                 calib.setdefault(f"{m.label} {s}" if len(m.members) == 1 else f"{m.label}[{k}] {s}", []).append(
-                    (std.ravel()[::16], err.ravel()[::16])
+                    (scored(std).ravel()[::16], err.ravel()[::16])
                 )
 
 

@@ -94,6 +94,14 @@ class EvalLevel:
     degrader: SimReconApproximation | None = None
     rig: RigConfig | None = None
     size: int = 0  # SR image size of a pipeline level
+    # SR pixels at each border left out of the scores: the reconstruction fades to 0 there (raw-frame edge taper)
+    # while the truth does not, so no model can be right there (pipeline levels: EDGE_MARGIN).
+    margin: int = 0
+
+    def scored(self, img: np.ndarray) -> np.ndarray:
+        """The part of ``(..., H, W)`` that metrics and flicker are computed on (the border ``margin`` removed)."""
+        m = self.margin
+        return img[..., m:-m, m:-m] if m else img
 
     def images(self, frames: int, images: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Normalised inputs ``(frames, H, W)`` and targets ``(S, H, W)`` (see :func:`iter_test_images`)."""
@@ -177,7 +185,13 @@ def load_eval_levels(
                     f"{rig_path}: the rig images {r.structure_names} but the models separate {list(names)}; "
                     "use a rig TOML with the models' structures for --pipeline"
                 )
-            levels += [EvalLevel(f"pipeline {p:g} photons", None, p, rig=r, size=size) for p in photons]
+            from imcsr_live.train.pipeline_data import EDGE_MARGIN
+
+            if size - 2 * EDGE_MARGIN < 32:
+                raise InputDataError(f"--size {size} is too small for --pipeline; use >= {2 * EDGE_MARGIN + 32}")
+            levels += [
+                EvalLevel(f"pipeline {p:g} photons", None, p, rig=r, size=size, margin=EDGE_MARGIN) for p in photons
+            ]
         return levels
     root = Path(data)
     if not root.is_dir():

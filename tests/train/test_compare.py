@@ -224,3 +224,35 @@ def test_training_table_from_the_metrics_log(tmp_path: Path) -> None:
     methods, _, _ = load_methods([("All", [stem])])
     # wall = 50 / 5 + 50 / 10 = 15 s = 0.25 min; median 7.5 it/s; batch 3 (the default) -> 22.5 samples/s.
     assert "| All | all | 100 | 3 | 0.2 | 7.50 | 22.5 |" in training_table(methods)
+
+
+def test_pipeline_levels_are_scored_without_the_faded_reconstruction_border(tmp_path: Path) -> None:
+    """The reconstruction fades to 0 at the frame border while the truth does not: scores leave that band out."""
+    from imcsr_live.model.metrics import evaluate_image
+    from imcsr_live.train.compare import compare_methods
+    from imcsr_live.train.evaluate import load_eval_levels
+    from imcsr_live.train.pipeline_data import EDGE_MARGIN
+
+    torch.set_num_threads(1)
+    levels = load_eval_levels("synthetic", NAMES, 1, photons=[1000.0], images=1, size=128, seed=0, pipeline=True)
+    fast, piped = levels
+    assert fast.margin == 0 and piped.margin == EDGE_MARGIN
+    x, targets = next(piped.images(1, 1, 0))
+    total = targets.sum(axis=0)
+    m = EDGE_MARGIN
+    band = np.ones(total.shape, bool)
+    band[m:-m, m:-m] = False
+    # Known truth of the forward model + reconstructor: the band is where the input lost the signal ...
+    assert x[0][band].mean() < 0.6 * total[band].mean() * (x[0][~band].mean() / total[~band].mean())
+    # ... and inside it the reconstruction matches the summed truth better than over the whole frame.
+    assert evaluate_image(piped.scored(x[0]), piped.scored(total)).pcc > evaluate_image(x[0], total).pcc + 0.01
+    report = compare_methods([f"All={_tiny(tmp_path, 'a')}"], "synthetic", tmp_path / "r", photons=[1000.0],
+                             images=1, size=128, pipeline=True, flicker_timepoints=2, flicker_scenes=1,
+                             flicker_size=128)  # fmt: skip
+    for si, s in enumerate(NAMES):
+        if not targets[si].max() > targets[si].min():
+            continue
+        row = next(r for r in report.rows if r["level"] == piped.level and r["structure"] == s
+                   and r["method"] == "baseline")  # fmt: skip
+        want = evaluate_image(piped.scored(x[0]), piped.scored(targets[si]))
+        assert row["pcc"] == pytest.approx(want.pcc, abs=1e-6) and row["nrmse"] == pytest.approx(want.nrmse, abs=1e-6)
