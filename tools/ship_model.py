@@ -6,7 +6,8 @@
 
 The card keeps the trained one's architecture, structures, normalisation and training block; it gets the new
 name, weights file and SHA-256, and, when a model of that name is already shipped, a ``replaces`` entry
-(its SHA-256, iterations and training data) so the lineage of a fine-tuned model stays readable.
+(its SHA-256, iterations and training data) so the lineage of a fine-tuned model stays readable; shipping the
+same weights again (e.g. with new metrics) keeps that entry.
 ``--metrics`` adds the per-level, per-structure medians of one method of an ``evaluate --compare`` run.
 """
 
@@ -51,12 +52,16 @@ def ship(src: Path, name: str, dest: Path, metrics: dict | None, note: str | Non
     weights, card_path = checkpoint_paths(dest / name)
     if card_path.is_file():
         old = read_card(dest / name)
-        card["training"]["replaces"] = {
-            "weights_sha256": old["weights_sha256"],
-            "created": old.get("created"),
-            "iterations": old.get("training", {}).get("iterations"),
-            "data": old.get("training", {}).get("data"),
-        }
+        if old["weights_sha256"] == sha256_file(src_weights):  # the same weights again: only the card changes
+            if "replaces" in old.get("training", {}):
+                card["training"]["replaces"] = old["training"]["replaces"]
+        else:
+            card["training"]["replaces"] = {
+                "weights_sha256": old["weights_sha256"],
+                "created": old.get("created"),
+                "iterations": old.get("training", {}).get("iterations"),
+                "data": old.get("training", {}).get("data"),
+            }
     if note:
         card["training"]["note"] = note
     if metrics is not None:

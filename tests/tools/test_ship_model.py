@@ -57,6 +57,8 @@ def test_shipping_renames_rehashes_and_records_what_it_replaces(tmp_path: Path) 
     assert card["training"]["iterations"] == 250 and card["training"]["note"] == "fine-tuned"
     medians = card["metrics"]["evaluation_medians"]["1000 photons"]["ER"]
     assert medians == {"nrmse": 0.1, "ssim": 0.5, "pcc": 0.9, "n": 3}
+    again = read_card(ship.ship(tmp_path / "b" / "run_b", "demo", dest, None, "new metrics"))
+    assert again["training"]["replaces"] == card["training"]["replaces"]  # re-shipping keeps the lineage
     ref, _ = load_checkpoint(tmp_path / "b" / "run_b")
     for (k, v), (_, r) in zip(net.state_dict().items(), ref.state_dict().items(), strict=True):
         assert torch.equal(v, r), k
