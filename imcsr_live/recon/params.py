@@ -27,6 +27,10 @@ class SimParameters:
     side_band_snr
         ``(A,)`` mean signal/noise power of band +1 where it carries super-resolution frequencies (NaN when
         not measured); below ~1 the SR detail of that angle is noise-dominated.
+    gains
+        ``(A, P)`` relative intensity of each frame within its angle (mean 1 per angle): lamp / laser
+        fluctuations between the phase frames, estimated from the band overlap (``estimate.py``) and divided
+        out where the bands are separated. Empty (the default, and in old JSON files) means 1 for every frame.
     confident
         False when a guard fired: the values are (partly) the last good ones or the nominal ones.
     notes
@@ -39,6 +43,7 @@ class SimParameters:
     peak_to_noise: np.ndarray = field(default_factory=lambda: np.full(0, np.nan))
     phase_sigma_rad: np.ndarray = field(default_factory=lambda: np.full(0, np.nan))
     side_band_snr: np.ndarray = field(default_factory=lambda: np.full(0, np.nan))
+    gains: np.ndarray = field(default_factory=lambda: np.ones((0, 0)))
     confident: bool = True
     notes: tuple[str, ...] = ()
 
@@ -49,6 +54,14 @@ class SimParameters:
     @property
     def n_phases(self) -> int:
         return int(self.phases_rad.shape[1])
+
+    def frame_gains(self) -> np.ndarray:
+        """``(A, P)`` per-frame intensity gains; ones where none were estimated (or any is not finite)."""
+        g = np.asarray(self.gains, dtype=np.float64)
+        shape = self.phases_rad.shape
+        if g.shape != shape or not np.all(np.isfinite(g)) or np.any(g <= 0):
+            return np.ones(shape)
+        return g
 
     def k0_pixels(self, raw_shape: tuple[int, int], pixel_size_um: float) -> np.ndarray:
         """Wave vectors in camera-FFT pixels ``(A, 2)`` as ``(ky, kx)``."""
@@ -73,6 +86,7 @@ class SimParameters:
                 None if not np.isfinite(v) else round(float(np.degrees(v)), 3) for v in self.phase_sigma_rad
             ],
             "side_band_snr": [None if not np.isfinite(v) else round(float(v), 3) for v in self.side_band_snr],
+            "frame_gains": self.frame_gains().round(6).tolist(),
             "confident": bool(self.confident),
             "notes": list(self.notes),
         }
@@ -84,6 +98,7 @@ class SimParameters:
         ptn = np.asarray([np.nan if v is None else v for v in data.get("peak_to_noise", [])], dtype=np.float64)
         sig = [np.nan if v is None else np.radians(v) for v in data.get("phase_sigma_deg", [])]
         snr = [np.nan if v is None else float(v) for v in data.get("side_band_snr", [])]
+        gains = np.asarray(data.get("frame_gains", []), dtype=np.float64)  # absent in older files: ones
         return cls(
             k0_cycles_per_um=k0,
             phases_rad=np.radians(np.asarray(data["phases_deg"], dtype=np.float64)),
@@ -91,6 +106,7 @@ class SimParameters:
             peak_to_noise=ptn if ptn.size else np.full(k0.shape[0], np.nan),
             phase_sigma_rad=np.asarray(sig, dtype=np.float64) if sig else np.full(k0.shape[0], np.nan),
             side_band_snr=np.asarray(snr, dtype=np.float64) if snr else np.full(k0.shape[0], np.nan),
+            gains=gains.reshape(k0.shape[0], -1) if gains.size else np.ones((0, 0)),
             confident=bool(data.get("confident", True)),
             notes=tuple(data.get("notes", ())),
         )

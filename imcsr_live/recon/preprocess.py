@@ -1,8 +1,15 @@
 """Checks and pre-processing of raw SIM stacks before parameter estimation and reconstruction.
 
-Steps: validate (frame count, dtype, finite, not empty), subtract the camera offset and clip at 0, equalise the
-mean of the phases of each angle (lamp / laser fluctuations between frames would otherwise leak band 0 into the
-side bands), and taper the edges with a cos^2 ramp so the periodic FFT sees no edge jump (the "edge cross").
+Steps: validate (frame count, dtype, finite, not empty), subtract the camera offset and clip at 0, and taper the
+edges with a cos^2 ramp so the periodic FFT sees no edge jump (the "edge cross").
+
+The frames are *not* rescaled here. Lamp / laser fluctuations between the phase frames of an angle would leak
+band 0 into the side bands, but equalising the frame means (what this step used to do) is wrong as well: a
+frame's mean holds the specimen's own content at k0, ``m Re(e^{i phi} S(-k0))``, so on a flat-spectrum
+specimen (bead slide) the means legitimately differ by up to ~2 % and equalising them applies a
+specimen-dependent gain per frame. The per-frame gains are estimated from the band overlap instead
+(``estimate.py``) and divided out where the bands are separated (``wiener.py``). :func:`mean_gains` (the old
+frame-mean estimate) is only the start of that fit and the fall-back where it cannot run.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ SATURATED_FRACTION = 1e-3  # flag a frame when more than 0.1 % of its pixels sit
 class Prepared:
     """Pre-processed frames ready for estimation and reconstruction."""
 
-    frames: np.ndarray  # float32 (A*P, Y, X), offset-subtracted, equalised, tapered
+    frames: np.ndarray  # float32 (A*P, Y, X), offset-subtracted, clipped at 0, tapered (not rescaled)
     widefield: np.ndarray  # float32 (Y, X): mean of the raw frames, offset-subtracted, not tapered
+    mean_gains: np.ndarray  # float64 (A, P): frame means over their angle's mean (see mean_gains())
     warnings: tuple[str, ...] = ()
 
 
@@ -65,6 +73,19 @@ def saturation_warnings(arr: np.ndarray) -> tuple[str, ...]:
     return (f"frames {bad.tolist()} are saturated ({100 * frac.max():.1f} % of pixels at {top}); reduce exposure",)
 
 
+def mean_gains(frames: np.ndarray, n_angles: int, n_phases: int) -> np.ndarray:
+    """Each frame's mean over the mean of its angle's frames, ``(A, P)`` float64 (1 where an angle is dark).
+
+    Biased by the specimen's content at k0 (module docstring): a start value and fall-back, not the gains.
+    """
+    means = np.asarray(frames).reshape(n_angles * n_phases, -1).mean(axis=1, dtype=np.float64)
+    per_angle = means.reshape(n_angles, n_phases)
+    ref = per_angle.mean(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = per_angle / ref
+    return np.where(np.isfinite(out) & (out > 0), out, 1.0)
+
+
 def edge_taper(shape: tuple[int, int], width_px: int = DEFAULT_TAPER_PX) -> np.ndarray:
     """Separable cos^2 window (float32): 0 -> 1 over ``width_px`` pixels at every edge, 1 inside."""
     out = []
@@ -101,11 +122,9 @@ def preprocess(
             "illumination or [recon] camera_offset_adu"
         )
     widefield = frames.mean(axis=0)
-    # Equalise the phases of each angle to that angle's mean intensity.
     per_angle = means.reshape(n_angles, n_phases)
-    gains = per_angle.mean(axis=1, keepdims=True) / per_angle
-    frames *= gains.reshape(n, 1, 1).astype(np.float32)
+    gains = per_angle / per_angle.mean(axis=1, keepdims=True)
     if taper is None:
         taper = edge_taper(frames.shape[1:])
     frames *= taper
-    return Prepared(frames=frames, widefield=widefield, warnings=warnings)
+    return Prepared(frames=frames, widefield=widefield, mean_gains=gains, warnings=warnings)

@@ -8,7 +8,7 @@ a full start-up search on the first stack, then either the cheap per-frame updat
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -104,6 +104,7 @@ class Reconstructor:
         self._tracker: ParameterTracker | None = None
         self._wiener: WienerReconstructor | None = None
         self._current: SimParameters | None = None
+        self._gain_correction: np.ndarray | None = None  # fitted / frame-mean gains of the last estimate
         self._index = 0
 
     @property
@@ -128,6 +129,7 @@ class Reconstructor:
     def reset(self) -> None:
         """Forget the parameters: the next stack gets a full start-up search."""
         self._current = None
+        self._gain_correction = None
         if self._tracker is not None:
             self._tracker.reset()
 
@@ -149,14 +151,19 @@ class Reconstructor:
         t0 = time.perf_counter()
         prep = preprocess(arr, self.n_angles, self.n_phases, self.rig.recon.camera_offset_adu, taper=self._taper)
         t1 = time.perf_counter()
+        # Frame gains (lamp / laser fluctuations) belong to this timepoint: fitted with the parameters, else
+        # the frame means corrected by the specimen's share found at the last estimate (ones for given params).
         if self.fixed_params is not None:
-            params = self.fixed_params
+            params = replace(self.fixed_params, gains=prep.mean_gains)
         elif self._current is None or self.update == "per-frame":
             previous = self._tracker.last_good
-            est = self._estimator.estimate(prep.frames, previous)
-            params = self._tracker.accept(est)
+            est = self._estimator.estimate(prep.frames, previous, gains=prep.mean_gains)
+            params = replace(self._tracker.accept(est), gains=est.frame_gains())
+            self._gain_correction = est.frame_gains() / prep.mean_gains
         else:
-            params = self._current
+            corr = self._gain_correction if self._gain_correction is not None else 1.0
+            gains = prep.mean_gains * corr
+            params = replace(self._current, gains=gains / gains.mean(axis=1, keepdims=True))
         t2 = time.perf_counter()
         self._wiener.set_parameters(params)
         sr = self._wiener.reconstruct(prep.frames)

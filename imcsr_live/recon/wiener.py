@@ -168,7 +168,8 @@ class WienerReconstructor:
 
         The post-filter is rebuilt only when k0 moved by more than ``K0_REBUILD_TOLERANCE_PX``, the
         demodulation phasors when it moved by more than ``PHASOR_REBUILD_TOLERANCE_PX``; phases and
-        modulation only change 2 x P coefficients per angle.
+        modulation only change 2 x P coefficients per angle; so do the per-frame intensity gains
+        (``params.gains``), which the band separation divides out.
         """
         if params.phases_rad.shape != (self.n_angles, self.n_phases):
             raise InputDataError(
@@ -184,9 +185,10 @@ class WienerReconstructor:
         n_a, n_p = self.n_angles, self.n_phases
         coef0 = np.zeros((n_a, n_p))
         coef1 = np.zeros((n_a, n_p), dtype=np.complex128)
+        gains = params.frame_gains()  # the frames' relative intensities are divided out here (ones if unknown)
         for a in range(n_a):
             m = float(params.modulation[a]) if np.isfinite(params.modulation[a]) else 1.0
-            inv = band_matrix(params.phases_rad[a], max(m, 1e-3))
+            inv = band_matrix(params.phases_rad[a], max(m, 1e-3), gains[a])
             coef0[a] = inv[0].real
             coef1[a] = inv[1]
         # Mixing matrix for one real matmul: row 0 = band 0 (all angles summed), rows 1 + 2a / 2 + 2a = real /

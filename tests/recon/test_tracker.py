@@ -107,3 +107,15 @@ def test_parameters_round_trip_through_json_dicts() -> None:
     np.testing.assert_allclose(q.phases_rad, p.phases_rad, atol=1e-4)
     np.testing.assert_allclose(q.side_band_snr, p.side_band_snr)
     assert q.notes == ("x",) and not q.confident
+
+
+def test_frame_gains_round_trip_and_old_files_without_them_read_as_ones() -> None:
+    import json
+
+    gains = np.array([[1.0, 1.02, 0.98], [0.99, 1.0, 1.01], [1.0, 1.0, 1.0]])
+    q = SimParameters.from_dict(json.loads(json.dumps(_good(gains=gains).to_dict())))
+    np.testing.assert_allclose(q.frame_gains(), gains, atol=1e-6)
+    old = _good().to_dict()
+    del old["frame_gains"]  # a params file written before the gains existed
+    np.testing.assert_array_equal(SimParameters.from_dict(old).frame_gains(), np.ones((3, 3)))
+    assert _good(gains=np.full((3, 3), np.nan)).frame_gains().tolist() == np.ones((3, 3)).tolist()
