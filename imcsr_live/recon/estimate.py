@@ -46,6 +46,9 @@ All of it is numpy + scipy.fft, float32/complex64 arrays with float64 accumulati
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import scipy.fft as sfft
 from threadpoolctl import ThreadpoolController
@@ -298,22 +301,30 @@ class ParameterEstimator:
         sigma = float(np.sqrt(np.mean((noise / np.maximum(signal, 1e-30)) ** 2)))
         return np.mod(np.angle(corr[:, 0]), 2.0 * np.pi), sigma
 
+    def _per_k0(self, cache: dict, k0_px: np.ndarray, build: Callable[[np.ndarray], Any]) -> Any:
+        """``build(k0 in cycles/um)``, cached while k0 stays within ``OVERLAP_CACHE_PX`` (bounded cache)."""
+        key = (round(float(k0_px[0]) / OVERLAP_CACHE_PX), round(float(k0_px[1]) / OVERLAP_CACHE_PX))
+        hit = cache.get(key)
+        if hit is None:
+            if len(cache) > 64:
+                cache.clear()
+            hit = cache[key] = build(self._to_cycles(k0_px))
+        return hit
+
+    def _otf_pair(self, k0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``H(k)`` (float64) and ``H(k + k0)`` on the camera FFT grid, k0 in cycles/um."""
+        return self._h.astype(np.float64), self.otf(self._ky + k0[0], self._kx + k0[1])
+
     def _fit_region(self, k0_px: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Overlap of the band-0 and the shifted band +1 supports: flat indices, H(k), H(k + k0), weights."""
-        key = (round(float(k0_px[0]) / OVERLAP_CACHE_PX), round(float(k0_px[1]) / OVERLAP_CACHE_PX))
-        hit = self._fit_cache.get(key)
-        if hit is None:
-            k0 = self._to_cycles(k0_px)
-            h0 = self._h.astype(np.float64)
-            h1 = self.otf(self._ky + k0[0], self._kx + k0[1])
+
+        def build(k0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            h0, h1 = self._otf_pair(k0)
             idx = np.flatnonzero((h0 > 0.0) & (h1 > 0.0))
             h0i, h1i = h0.ravel()[idx], h1.ravel()[idx]
-            weights = 1.0 / (h0i * h0i + FIT_NOISE_RATIO * h1i * h1i)
-            if len(self._fit_cache) > 64:
-                self._fit_cache.clear()
-            hit = (idx, h0i, h1i, weights)
-            self._fit_cache[key] = hit
-        return hit
+            return idx, h0i, h1i, 1.0 / (h0i * h0i + FIT_NOISE_RATIO * h1i * h1i)
+
+        return self._per_k0(self._fit_cache, k0_px, build)
 
     def overlap_fit(
         self, frames_angle: np.ndarray | None, spec_angle: np.ndarray | None, k0_px: np.ndarray,
@@ -439,36 +450,27 @@ class ParameterEstimator:
 
     def _overlap(self, k0_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flat indices where both OTFs exceed 0.1 and the weights there; cached while k0 stays put."""
-        key = (round(float(k0_px[0]) / OVERLAP_CACHE_PX), round(float(k0_px[1]) / OVERLAP_CACHE_PX))
-        hit = self._overlap_cache.get(key)
-        if hit is None:
-            k0 = self._to_cycles(k0_px)
-            h0 = self._h.astype(np.float64)
-            h1 = self.otf(self._ky + k0[0], self._kx + k0[1])
+
+        def build(k0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            h0, h1 = self._otf_pair(k0)
             idx = np.flatnonzero((h0 > OVERLAP_OTF_MIN) & (h1 > OVERLAP_OTF_MIN))
             kabs1 = np.hypot(self._ky + k0[0], self._kx + k0[1]).ravel()[idx]
             notch1 = 1.0 - np.exp(-0.5 * (kabs1 / (NOTCH_FRACTION * self.otf.cutoff_cycles_per_um)) ** 2)
             h0i, h1i = h0.ravel()[idx], h1.ravel()[idx]
             # Numerator weight H0 H1 / W(k + k0): the shifted band +1 arrives weighted by the search weight W.
-            weights = np.stack([h0i / np.maximum(notch1, 1e-6), h1i * h1i])
-            if len(self._overlap_cache) > 64:
-                self._overlap_cache.clear()
-            hit = (idx, weights)
-            self._overlap_cache[key] = hit
-        return hit
+            return idx, np.stack([h0i / np.maximum(notch1, 1e-6), h1i * h1i])
+
+        return self._per_k0(self._overlap_cache, k0_px, build)
 
     def side_band_snr(self, band1: np.ndarray, k0_px: np.ndarray) -> float:
         """Mean signal/noise power of band +1 (spectrum, any scale) over its super-resolution region; NaN when
         the camera samples too coarsely to measure the noise outside the OTF support."""
-        key = (round(float(k0_px[0]) / OVERLAP_CACHE_PX), round(float(k0_px[1]) / OVERLAP_CACHE_PX))
-        idx = self._side_cache.get(key)
-        if idx is None:
-            k0 = self._to_cycles(k0_px)
+
+        def build(k0: np.ndarray) -> np.ndarray:
             far = np.hypot(self._ky - k0[0], self._kx - k0[1]).ravel()[self._inner_idx]
-            idx = self._inner_idx[far > SIDE_BAND_OUTER * self.otf.cutoff_cycles_per_um]
-            if len(self._side_cache) > 64:
-                self._side_cache.clear()
-            self._side_cache[key] = idx
+            return self._inner_idx[far > SIDE_BAND_OUTER * self.otf.cutoff_cycles_per_um]
+
+        idx = self._per_k0(self._side_cache, k0_px, build)
         if idx.size == 0 or self._noise_idx.size == 0:
             return float("nan")
         flat = band1.ravel()
