@@ -409,14 +409,19 @@ class ParameterEstimator:
         )
         n_t = theta.size
         cap = np.radians(FIT_STEP_CAP_DEG)
-        eps = 1e-6
-        for _ in range(FIT_ITERATIONS):
+
+        def linearised(theta: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+            """Residual and its forward-difference Jacobian at ``theta``."""
             r0 = residual(theta)
             jac = np.empty((r0.size, n_t))
             for i in range(n_t):
                 d = np.zeros(n_t)
                 d[i] = eps
                 jac[:, i] = (residual(theta + d) - r0) / eps
+            return r0, jac
+
+        for _ in range(FIT_ITERATIONS):
+            r0, jac = linearised(theta)
             step = np.linalg.lstsq(jac, -r0, rcond=None)[0]
             if not np.all(np.isfinite(step)):
                 return None
@@ -435,12 +440,7 @@ class ParameterEstimator:
         sigma_g = float("nan")
         if n_g:
             # Predicted rms error of the (log) gains: residual variance at the minimum times (J^T J)^-1.
-            r0 = residual(theta)
-            jac = np.empty((r0.size, n_t))
-            for i in range(n_t):
-                d = np.zeros(n_t)
-                d[i] = eps
-                jac[:, i] = (residual(theta + d) - r0) / eps
+            r0, jac = linearised(theta)
             try:
                 cov = np.linalg.inv(jac.T @ jac)[n_p + 1 :, n_p + 1 :] * float(r0 @ r0) / n_idx
                 sigma_g = float(np.sqrt(np.trace(basis @ cov @ basis.T) / n_p))
