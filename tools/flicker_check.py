@@ -1,9 +1,12 @@
 """Frame-to-frame flicker of TC models on static scenes through the live pipeline, normalised two ways.
 
-`evaluate --compare` divides a channel's mean |y[t+1] - y[t]| by the channel's *own* mean intensity, so a model
-that puts less false mass into a sparse channel (lysosomes) scores a higher flicker for the same absolute change.
-This check also divides it by the mean of the channel's *truth* in the same units (the normalised input's), which
-does not depend on the model:
+A channel's mean |y[t+1] - y[t]| divided by the channel's *own* mean intensity counts the same absolute change as
+more flicker for a model that puts less false mass into a sparse channel (lysosomes). This check prints it next
+to the change divided by the mean of the channel's *truth* in the same units (the normalised input's), which does
+not depend on the model -- what `evaluate --compare` uses for its claims since 2026-12-02, on the same scenes (this
+tool: the live 512x512 size, TC models only). Before that date the tool divided by the truth in photoelectrons
+instead of the reconstruction's unit, so its truth-mean values were about half as large (model comparisons
+unchanged):
 
     python tools/flicker_check.py OLD=runs/previous_shipped/imcsr_cpu_demo_tc NEW=imcsr_live/weights/imcsr_cpu_demo_tc \
         --photons 100,300,1000 --scenes 3 --size 512
@@ -25,29 +28,15 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imcsr_live.config import load_rig_config  # noqa: E402
 from imcsr_live.model.normalization import normalize_input  # noqa: E402
 from imcsr_live.train.checkpoint import load_checkpoint  # noqa: E402
-from imcsr_live.train.evaluate import _pipeline, predict  # noqa: E402
-from imcsr_live.train.pipeline_data import EDGE_MARGIN  # noqa: E402
-
-
-def scene(rig, photons: float, size: int, seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """``frames`` reconstructions ``(T, size, size)`` of one still scene and its per-structure truth ``(C, ...)``."""
-    mic, rec = _pipeline(rig, photons, size, seed)
-    srs, truth = [], None
-    for _ in range(frames):
-        tp = mic.next_timepoint(dt_s=0.0)
-        srs.append(rec.reconstruct(tp.raw).sr)
-        truth = tp.ground_truth
-    return np.stack(srs), truth
+from imcsr_live.train.compare import flicker  # noqa: E402
+from imcsr_live.train.evaluate import load_eval_levels, predict  # noqa: E402
 
 
 def flicker_pair(outputs: np.ndarray, truth_mean: float) -> tuple[float, float]:
-    """Mean |y[t+1] - y[t]| of ``(T, H, W)`` over the outputs' own mean and over the truth's mean."""
-    change = float(np.abs(np.diff(outputs.astype(np.float64), axis=0)).mean())
-    own = float(outputs.mean())
-    return change / own if own > 0 else float("nan"), change / truth_mean if truth_mean > 0 else float("nan")
+    """Flicker of ``(T, H, W)`` over the outputs' own mean and over the truth's mean."""
+    return flicker(outputs), flicker(outputs, truth_mean)
 
 
 def main() -> None:
@@ -60,7 +49,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    rig = load_rig_config(REPO / "hardware_configs" / "simulated.toml")
     models = {}
     for spec in args.models:
         label, _, path = spec.partition("=")
@@ -68,25 +56,29 @@ def main() -> None:
         if card["input_frames"] != 3:
             raise SystemExit(f"{path}: a 3-frame (TC) model is needed")
         models[label] = (net, [s["name"] for s in card["structures"]])
-    m = EDGE_MARGIN
+    names = next(iter(models.values()))[1]
+    photons = [float(p) for p in args.photons.split(",")]
+    levels = load_eval_levels(
+        "synthetic", names, 3, photons=photons, images=1, size=args.size, seed=args.seed, pipeline=True
+    )
     print("| photons | scene | structure | " + " | ".join(f"{k} own-mean | {k} truth-mean" for k in models) + " |")
     print("|---|---|---|" + "---|---|" * len(models))
-    for photons in (float(p) for p in args.photons.split(",")):
+    for lv in (lv for lv in levels if lv.rig is not None):  # evaluate's pipeline flicker scenes, the same seeds
         for j in range(args.scenes):
-            srs, truth = scene(rig, photons, args.size, args.seed + 4_000_037 + j, args.timepoints + 2)
+            srs, truth = lv.static_scene(j, args.timepoints + 2, args.size, args.seed)
             windows = [normalize_input(srs[t - 1 : t + 2]) for t in range(1, args.timepoints + 1)]
             scale = np.mean([s for _, s in windows])
             outs = {
                 k: np.stack([predict(net, w[None], len(names))[0] for w, _ in windows])
                 for k, (net, names) in models.items()
             }
-            for c, name in enumerate(rig.structure_names):
-                truth_mean = float((truth[c, m:-m, m:-m] / scale).mean())
+            for c, name in enumerate(names):
+                truth_mean = float(lv.scored(truth[c]).mean()) / scale
                 cells = []
-                for k, (_, names) in models.items():
-                    own, vs_truth = flicker_pair(outs[k][:, names.index(name), m:-m, m:-m], truth_mean)
+                for k, (_, own_names) in models.items():
+                    own, vs_truth = flicker_pair(lv.scored(outs[k][:, own_names.index(name)]), truth_mean)
                     cells.append(f"{own:.3f} | {vs_truth:.3f}")
-                print(f"| {photons:g} | {j} | {name} | " + " | ".join(cells) + " |", flush=True)
+                print(f"| {lv.photons:g} | {j} | {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -111,21 +111,37 @@ class EvalLevel:
         assert self.pool is not None
         return iter_test_images(self.pool, frames, self.photons, images, seed, self.degrader)
 
-    def static_frames(self, scene: int, n: int, size: int, seed: int) -> np.ndarray:
-        """``n`` SR frames ``(n, size, size)`` of one still scene, independent noise per frame (flicker test)."""
+    def static_scene(self, scene: int, n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """One still scene for the flicker test: ``n`` SR frames ``(n, size, size)`` with independent noise per
+        frame, and its per-structure truth ``(S, size, size)`` scaled onto the frames (least squares of the
+        summed truth against the frames, so both are in the same units)."""
+        from imcsr_live.train.pipeline_data import least_squares_gain
+
         if self.rig is not None:
             assert self.photons is not None
             mic, rec = _pipeline(self.rig, self.photons, size, seed + 4_000_037 + scene)
-            return np.stack([rec.reconstruct(mic.next_timepoint(dt_s=0.0).raw).sr for _ in range(n)])
-        assert self.pool is not None
-        ims = self.pool.images
-        parts = [im[(scene + 3 * s) % im.shape[0], im.shape[1] // 2, :size, :size] for s, im in enumerate(ims)]
-        clean = np.sum(parts, axis=0).astype(np.float32)
-        if self.degrader is None or self.photons is None:  # folder data: no noise model, the scene stays noise-free
-            return np.stack([clean] * n)
-        rng = np.random.default_rng([seed, 31, scene])
-        k = np.float32(self.degrader.photon_scale(clean, self.photons))
-        return np.stack([self.degrader.degrade(clean * k, rng) / k for _ in range(n)])
+            srs, truth = [], None
+            for _ in range(n):
+                tp = mic.next_timepoint(dt_s=0.0)
+                srs.append(rec.reconstruct(tp.raw).sr)
+                truth = tp.ground_truth
+            frames = np.stack(srs).astype(np.float32)
+            truth = np.asarray(truth, np.float32)
+        else:
+            assert self.pool is not None
+            ims = self.pool.images
+            truth = np.stack(
+                [im[(scene + 3 * s) % im.shape[0], im.shape[1] // 2, :size, :size] for s, im in enumerate(ims)]
+            ).astype(np.float32)
+            clean = truth.sum(axis=0)
+            if self.degrader is None or self.photons is None:  # folder data: no noise model, the scene stays noise-free
+                frames = np.stack([clean] * n)
+            else:
+                rng = np.random.default_rng([seed, 31, scene])
+                k = np.float32(self.degrader.photon_scale(clean, self.photons))
+                frames = np.stack([self.degrader.degrade(clean * k, rng) / k for _ in range(n)])
+        inner = self.scored(frames), self.scored(np.broadcast_to(truth, (n, *truth.shape)))
+        return frames, truth * np.float32(least_squares_gain(*inner))
 
 
 def _pipeline(rig: RigConfig, photons: float, size: int, seed: int):

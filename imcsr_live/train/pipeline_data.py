@@ -101,7 +101,7 @@ class PipelinePool:
         return f"{self.source} ({n} sequences x {t} frames x {h}x{w})"
 
 
-def _gain(sr: np.ndarray, truth: np.ndarray) -> float:
+def least_squares_gain(sr: np.ndarray, truth: np.ndarray) -> float:
     """Least-squares factor g with ``g * sum_c truth ~ sr`` over a whole sequence (1 if the truth is empty)."""
     s = truth.sum(axis=1, dtype=np.float64)
     den = float((s * s).sum())
@@ -137,7 +137,7 @@ def render_pipeline_pool(
     for i, p in enumerate(photons):
         for j in range(cells):
             sr, gt = pipeline_sequence(rig, float(p), size, seed + i * cells + j, frames, brightness_range)
-            g = np.float32(_gain(sr[:, m:-m, m:-m], gt[:, :, m:-m, m:-m]))
+            g = np.float32(least_squares_gain(sr[:, m:-m, m:-m], gt[:, :, m:-m, m:-m]))
             inputs[k] = sr[:, m:-m, m:-m]
             truth[k] = (gt[pad : frames - pad, :, m:-m, m:-m] * g).astype(np.float16)
             levels[k] = p
