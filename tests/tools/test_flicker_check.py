@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "flicker_check.py"
+from tests.tools.tool_loader import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("flicker_check", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_tool("flicker_check")
 
 
 def test_alternating_frames_give_2d_over_each_mean() -> None:

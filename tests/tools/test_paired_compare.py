@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "paired_compare.py"
+from tests.tools.tool_loader import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("paired_compare", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_tool("paired_compare")
 
 
 def _rows(a: list[float], b: list[float], metric: str = "nrmse") -> list[dict[str, str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,13 @@ import torch
 
 from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig
 from imcsr_live.train.checkpoint import load_checkpoint, read_card, save_checkpoint
+from tests.tools.tool_loader import load_tool
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "ship_model.py"
 STRUCTURES = [{"name": "Microtubules", "color": "#00FF00"}, {"name": "ER", "color": "#FF00FF"}]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("ship_model", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_tool("ship_model")
 
 
 def _trained(folder: Path, name: str, seed: int, iterations: int) -> Path:
@@ -51,8 +47,10 @@ def test_shipping_renames_rehashes_and_records_what_it_replaces(tmp_path: Path) 
     assert card["name"] == "demo" and card["weights_file"] == "demo.safetensors"
     assert card["weights_sha256"] != old_sha
     assert card["training"]["replaces"] == {
-        "weights_sha256": old_sha, "created": read_card(tmp_path / "a" / "run_a")["created"],
-        "iterations": 100, "data": "data 0",
+        "weights_sha256": old_sha,
+        "created": read_card(tmp_path / "a" / "run_a")["created"],
+        "iterations": 100,
+        "data": "data 0",
     }
     assert card["training"]["iterations"] == 250 and card["training"]["note"] == "fine-tuned"
     medians = card["metrics"]["evaluation_medians"]["1000 photons"]["ER"]
@@ -69,4 +67,3 @@ def test_shipping_a_method_missing_from_the_metrics_fails_clearly(tmp_path: Path
     metrics.write_text("level,image,structure,method,nrmse,ssim,pcc\n1000 photons,0,ER,Old,0.2,0.4,0.5\n")
     with pytest.raises(SystemExit, match="no rows for method 'New'"):
         _tool().median_metrics(metrics, "New")
-
