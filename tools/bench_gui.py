@@ -146,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     app.processEvents()
     print(f"GUI cost per update, {args.size}x{args.size}, {args.channels} channels, window {args.window} "
           f"(overlay viewport {shown.width()}x{shown.height()}), median of {args.repeats}:")  # fmt: skip
-    print(f"  whole window (show_frame + event loop paint):       {statistics.median(total):6.1f} ms"
-          f"   ({rendered_per_update:.1f} image items rendered per update)")
+    print(
+        f"  whole window (show_frame + event loop paint):       {statistics.median(total):6.1f} ms"
+        f"   ({rendered_per_update:.1f} image items rendered per update)"
+    )
     print(f"    of which show_frame (uploads, histograms, levels): {statistics.median(upload):6.1f} ms")
     print(f"  overlay only (3 stacked ImageItems + repaint):       {statistics.median(overlay):6.1f} ms")
     print(f"  worker-side preparation (uint16 layers), not GUI:    {prepare_ms:6.1f} ms")

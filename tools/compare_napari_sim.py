@@ -114,7 +114,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (both tools)")
     ap.add_argument("--nsp-path", default=None, help="folder holding an unpacked napari_sim_processor package")
     ap.add_argument(
-        "--nsp-wiener", default="0.1,0.2,0.3",
+        "--nsp-wiener",
+        default="0.1,0.2,0.3",
         help="napari-sim-processor Wiener parameter(s) w (its class default 0.3, its widget default 0.2)",
     )
     ap.add_argument("--ours-wiener", default=None, help="our Wiener parameter(s) (default: the rig's [recon] wiener)")
@@ -146,8 +147,10 @@ def main() -> None:
 
             wide = [preprocess(raw, 3, 3, rig.recon.camera_offset_adu).widefield for raw in raws]
             fw = frc(wide[0], wide[1], p)
-            lines = [f"photons {photons:5.0f} seed {seed}: FRC cutoff widefield {fw.cutoff_per_um:.2f} /um "
-                     f"({fw.cutoff_per_um / kc:.3f} kc)"]
+            lines = [
+                f"photons {photons:5.0f} seed {seed}: FRC cutoff widefield {fw.cutoff_per_um:.2f} /um "
+                f"({fw.cutoff_per_um / kc:.3f} kc)"
+            ]
             for w in our_ws:
                 r = rig.model_copy(deep=True)
                 r.recon.wiener = w
@@ -170,9 +173,7 @@ def main() -> None:
                         )
                 fo = frc(ours[0], ours[1], p / 2)
                 curves.setdefault(f"ours (w {w:g})", fo)
-                lines.append(
-                    f"  ours w {w:g}: {_resolution(fo, fw, kc, support)}, corr GT {corr(ours[0]):.4f}"
-                )
+                lines.append(f"  ours w {w:g}: {_resolution(fo, fw, kc, support)}, corr GT {corr(ours[0]):.4f}")
             for w in nsp_ws:
                 theirs = []
                 for i, raw in enumerate(raws):
@@ -193,8 +194,7 @@ def main() -> None:
                 ft = frc(theirs[0], theirs[1], p / 2)
                 curves.setdefault(f"napari-sim-processor (w {w:g})", ft)
                 lines.append(
-                    f"  napari-sim-processor w {w:g}: {_resolution(ft, fw, kc, support)}, corr GT "
-                    f"{corr(theirs[0]):.4f}"
+                    f"  napari-sim-processor w {w:g}: {_resolution(ft, fw, kc, support)}, corr GT {corr(theirs[0]):.4f}"
                 )
             curves.setdefault("widefield", fw)
             print("\n".join(lines), flush=True)

@@ -30,13 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from imcsr_live.model.normalization import normalize_input  # noqa: E402
 from imcsr_live.train.checkpoint import load_checkpoint  # noqa: E402
-from imcsr_live.train.compare import flicker  # noqa: E402
+from imcsr_live.train.compare import flicker_pair  # noqa: E402
 from imcsr_live.train.evaluate import load_eval_levels, predict  # noqa: E402
-
-
-def flicker_pair(outputs: np.ndarray, truth_mean: float) -> tuple[float, float]:
-    """Flicker of ``(T, H, W)`` over the outputs' own mean and over the truth's mean."""
-    return flicker(outputs), flicker(outputs, truth_mean)
 
 
 def main() -> None:

@@ -47,8 +47,14 @@ def _sign_match(est: np.ndarray, true: np.ndarray) -> np.ndarray:
     return np.where(np.sum((est - true) ** 2, axis=1) <= np.sum((est + true) ** 2, axis=1), 1.0, -1.0)
 
 
-def parameter_errors(est: SimParameters, k0_true: np.ndarray, phases_true: np.ndarray, m_true: float,
-                     raw_shape: tuple[int, int], pixel_size_um: float) -> dict[str, float]:
+def parameter_errors(
+    est: SimParameters,
+    k0_true: np.ndarray,
+    phases_true: np.ndarray,
+    m_true: float,
+    raw_shape: tuple[int, int],
+    pixel_size_um: float,
+) -> dict[str, float]:
     sign = _sign_match(est.k0_cycles_per_um, k0_true)
     k0 = est.k0_cycles_per_um * sign[:, None]
     ph = est.phases_rad * sign[:, None]
@@ -101,7 +107,10 @@ def run_case(
         frames[0].k0_cycles_per_um, frames[0].phases_rad, np.full(rig.sim.angles, frames[0].modulation)
     )
     out: dict[str, float | str] = {
-        "specimen": specimen, "photons": photons, "seed": seed, "k0_over_kc": rig.k0_fraction_of_cutoff
+        "specimen": specimen,
+        "photons": photons,
+        "seed": seed,
+        "k0_over_kc": rig.k0_fraction_of_cutoff,
     }
     linear, clipped, wide = [], [], []
     for i, fr in enumerate(frames):

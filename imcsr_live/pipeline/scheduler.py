@@ -90,4 +90,3 @@ class Pausable:
         if interval_s <= 0:
             stop.wait(0.05)
         return True
-

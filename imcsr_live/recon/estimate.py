@@ -327,8 +327,15 @@ class ParameterEstimator:
         return self._per_k0(self._fit_cache, k0_px, build)
 
     def overlap_fit(
-        self, frames_angle: np.ndarray | None, spec_angle: np.ndarray | None, k0_px: np.ndarray,
-        phases_rad: np.ndarray, modulation: float, gains: np.ndarray | None = None, *, fit_gains: bool = True,
+        self,
+        frames_angle: np.ndarray | None,
+        spec_angle: np.ndarray | None,
+        k0_px: np.ndarray,
+        phases_rad: np.ndarray,
+        modulation: float,
+        gains: np.ndarray | None = None,
+        *,
+        fit_gains: bool = True,
         gram: tuple[np.ndarray, float, float, int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float] | None:
         """Phases (P,), frame gains (P,) and the gains' predicted rms error (white-noise (J^T J)^-1 estimate)
@@ -365,9 +372,9 @@ class ParameterEstimator:
         windowed = frames_angle * self._fit_window
         shifted = sfft.fft2(windowed * (ey[0][:, None] * ex[0][None, :]), workers=self.workers)  # D(k + k0)
         direct = sfft.fft2(windowed, workers=self.workers)
-        z = np.concatenate(
-            [shifted.reshape(n_p, -1)[:, idx] * h0i, direct.reshape(n_p, -1)[:, idx] * h1i]
-        ).astype(np.complex128)
+        z = np.concatenate([shifted.reshape(n_p, -1)[:, idx] * h0i, direct.reshape(n_p, -1)[:, idx] * h1i]).astype(
+            np.complex128
+        )
         gram = (z * w) @ z.conj().T  # (2P, 2P): sum_k w z z^H
         scale = float(np.trace(gram).real)
         if not scale > 0:
@@ -383,8 +390,14 @@ class ParameterEstimator:
 
     @staticmethod
     def _fit(
-        chol: np.ndarray, n1: float, n2: float, n_idx: int, phases_rad: np.ndarray, modulation: float,
-        gains: np.ndarray | None, fit_gains: bool,
+        chol: np.ndarray,
+        n1: float,
+        n2: float,
+        n_idx: int,
+        phases_rad: np.ndarray,
+        modulation: float,
+        gains: np.ndarray | None,
+        fit_gains: bool,
     ) -> tuple[np.ndarray, np.ndarray, float] | None:
         n_p = chol.shape[0] // 2
         g_start = np.ones(n_p) if gains is None else np.asarray(gains, dtype=np.float64)
@@ -517,7 +530,10 @@ class ParameterEstimator:
             return self._estimate(frames, previous, spectra, gains)
 
     def _estimate(
-        self, frames: np.ndarray, previous: SimParameters | None, spectra: np.ndarray | None,
+        self,
+        frames: np.ndarray,
+        previous: SimParameters | None,
+        spectra: np.ndarray | None,
         gains: np.ndarray | None,
     ) -> SimParameters:
         spec = self.spectra(frames) if spectra is None else spectra

@@ -117,9 +117,7 @@ class Reconstructor:
         p = self.rig.optics.pixel_size_um
         self.raw_shape = raw_shape
         self._taper = edge_taper(raw_shape)
-        self._estimator = ParameterEstimator(
-            raw_shape, p, self.otf, self.n_angles, self.n_phases, workers=self.workers
-        )
+        self._estimator = ParameterEstimator(raw_shape, p, self.otf, self.n_angles, self.n_phases, workers=self.workers)
         self._tracker = ParameterTracker(self.nominal, raw_shape, p, self.guards)
         self._wiener = WienerReconstructor(
             raw_shape, p, self.otf, self.n_angles, self.n_phases, wiener_settings(self.rig), device=self.device

@@ -122,8 +122,8 @@ class WienerReconstructor:
         pre *= 4.0  # zero-padding N -> 2N keeps the mean intensity (fourier_resize convention)
         self._pre = torch.as_tensor(pre.astype(np.float32), device=self.device)
         self._pre_half = self._pre[:, : nx // 2 + 1].contiguous()
-        sy = (np.arange(self.sr_shape[0]) * (self.pixel_size_um / 2.0))
-        sx = (np.arange(self.sr_shape[1]) * (self.pixel_size_um / 2.0))
+        sy = np.arange(self.sr_shape[0]) * (self.pixel_size_um / 2.0)
+        sx = np.arange(self.sr_shape[1]) * (self.pixel_size_um / 2.0)
         self._sr_y, self._sr_x = sy, sx  # SR pixel centres in um (shared origin with camera pixel (0, 0))
         self._post: torch.Tensor | None = None
         self._post_k0: np.ndarray | None = None

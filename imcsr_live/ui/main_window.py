@@ -171,9 +171,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return dock
 
     def _overlay_title(self) -> str:
-        legend = "  ".join(
-            f"<span style='color:{d.color}'>&#9632; {d.name}</span>" for d in self.displays if d.visible
-        )
+        legend = "  ".join(f"<span style='color:{d.color}'>&#9632; {d.name}</span>" for d in self.displays if d.visible)
         return f"{self.source.title}<br>{legend}"
 
     # -- rendering -------------------------------------------------------------------------------------------------

@@ -78,7 +78,6 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         )  # fmt: skip
 
 
-
 class ViewSync:
     """Keeps panels of different sizes showing the same image region (same centre and extent).
 

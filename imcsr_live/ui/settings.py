@@ -63,9 +63,7 @@ def save_settings(data: dict[str, Any], path: Path | None = None) -> Path | None
     return path
 
 
-def channel_displays(
-    names: list[str], colours: list[str], gamma: float, saved: dict[str, Any]
-) -> list[ChannelDisplay]:
+def channel_displays(names: list[str], colours: list[str], gamma: float, saved: dict[str, Any]) -> list[ChannelDisplay]:
     """One display per channel: saved values for channels of the same name, rig defaults otherwise.
 
     A damaged entry (hand-edited file, other version) gives that channel its defaults and one warning.

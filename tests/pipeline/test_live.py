@@ -297,4 +297,3 @@ def test_stop_ends_every_stage_even_when_the_camera_driver_hangs(rig) -> None:
     assert pipeline.stats.separated == 2  # what was acquired before the hang is still finished
     release.set()
     acquisition.join(30)
-

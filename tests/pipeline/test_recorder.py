@@ -103,4 +103,3 @@ def test_a_failure_while_finalising_is_reported_not_raised(tmp_path: Path) -> No
     recorder.stop({})  # trimming the time axis fails inside tensorstore (a ValueError)
     assert recorder.error is not None and "could not be finalised" in recorder.error
     assert recorder.stopped_s is not None and not recorder.active
-

@@ -231,4 +231,3 @@ def test_closing_the_window_while_recording_leaves_a_final_readable_recording(
     separated, attributes = read_ome_zarr(path)
     assert attributes["imcsr_live"]["timepoints_recorded"] == recorder.written == separated.shape[0]
     assert np.isfinite(separated).all()
-
