@@ -348,6 +348,12 @@ def train(
         Path, typer.Option("--config", "-c", help="training TOML, e.g. hardware_configs/train_tiny.toml")
     ],
     resume: Annotated[bool, typer.Option("--resume", help="continue from NAME_last in the output folder")] = False,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--max-minutes", min=0.0, help="stop cleanly after this much wall time (checkpointed; then --resume)"
+        ),
+    ] = None,
 ) -> None:
     """Train an IMC-SR network (multi-GPU: torchrun --nproc_per_node N -m imcsr_live train -c ...)."""
     import os
@@ -357,7 +363,7 @@ def train(
 
     cfg = load_train_config(config)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 shows progress and prints paths
-        Trainer(cfg).run(resume=resume)
+        Trainer(cfg).run(resume=resume, max_minutes=max_minutes)
         return
     with progress_bar() as bar:
         task = bar.add_task("training", total=cfg.train.iterations, status="")
@@ -368,9 +374,14 @@ def train(
                 task, completed=p.iteration, status=f"loss {p.loss:.4f}  lr {p.lr:.2g}  {p.it_per_s:.2f} it/s{val}"
             )
 
-        result = Trainer(cfg, on_progress=show).run(resume=resume)
+        result = Trainer(cfg, on_progress=show).run(resume=resume, max_minutes=max_minutes)
     for stem in (result.best_path, result.last_path):
         typer.echo(f"{stem}.safetensors")
+    if result.iterations < cfg.train.iterations:
+        typer.echo(
+            f"stopped at the {max_minutes:g}-minute limit after {result.iterations} of {cfg.train.iterations} "
+            f"iterations; continue with: imcsr-live train -c {config} --resume"
+        )
 
 
 @app.command()

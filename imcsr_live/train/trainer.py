@@ -281,8 +281,12 @@ class Trainer:
         return w if n == 0 else w * min(1.0, iteration / n)
 
     # ------------------------------------------------------------------------------------------------ run
-    def run(self, resume: bool = False) -> TrainResult:
+    def run(self, resume: bool = False, max_minutes: float | None = None) -> TrainResult:
+        """Train to ``[train] iterations``; with ``max_minutes``, stop cleanly once that much wall time has passed
+        (checked every ``log_every`` iterations, the same decision on every rank) after saving ``NAME_last`` and
+        its optimiser state, so that ``resume=True`` continues (a job time limit, a short GPU lease)."""
         cfg, t = self.cfg, self.cfg.train
+        started = time.perf_counter()
         torch.manual_seed(t.seed + self.rank)
         train_sampler, val_sampler, data_desc = build_samplers(cfg)
         val = val_sampler.fixed_set(cfg.data.val_samples, seed=cfg.data.seed + 7)
@@ -377,12 +381,22 @@ class Trainer:
                         for k, v in row.items():
                             if k != "iteration":
                                 writer.add_scalar(k, v, it)
-                if (it % t.checkpoint_every == 0 or it == t.iterations) and self.is_main:
+                out_of_time = (
+                    max_minutes is not None
+                    and it % t.log_every == 0
+                    and self._broadcast(float(time.perf_counter() - started >= 60.0 * max_minutes)) > 0.5
+                )
+                if (it % t.checkpoint_every == 0 or it == t.iterations or out_of_time) and self.is_main:
                     state["iteration"] = it
                     self._save(self.last_stem, model, it, val_metrics, data_desc, None)
                     self._save_state(opt, state)
                 if self.on_progress is not None and self.is_main:
                     self.on_progress(Progress(it, t.iterations, running, lr, rate, val_metrics.get("val_nrmse")))
+                if out_of_time:
+                    log.info(
+                        "stopped after %.1f min at iteration %d of %d (--max-minutes)", max_minutes, it, t.iterations
+                    )
+                    break
         finally:
             if self.is_main:
                 csv_file.close()

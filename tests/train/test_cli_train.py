@@ -29,6 +29,12 @@ def test_train_then_evaluate_writes_checkpoint_and_report(tmp_path: Path) -> Non
     assert res.returncode == 0, res.stderr
     assert "it/s" in res.stderr and "loss" in res.stderr  # the progress bar
     assert (tmp_path / "run" / "imcsr_tiny.safetensors").is_file()
+    # a time limit stops early (at the first log step, iteration 10 of 60) and says how to go on
+    limited = tmp_path / "limited.toml"
+    limited.write_text(TINY.read_text().replace('output_dir = "../runs/tiny"', f'output_dir = "{tmp_path / "run2"}"'))
+    res = run_cli("train", "-c", str(limited), "--max-minutes", "0")
+    assert res.returncode == 0, res.stderr
+    assert "limit after 10 of 60 iterations" in res.stdout and f"-c {limited} --resume" in res.stdout
     report = tmp_path / "report"
     res = run_cli(
         "evaluate",

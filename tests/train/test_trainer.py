@@ -70,6 +70,24 @@ def test_tiny_training_reduces_validation_loss_and_writes_checkpoints(tmp_path: 
     assert read_card(resumed.last_path)["training"]["iterations"] == 80
 
 
+def test_max_minutes_stops_with_a_resumable_checkpoint(tmp_path: Path) -> None:
+    """A time limit (job limit, short GPU lease) ends the run at the next log step with NAME_last + optimiser
+    state written, and --resume goes on from there to the configured end."""
+    torch.set_num_threads(1)
+    cfg = load_train_config(tiny_config(tmp_path))
+    cfg.data.val_samples = 2
+    stopped = Trainer(cfg).run(max_minutes=0.0)
+    assert stopped.iterations == 10  # the first log_every boundary
+    assert read_card(stopped.last_path)["training"]["iterations"] == 10
+    assert (tmp_path / "run" / "imcsr_tiny_last.state.pt").is_file()
+    assert (tmp_path / "run" / "imcsr_tiny.safetensors").is_file()  # a best checkpoint even before validation
+    again = load_train_config(tiny_config(tmp_path))
+    again.data.val_samples = 2
+    resumed = Trainer(again).run(resume=True, max_minutes=60.0)  # a limit not reached changes nothing
+    assert resumed.iterations == 60 and resumed.history[0]["iteration"] == 20
+    assert read_card(resumed.last_path)["training"]["iterations"] == 60
+
+
 def test_lr_halves_on_plateau(tmp_path: Path) -> None:
     cfg = load_train_config(
         tiny_config(tmp_path, iterations=40, val_every=5, plateau_iterations=5, lr=1e-8, min_lr=0.0)
