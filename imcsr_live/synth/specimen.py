@@ -289,6 +289,10 @@ class Specimen:
             np.maximum(img, 0.0, out=out[c])  # blur round-off can leave -1e-9; densities are never negative
         return out
 
+    def background(self) -> np.ndarray | None:
+        """The original world has no unlabelled light."""
+        return None
+
     def advance(self, dt_s: float) -> None:
         """Let every structure evolve for ``dt_s`` seconds, in sub-steps of at most ``max_substep_s``."""
         try:

@@ -7,8 +7,9 @@ same seed always gives the same time-lapse, and changing e.g. the photon level d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -24,6 +25,71 @@ SNR_PRESETS_PHOTONS: dict[str, float] = {"medium": 100.0, "high": 300.0, "very-h
 PHOTON_PERCENTILE = 99.9
 
 
+class SpecimenModel(Protocol):
+    """What the synthetic microscope needs of a specimen (every world implements it)."""
+
+    time_s: float
+
+    def render(self) -> np.ndarray:
+        """Per-structure truth density now, float32 ``(C, H, W)``, non-negative, channels in structure order."""
+        ...
+
+    def advance(self, dt_s: float) -> None:
+        """Let the specimen evolve for ``dt_s`` seconds."""
+        ...
+
+    def background(self) -> np.ndarray | None:
+        """Unlabelled light now (autofluorescence, out-of-focus haze of no structure), ``(H, W)`` or None.
+
+        It reaches the camera but belongs to no structure, so it is in the raw frames and not in the truth.
+        """
+        ...
+
+
+SpecimenFactory = Callable[..., SpecimenModel]
+
+
+def _default_world(structures, shape, pixel_size_um, rng, params=None) -> SpecimenModel:
+    return Specimen(structures, shape, pixel_size_um, seed=rng, params=params)
+
+
+def _randomised_world(structures, shape, pixel_size_um, rng, params=None) -> SpecimenModel:
+    from imcsr_live.synth.randomised import RandomisedSpecimen
+
+    return RandomisedSpecimen(structures, shape, pixel_size_um, seed=rng)
+
+
+def _independent_world(structures, shape, pixel_size_um, rng, params=None) -> SpecimenModel:
+    from imcsr_live.synth.independent import IndependentSpecimen
+
+    return IndependentSpecimen(structures, shape, pixel_size_um, seed=rng)
+
+
+# Synthetic worlds by name. "default": the project's original cells; "randomised": the domain-randomised
+# training world (many morphology families per structure); "independent": a separately written generator kept
+# out of every training run, to test generalisation.
+WORLDS: dict[str, SpecimenFactory] = {
+    "default": _default_world,
+    "randomised": _randomised_world,
+    "independent": _independent_world,
+}
+
+
+def make_specimen(
+    world: str,
+    structures: Sequence[str],
+    shape: tuple[int, int],
+    pixel_size_um: float,
+    rng: np.random.Generator,
+    params: SpecimenParams | None = None,
+) -> SpecimenModel:
+    """A specimen of the named world (``params`` only shapes the default world)."""
+    factory = WORLDS.get(world)
+    if factory is None:
+        raise SynthError(f"unknown synthetic world {world!r}; choose one of {', '.join(WORLDS)}")
+    return factory(structures, shape, pixel_size_um, rng, params)
+
+
 @dataclass(frozen=True)
 class WorldSettings:
     """Everything about the synthetic world that the rig TOML does not say."""
@@ -35,8 +101,11 @@ class WorldSettings:
     phase_jitter_deg: float = 1.0
     camera: CameraParams = field(default_factory=CameraParams)
     specimen: SpecimenParams | None = None
+    world: str = "default"  # see WORLDS
 
     def __post_init__(self) -> None:
+        if self.world not in WORLDS:
+            raise SynthError(f"unknown synthetic world {self.world!r}; choose one of {', '.join(WORLDS)}")
         if self.photons <= 0:
             raise SynthError(f"photons must be > 0 (got {self.photons}); try 100 (medium SNR) to 1000 (very high)")
         if min(self.raw_shape) < 32 or any(s % 2 for s in self.raw_shape):
@@ -58,6 +127,13 @@ class SynthTimepoint:
     k0_cycles_per_um: np.ndarray  # (A, 2) true pattern wave vectors
     modulation: float
     photon_scale: float
+
+
+def _with_background(truth: np.ndarray, background: np.ndarray | None) -> np.ndarray:
+    """The light the camera sees: the structures plus any unlabelled background as one more channel."""
+    if background is None:
+        return truth
+    return np.concatenate([truth, np.asarray(background, np.float32)[None]])
 
 
 def optics_params(rig: RigConfig) -> OpticsParams:
@@ -91,11 +167,12 @@ class SyntheticMicroscope:
         specimen_seq, noise_seq = np.random.SeedSequence(self.settings.seed).spawn(2)
         s = self.settings
         truth_shape = (s.raw_shape[0] * s.oversample, s.raw_shape[1] * s.oversample)
-        self.specimen = Specimen(
+        self.specimen = make_specimen(
+            s.world,
             rig.structure_names,
             truth_shape,
             rig.optics.pixel_size_um / s.oversample,
-            seed=np.random.default_rng(specimen_seq),
+            np.random.default_rng(specimen_seq),
             params=s.specimen,
         )
         self.forward = SimForwardModel(
@@ -124,11 +201,13 @@ class SyntheticMicroscope:
         training ground truth); the photon scale stays the one calibrated on the whole specimen.
         """
         truth = self.specimen.render()
+        background = self.specimen.background()
         if self._photon_scale is None:
-            self._photon_scale = self._calibrate(truth)
+            self._photon_scale = self._calibrate(_with_background(truth, background))
         if channels is not None:
             truth = truth[list(channels)]
-        frame = self.forward.simulate(truth, self._photon_scale, self._noise_rng)
+        # Unlabelled light reaches the camera but is no structure's truth.
+        frame = self.forward.simulate(_with_background(truth, background), self._photon_scale, self._noise_rng)
         gt = self.forward.sr_ground_truth(truth) * np.float32(self._photon_scale)
         point = SynthTimepoint(
             index=self._index,

@@ -39,29 +39,34 @@ POOL_VERSION = 2  # bump when the rendering changes, so old cache entries are no
 EDGE_MARGIN = 24
 
 
-def pipeline_session(rig: RigConfig, photons: float, size: int, seed: int, brightness_range=None):
+def pipeline_session(
+    rig: RigConfig, photons: float, size: int, seed: int, brightness_range=None, world: str = "default"
+):
     """A synthetic microscope (raw frames of half the SR ``size``) and a fresh reconstructor.
 
-    ``brightness_range`` sets the world's per-structure brightness factors (default: the world's own).
+    ``brightness_range`` sets the default world's per-structure brightness factors (default: the world's own);
+    ``world`` names the synthetic world (:data:`imcsr_live.synth.world.WORLDS`).
     """
     from imcsr_live.recon.reconstructor import Reconstructor
     from imcsr_live.synth.specimen import SpecimenParams
     from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
 
     specimen = None if brightness_range is None else SpecimenParams(cell_brightness_range=tuple(brightness_range))
-    settings = WorldSettings(raw_shape=(size // 2, size // 2), photons=photons, seed=seed, specimen=specimen)
+    settings = WorldSettings(
+        raw_shape=(size // 2, size // 2), photons=photons, seed=seed, specimen=specimen, world=world
+    )
     return SyntheticMicroscope(rig, settings), Reconstructor(rig, workers=1)
 
 
 def pipeline_sequence(
-    rig: RigConfig, photons: float, size: int, seed: int, frames: int, brightness_range=None
+    rig: RigConfig, photons: float, size: int, seed: int, frames: int, brightness_range=None, world: str = "default"
 ) -> tuple[np.ndarray, np.ndarray]:
     """``frames`` consecutive timepoints of one synthetic cell through the live pipeline.
 
     Returns the reconstructions ``(T, size, size)`` and the per-structure SR truth ``(T, C, size, size)``, both
     float32 in their own units (photoelectrons for the truth).
     """
-    mic, rec = pipeline_session(rig, photons, size, seed, brightness_range)
+    mic, rec = pipeline_session(rig, photons, size, seed, brightness_range, world)
     srs, gts = [], []
     for _ in range(frames):
         tp = mic.next_timepoint()
