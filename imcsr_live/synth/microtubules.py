@@ -63,8 +63,20 @@ class MicrotubuleParams:
     intensity_per_um: float = 0.06  # linear density; bright pixels ~1 on the 31.3 nm SR grid
     brightness_sigma: float = 0.15  # per-filament log-normal brightness spread
     sample_spacing_um: float = 0.05  # arc-length step of the centre line
+    # Arrangement of the filaments: "random" (isotropic Boolean model), "aster" (headings point loosely away from
+    # ``arrangement_center_um``, as filaments radiating from a centrosome) or "parallel" (loosely along
+    # ``arrangement_angle_rad``). ``orientation_spread_rad`` is the largest deviation of a heading from that
+    # direction; the same random draws are used for every arrangement, so "random" is unchanged.
+    arrangement: str = "random"
+    arrangement_center_um: tuple[float, float] = (0.0, 0.0)
+    arrangement_angle_rad: float = 0.0
+    orientation_spread_rad: float = 0.4
 
     def __post_init__(self) -> None:
+        if self.arrangement not in ("random", "aster", "parallel"):
+            raise SynthError(f"microtubule arrangement must be random, aster or parallel (got {self.arrangement!r})")
+        if not 0 <= self.orientation_spread_rad <= math.pi:
+            raise SynthError(f"orientation_spread_rad must be in [0, pi] (got {self.orientation_spread_rad})")
         _check_positive(
             length_density_um_per_um2=self.length_density_um_per_um2,
             width_um=self.width_um,
@@ -125,7 +137,7 @@ class Microtubules:
         mean_len = 0.5 * sum(p.length_range_um)
         n = int(rng.poisson(p.length_density_um_per_um2 * (x1 - x0) * (y1 - y0) / mean_len))
         mid = field.uniform_points(rng, n, margin)
-        alpha = rng.uniform(0.0, 2 * np.pi, n)
+        alpha = self._headings(mid, rng.uniform(0.0, 2 * np.pi, n))
         self._length = rng.uniform(*p.length_range_um, n)
         self._base = self._smooth_curvature(rng, n, n_s)
         self._und_amp = p.undulation_curvature_per_um * rng.standard_normal((n, _N_MODES)) / math.sqrt(_N_MODES)
@@ -161,23 +173,42 @@ class Microtubules:
         keep = np.zeros(n, dtype=bool)
         for j, line in enumerate(self.centerlines_of(np.arange(n))):
             keep[j] = bool(field.contains(line, 1.0).any())
-        for name in (
-            "_length",
-            "_base",
-            "_und_amp",
-            "_und_k",
-            "_und_omega",
-            "_und_psi",
-            "_brightness",
-            "_growing",
-            "_v_grow",
-            "_v_shrink",
-            "_origin",
-            "_theta0",
-        ):
+        self._select(keep)
+
+    _PER_FILAMENT = (
+        "_length",
+        "_base",
+        "_und_amp",
+        "_und_k",
+        "_und_omega",
+        "_und_psi",
+        "_brightness",
+        "_growing",
+        "_v_grow",
+        "_v_shrink",
+        "_origin",
+        "_theta0",
+    )
+
+    def _select(self, keep: np.ndarray) -> None:
+        """Keep only the filaments where ``keep`` is True (every per-filament array together)."""
+        for name in self._PER_FILAMENT:
             setattr(self, name, getattr(self, name)[keep])
         self._cache_time = math.nan
         self._cache = {}
+
+    def _headings(self, mid: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+        """Initial headings from uniform angles in [0, 2 pi): as drawn ("random") or around the arrangement."""
+        p = self.params
+        if p.arrangement == "random":
+            return uniform
+        # sin(uniform) spreads the deviation over [-spread, spread]; a heading or its reverse is the same line
+        # for the shape, but the minus end (anchor) sits towards the centre in an aster.
+        jitter = p.orientation_spread_rad * np.sin(uniform)
+        if p.arrangement == "aster":
+            cx, cy = p.arrangement_center_um
+            return np.arctan2(mid[:, 1] - cy, mid[:, 0] - cx) + jitter
+        return p.arrangement_angle_rad + jitter + np.where(uniform < np.pi, 0.0, np.pi)
 
     # ------------------------------------------------------------------------------------------------------
     # Geometry
@@ -326,6 +357,10 @@ class Microtubules:
             self._v_grow = np.where(rescue, v_new_grow, self._v_grow)
             self.time_s += h
 
+    def _segment_brightness(self, index: int, segments: int) -> np.ndarray:
+        """Brightness of the first ``segments`` centre-line segments of filament ``index`` (uniform here)."""
+        return np.full(segments, self._brightness[index])
+
     def render(self, grid: Grid, brightness: float = 1.0) -> np.ndarray:
         """Density image ``(H, W)`` float32 of all filaments on ``grid`` (which must cover this field)."""
         p = self.params
@@ -333,7 +368,7 @@ class Microtubules:
         starts = np.concatenate([line[:-1] for line in lines]) if lines else np.zeros((0, 2))
         ends = np.concatenate([line[1:] for line in lines]) if lines else np.zeros((0, 2))
         lam = (
-            np.concatenate([np.full(len(line) - 1, b) for line, b in zip(lines, self._brightness, strict=True)])
+            np.concatenate([self._segment_brightness(i, len(line) - 1) for i, line in enumerate(lines)])
             if lines
             else np.zeros(0)
         )

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -159,6 +160,8 @@ Generator = Microtubules | EndoplasmicReticulum | Lysosomes | ClathrinCoatedPits
 class Specimen:
     """A moving specimen with one ground-truth channel per structure.
 
+    ``generator_types`` names the class drawing each kind; a world with other morphologies subclasses them.
+
     Parameters
     ----------
     structures : sequence of str
@@ -171,6 +174,13 @@ class Specimen:
         Source of all randomness (geometry and motion).
     params : SpecimenParams, optional
     """
+
+    generator_types: ClassVar[dict[str, type]] = {
+        "microtubules": Microtubules,
+        "er": EndoplasmicReticulum,
+        "lysosomes": Lysosomes,
+        "ccps": ClathrinCoatedPits,
+    }
 
     def __init__(
         self,
@@ -215,16 +225,17 @@ class Specimen:
         fld = self.grid.field
         self._gens: dict[str, Generator] = {}
         # Lysosomes need microtubule tracks even when microtubules are not a rendered channel.
+        g = self.generator_types
         if "microtubules" in kinds or "lysosomes" in kinds:
-            self._gens["microtubules"] = Microtubules(fld, p.microtubules, rng["microtubules"])
+            self._gens["microtubules"] = g["microtubules"](fld, p.microtubules, rng["microtubules"])
         if "er" in kinds:
-            self._gens["er"] = EndoplasmicReticulum(fld, p.er, rng["er"])
+            self._gens["er"] = g["er"](fld, p.er, rng["er"])
         if "lysosomes" in kinds:
             tracks = self._gens["microtubules"]
             assert isinstance(tracks, Microtubules)
-            self._gens["lysosomes"] = Lysosomes(fld, p.lysosomes, rng["lysosomes"], tracks)
+            self._gens["lysosomes"] = g["lysosomes"](fld, p.lysosomes, rng["lysosomes"], tracks)
         if "ccps" in kinds:
-            self._gens["ccps"] = ClathrinCoatedPits(fld, p.ccps, rng["ccps"])
+            self._gens["ccps"] = g["ccps"](fld, p.ccps, rng["ccps"])
         self.time_s = 0.0
 
     @property
