@@ -1,9 +1,9 @@
 """Model checkpoints: ``NAME.safetensors`` (weights) + ``NAME.json`` (model card), per ARCHITECTURE.md.
 
 The card holds everything needed to rebuild and use the network: architecture, structure names and colours
-(output order), input frames, input normalisation, training data description, metrics, uncertainty calibration
-and the SHA-256 of the weights file (checked on load). Resumable training state (optimiser, iteration, lr
-schedule) goes to ``NAME.state.pt`` next to a checkpoint.
+(output order), input frames, input normalisation, training data description, metrics, uncertainty calibration,
+the per-frame confidence reference and the SHA-256 of the weights file (checked on load). Resumable training
+state (optimiser, iteration, lr schedule) goes to ``NAME.state.pt`` next to a checkpoint.
 """
 
 from __future__ import annotations
@@ -50,8 +50,13 @@ def save_checkpoint(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     calibration: list[dict[str, float]] | None = None,
+    confidence_reference: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
-    """Write weights + card (atomically: temporary files, then rename). Returns their paths."""
+    """Write weights + card (atomically: temporary files, then rename). Returns their paths.
+
+    ``confidence_reference``: thresholds of the per-frame confidence verdict
+    (:meth:`imcsr_live.model.confidence.ConfidenceReference.to_dict`), fitted on the validation set.
+    """
     net: IMCSRNet = getattr(model, "module", model)  # unwrap DistributedDataParallel
     if len(structures) != net.cfg.out_channels:
         raise CheckpointError(f"{len(structures)} structures for a network with {net.cfg.out_channels} outputs")
@@ -73,6 +78,7 @@ def save_checkpoint(
         "training": training or {},
         "metrics": metrics or {},
         "uncertainty_calibration": calibration,
+        "confidence_reference": confidence_reference,
         "weights_file": weights.name,
         "weights_sha256": sha256_file(weights),
     }

@@ -255,20 +255,36 @@ class Trainer:
     @torch.no_grad()
     def calibrate(self, net: torch.nn.Module, val: tuple[torch.Tensor, torch.Tensor]) -> list[dict[str, float]] | None:
         """Per-channel uncertainty calibration on the validation set (uncertainty head only)."""
-        from imcsr_live.model.calibration import fit_calibration
+        return self.calibrate_with_reference(net, val)[0]
 
-        if not self.cfg.model.uncertainty:
-            return None
+    @torch.no_grad()
+    def calibrate_with_reference(
+        self, net: torch.nn.Module, val: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[list[dict[str, float]] | None, dict[str, Any]]:
+        """Uncertainty calibration (head only) and the per-frame confidence reference, from one pass over the
+        validation set: per image its sum residual and, with a head, its calibrated predicted relative error per
+        channel (:mod:`imcsr_live.model.confidence`); the reference is their 95th percentile times 1.5."""
+        from imcsr_live.model.calibration import fit_calibration
+        from imcsr_live.model.confidence import fit_reference, frame_values
+
         net.eval()
         xs, ys = val
         with self._autocast():
             out = net(xs.to(self.device)).float().cpu()
         net.train()
         c = ys.shape[1]
+        mids = xs[:, xs.shape[1] // 2].float().cpu().numpy()
+        chans = out[:, :c].numpy()
+        if not self.cfg.model.uncertainty:
+            residuals = [frame_values(ch, None, m)[0] for ch, m in zip(chans, mids, strict=True)]
+            return None, fit_reference(residuals).to_dict()
         std = torch.exp(0.5 * out[:, c:])
         err = (out[:, :c] - ys).abs()
         cals = [fit_calibration(std[:, i].numpy(), err[:, i].numpy()) for i in range(c)]
-        return [{"scale": k.scale, "offset": k.offset} for k in cals]
+        cal_std = np.stack([k.apply(std[:, i].numpy()) for i, k in enumerate(cals)], axis=1)
+        values = [frame_values(ch, sd, m) for ch, sd, m in zip(chans, cal_std, mids, strict=True)]
+        reference = fit_reference([v[0] for v in values], np.array([v[1] for v in values]))
+        return [{"scale": k.scale, "offset": k.offset} for k in cals], reference.to_dict()
 
     def ssim_weight(self, iteration: int) -> float:
         """SSIM weight at an iteration (0-based): linear warm-up, then ``[loss] ssim_weight``.
@@ -436,7 +452,7 @@ class Trainer:
             "world_size": self.world,
             "device": str(self.device),
         }
-        calibration = self.calibrate(model, val) if val is not None else None
+        calibration, reference = self.calibrate_with_reference(model, val) if val is not None else (None, None)
         save_checkpoint(
             stem,
             model,
@@ -445,6 +461,7 @@ class Trainer:
             training=training,
             metrics={"validation": metrics},
             calibration=calibration,
+            confidence_reference=reference,
         )
 
     def _save_state(self, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:

@@ -1,0 +1,59 @@
+"""A trained model's card carries the per-frame confidence reference fitted on its validation set: per-channel
+predicted-error thresholds with an uncertainty head, residual only without one; the live side reads it back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imcsr_live.model.confidence import ConfidenceModel, ConfidenceReference, fit_reference, frame_values
+from imcsr_live.train.checkpoint import read_card
+from imcsr_live.train.config import load_train_config
+from imcsr_live.train.trainer import Trainer
+
+TINY = Path(__file__).resolve().parents[2] / "hardware_configs" / "train_tiny.toml"
+
+
+def short_config(tmp_path: Path, uncertainty: bool) -> Path:
+    text = TINY.read_text().replace('output_dir = "../runs/tiny"', f'output_dir = "{tmp_path / "run"}"')
+    for key, value in {"iterations": 2, "val_every": 2, "checkpoint_every": 2}.items():
+        text = "\n".join(ln for ln in text.splitlines() if ln.split("=")[0].strip() != key) + "\n"
+        text = text.replace("[train]\n", f"[train]\n{key} = {value}\n", 1)
+    if uncertainty:
+        text = text.replace("in_frames = 1", "in_frames = 1\nuncertainty = true")
+    path = tmp_path / "train.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("uncertainty", [True, False], ids=["head", "no-head"])
+def test_trained_card_holds_the_validation_confidence_reference(tmp_path: Path, uncertainty: bool) -> None:
+    torch.set_num_threads(1)
+    cfg = load_train_config(short_config(tmp_path, uncertainty))
+    cfg.data.val_samples = 4
+    trainer = Trainer(cfg)
+    result = trainer.run()
+    card = read_card(result.best_path)
+    ref = ConfidenceReference.from_dict(card["confidence_reference"])
+    assert ref.source.startswith("validation: 4 images")
+    assert np.isfinite(ref.residual) and ref.residual > 0
+    if uncertainty:
+        assert ref.predicted_error is not None and len(ref.predicted_error) == 3
+        assert all(np.isfinite(v) and v > 0 for v in ref.predicted_error)
+        assert len(card["uncertainty_calibration"]) == 3
+    else:
+        assert ref.predicted_error is None and card["uncertainty_calibration"] is None
+    # the reference is the P95 x 1.5 of the validation images' own values (recomputed here)
+    from imcsr_live.train.trainer import build_samplers
+
+    _, val_sampler, _ = build_samplers(cfg)
+    xs, _ys = val_sampler.fixed_set(cfg.data.val_samples, seed=cfg.data.seed + 7)
+    trainer.model.eval()
+    out = trainer.model(xs).float().detach().numpy()
+    residuals = [frame_values(o[:3], None, x[x.shape[0] // 2])[0] for o, x in zip(out, xs.numpy(), strict=True)]
+    assert ref.residual == pytest.approx(fit_reference(residuals).residual, rel=1e-3)
+    live = ConfidenceModel.from_card(card)
+    assert live.reference == ref and (live.calibration is not None) == uncertainty
