@@ -104,6 +104,8 @@ def load_methods(specs: list[tuple[str, list[str]]]) -> tuple[list[Method], list
         method = Method(label, [])
         for path in paths:
             model, card = load_checkpoint(path)
+            if torch.cuda.is_available():  # the paper-size network needs seconds per image on a CPU
+                model = model.to("cuda")
             member = Member(path, model, card)
             trained_on = _all_structures(card)
             if names is None:
