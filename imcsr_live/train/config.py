@@ -54,6 +54,14 @@ class DataTable(_Table):
         description="synthetic time-lapse frames per cell (0: the model's in_frames); set it equal across models "
         "so 1-frame and TC models see the same rendered cells",
     )
+    world: Literal["default", "randomised", "independent"] = Field(
+        default="default",
+        description="pipeline: the synthetic world the cells come from (randomised = many morphology families "
+        "per structure; independent = the held-out evaluation world, never for shipped models)",
+    )
+    render_workers: int = Field(
+        default=1, ge=1, le=64, description="pipeline: processes rendering the pool (the result does not depend on it)"
+    )
     photons: list[float] = Field(default_factory=lambda: [100.0, 300.0, 1000.0], min_length=1)
     brightness_range: tuple[float, float] = (0.5, 2.0)
     val_samples: int = Field(default=32, ge=1)
@@ -64,6 +72,8 @@ class DataTable(_Table):
     def _check(self) -> DataTable:
         if self.kind == "folder" and self.path is None:
             raise ValueError("[data] kind = 'folder' needs path = 'ROOT' (ROOT/<Structure>/*.tif)")
+        if self.world != "default" and self.kind != "pipeline":
+            raise ValueError(f"[data] world = {self.world!r} needs kind = 'pipeline'")
         if self.kind == "pipeline" and (self.size % 4 or self.size < 128):
             raise ValueError(
                 f"[data] kind = 'pipeline' needs size = a multiple of 4, >= 128 (raw >= 64), got {self.size}"

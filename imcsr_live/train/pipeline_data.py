@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,12 @@ def least_squares_gain(sr: np.ndarray, truth: np.ndarray) -> float:
     return float((sr * s).sum() / den) if den > 0 else 1.0
 
 
+def _render_sequence(task: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """One pool sequence (a top-level function, so worker processes can run it)."""
+    rig, photons, size, seed, frames, brightness_range, world = task
+    return pipeline_sequence(rig, photons, size, seed, frames, brightness_range, world)
+
+
 def render_pipeline_pool(
     rig: RigConfig,
     *,
@@ -123,10 +130,15 @@ def render_pipeline_pool(
     seed: int,
     in_frames: int = 1,
     brightness_range: tuple[float, float] | None = None,
+    world: str = "default",
+    workers: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> PipelinePool:
     """Render ``cells`` sequences per photon level; sequence ``j`` of level ``i`` uses microscope seed
-    ``seed + i * cells + j``. ``in_frames`` = the model's input frames (which truth frames to keep)."""
+    ``seed + i * cells + j``. ``in_frames`` = the model's input frames (which truth frames to keep).
+
+    ``workers`` > 1 renders in that many processes; every sequence has its own seed, so the pool is the same.
+    """
     if size % 4 or size - 2 * EDGE_MARGIN < 32:
         raise InputDataError(f"[data] size must be a multiple of 4 and >= 128 for the pipeline; got {size}")
     if in_frames > frames:
@@ -137,20 +149,37 @@ def render_pipeline_pool(
     inner = size - 2 * m
     inputs = np.empty((n, frames, inner, inner), np.float16)
     truth = np.empty((n, frames - 2 * pad, c, inner, inner), np.float16)
-    levels = np.empty(n, np.float32)
-    k = 0
-    for i, p in enumerate(photons):
-        for j in range(cells):
-            sr, gt = pipeline_sequence(rig, float(p), size, seed + i * cells + j, frames, brightness_range)
+    levels = np.repeat(np.asarray(photons, np.float32), cells)
+    tasks = [
+        (rig, float(p), size, seed + i * cells + j, frames, brightness_range, world)
+        for i, p in enumerate(photons)
+        for j in range(cells)
+    ]
+    with _task_map(workers) as run:
+        for k, (sr, gt) in enumerate(run(_render_sequence, tasks)):
             g = np.float32(least_squares_gain(sr[:, m:-m, m:-m], gt[:, :, m:-m, m:-m]))
             inputs[k] = sr[:, m:-m, m:-m]
             truth[k] = (gt[pad : frames - pad, :, m:-m, m:-m] * g).astype(np.float16)
-            levels[k] = p
-            k += 1
             if on_progress is not None:
-                on_progress(k, n)
-    src = f"live pipeline (synthetic microscope + Reconstructor, seeds {seed}.., {cells} cells per photon level)"
+                on_progress(k + 1, n)
+    src = (
+        f"live pipeline (synthetic microscope + Reconstructor, {world} world, seeds {seed}.., {cells} cells per "
+        "photon level)"
+    )
     return PipelinePool(list(rig.structure_names), inputs, truth, levels, src)
+
+
+@contextmanager
+def _task_map(workers: int) -> Iterator[Callable]:
+    """An ordered ``map``: in this process, or over ``workers`` spawned processes (safe beside torch threads)."""
+    if workers <= 1:
+        yield map
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        yield lambda fn, items: ex.map(fn, items, chunksize=1)
 
 
 def pool_cache_path(fields: dict) -> Path:
@@ -170,6 +199,8 @@ def cached_pipeline_pool(
     seed: int,
     in_frames: int = 1,
     brightness_range: tuple[float, float] | None = None,
+    world: str = "default",
+    workers: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[PipelinePool, Path, bool]:
     """:func:`render_pipeline_pool`, or the cached copy of an identical earlier render.
@@ -178,7 +209,8 @@ def cached_pipeline_pool(
     """
     kw = {"photons": [float(p) for p in photons], "cells": cells, "size": size, "frames": frames, "seed": seed,
           "in_frames": in_frames,
-          "brightness_range": None if brightness_range is None else [float(v) for v in brightness_range]}  # fmt: skip
+          "brightness_range": None if brightness_range is None else [float(v) for v in brightness_range],
+          "world": world}  # fmt: skip
     path = pool_cache_path({**kw, "rig": rig_text, "structures": rig.structure_names})
     if path.is_file():
         try:
@@ -188,7 +220,7 @@ def cached_pipeline_pool(
             return pool, path, True
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring unreadable pipeline pool cache %s (%s); rendering again", path, exc)
-    pool = render_pipeline_pool(rig, on_progress=on_progress, **kw)  # type: ignore[arg-type]
+    pool = render_pipeline_pool(rig, on_progress=on_progress, workers=workers, **kw)  # type: ignore[arg-type]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.npz")
     np.savez(tmp, inputs=pool.inputs, truth=pool.truth, photons=pool.photons, source=np.array(pool.source))

@@ -102,7 +102,7 @@ def _pipeline_samplers(
     text = rig_path.read_text(encoding="utf-8")
     kw = {"photons": list(d.photons), "size": d.size, "frames": d.frames or max(cfg.model.in_frames, 1),
           "in_frames": cfg.model.in_frames,
-          "brightness_range": tuple(d.brightness_range)}  # fmt: skip
+          "brightness_range": tuple(d.brightness_range), "world": d.world}  # fmt: skip
     pools = []
     for split, cells, seed in (("train", d.cells, PIPELINE_TRAIN_SEED), ("val", d.val_cells, PIPELINE_VAL_SEED)):
 
@@ -110,13 +110,16 @@ def _pipeline_samplers(
             if on_render is not None:
                 on_render(split, done, total)
 
-        pool, path, hit = cached_pipeline_pool(rig, text, cells=cells, seed=d.seed + seed, on_progress=progress, **kw)
+        pool, path, hit = cached_pipeline_pool(
+            rig, text, cells=cells, seed=d.seed + seed, on_progress=progress, workers=d.render_workers, **kw
+        )
         log.info("%s pipeline pool %s: %s", split, "loaded from cache" if hit else "rendered", path)
         pools.append(pool)
     desc = (
         f"{pools[0].describe()}; validation {d.val_cells} other cells per photon level; input = real "
         f"reconstructions of raw SIM stacks at {list(d.photons)} photons (per-structure brightness "
-        f"{list(d.brightness_range)} per cell), truth = the world's per-structure SR truth (rig {rig_path.name})"
+        f"{list(d.brightness_range)} per cell), truth = the world's per-structure SR truth (rig {rig_path.name}, "
+        f"world {d.world})"
     )
     return PipelineSampler(pools[0], spec), PipelineSampler(pools[1], spec), desc
 
