@@ -35,6 +35,9 @@ app = typer.Typer(
 )
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="rig TOML, e.g. hardware_configs/simulated.toml")]
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="replace existing output files (default: refuse; nothing is overwritten)")
+]
 
 
 @app.callback()
@@ -193,16 +196,24 @@ def reconstruct(
         Path | None, typer.Option("--otf", help="measured OTF: .csv/.npy (k cycles/um, value) or bead PSF .tif")
     ] = None,
     device: Annotated[str, typer.Option("--device", help="torch device for the Wiener stage: cpu, cuda")] = "cpu",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Reconstruct raw SIM data into super-resolved frames, estimating the pattern from the data."""
     from imcsr_live.config import load_rig_config
+    from imcsr_live.outputs import refuse_existing, refuse_input_as_output, staged
 
     rig = load_rig_config(config)
     from imcsr_live.io.otf_file import load_otf
     from imcsr_live.pipeline.offline_recon import reconstruct_file
 
+    if output.suffix.lower() not in (".tif", ".tiff"):
+        raise InputDataError(f"output {output} must end in .tif or .tiff (it is written as OME-TIFF)")
+    finals = [output, *([params_out] if params_out is not None else [])]
+    for path in finals:
+        refuse_input_as_output(path, [raw])
+    refuse_existing(finals, overwrite)
     measured = load_otf(otf, rig.optics.pixel_size_um) if otf is not None else None
-    with progress_bar() as bar:
+    with progress_bar() as bar, staged(*finals) as paths:
         task = bar.add_task("reconstructing", total=None, status="")
 
         def advance(t: int, total: int, frame) -> None:
@@ -211,8 +222,15 @@ def reconstruct(
             bar.update(task, completed=t + 1, total=total, status=f"{ms:.0f} ms/timepoint{flag}")
 
         summary = reconstruct_file(
-            raw, rig, output, params_out=params_out, otf=measured, device=device, on_timepoint=advance
+            raw,
+            rig,
+            paths[0],
+            params_out=paths[1] if params_out else None,
+            otf=measured,
+            device=device,
+            on_timepoint=advance,
         )
+    summary.paths = finals
     if summary.low_confidence:
         console.print(
             f"warning: low-confidence parameters at timepoints {summary.low_confidence} (see --params-out notes); "
@@ -486,6 +504,17 @@ def evaluate(
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="checkpoint NAME (NAME.safetensors + NAME.json)")]
 
 
+def _process_targets(output: Path) -> list[Path]:
+    """Every file ``process -o OUTPUT`` writes (separated, raw, SR, timepoint log), as the recorder names them."""
+    from types import SimpleNamespace
+
+    from imcsr_live.pipeline.recorder import recording_targets
+    from imcsr_live.pipeline.session import recording_format
+
+    plan = SimpleNamespace(path=output, format=recording_format(output, "ome-zarr"))
+    return list(dict.fromkeys(recording_targets(plan).values()))  # type: ignore[arg-type]
+
+
 @app.command()
 def separate(
     sr: Annotated[Path, typer.Argument(help="SR time-lapse SR.tif, (T, Y, X) or (Y, X) float32")],
@@ -493,16 +522,20 @@ def separate(
     output: Annotated[Path, typer.Option("--output", "-o", help="OUT.ome.zarr (default format) or OUT.ome.tif")],
     engine: Annotated[str, typer.Option("--engine", help="auto, torch-cpu, onnxruntime, torch-cuda, ...")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="fp32, fp16, bf16")] = "fp32",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Separate a reconstructed SR time-lapse into one channel per structure, (T, C, Y, X)."""
     from imcsr_live.engine import load_model
+    from imcsr_live.outputs import refuse_existing, refuse_input_as_output, staged
     from imcsr_live.pipeline.offline import separate_file
 
+    refuse_input_as_output(output, [sr])
+    refuse_existing([output], overwrite)
     source = load_model(model)
-    with progress_bar() as bar:
+    with progress_bar() as bar, staged(output) as (staging,):
         task = bar.add_task("separating", total=None, status="")
         separate_file(
-            sr, source, output, engine, precision,
+            sr, source, staging, engine, precision,
             on_timepoint=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     typer.echo(str(output))
@@ -514,18 +547,28 @@ def process(
     config: ConfigOption,
     model: ModelOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="OUT.ome.zarr (default format) or OUT.ome.tif")],
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Reconstruct and separate a recorded raw SIM time-lapse (the live pipeline, played back from a file)."""
     from imcsr_live.config import load_rig_config
+    from imcsr_live.outputs import refuse_existing, refuse_input_as_output, staged
     from imcsr_live.pipeline.offline import process_file
     from imcsr_live.pipeline.session import resolve_model
 
     rig = load_rig_config(config)
+    from imcsr_live.io.streams import is_tiff
+
+    if not (is_tiff(output) or output.name.endswith(".zarr")):
+        raise InputDataError(f"output {output} must end in .ome.zarr (default format) or .ome.tif")
+    targets = _process_targets(output)
+    for path in targets:
+        refuse_input_as_output(path, [raw])
+    refuse_existing(targets, overwrite)
     source = resolve_model(rig, model)
-    with progress_bar() as bar:
+    with progress_bar() as bar, staged(output) as (staging,):
         task = bar.add_task("processing", total=None, status="")
         summary = process_file(
-            raw, rig, source, output, on_timepoint=lambda done, total: bar.update(task, completed=done, total=total)
+            raw, rig, source, staging, on_timepoint=lambda done, total: bar.update(task, completed=done, total=total)
         )
     medians: dict[str, float] = summary["latency_medians_ms"]  # type: ignore[assignment]
     typer.echo(f"{output}  ({summary['timepoints_separated']} timepoints; median reconstruct "
