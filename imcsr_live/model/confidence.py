@@ -200,14 +200,17 @@ class ConfidenceModel:
     max_pixels: int = MAX_PIXELS
 
     @classmethod
-    def from_card(cls, card: dict[str, Any] | None, channels: int | None = None) -> ConfidenceModel:
+    def from_card(
+        cls, card: dict[str, Any] | None, channels: int | None = None, uncertainty: bool | None = None
+    ) -> ConfidenceModel:
         """From a model card (``confidence_reference``, ``uncertainty_calibration``, ``structures``).
 
-        ``channels``: the model's channel count when the card does not list structures (e.g. a random model).
+        ``channels`` / ``uncertainty``: the model's channel count and head when the card does not say (e.g. a
+        random model without a card).
         """
         card = card or {}
         names = tuple(s["name"] if isinstance(s, dict) else str(s) for s in card.get("structures", []))
-        head = bool(card.get("architecture", {}).get("uncertainty", False))
+        head = bool(card.get("architecture", {}).get("uncertainty", uncertainty or False))
         cals = card.get("uncertainty_calibration")
         calibration = tuple(ChannelCalibration(**c) for c in cals) if cals else None
         stored = card.get("confidence_reference")
@@ -218,14 +221,25 @@ class ConfidenceModel:
             reference = default_reference(n if head and n else None)
         return cls(reference, calibration, names)
 
-    def assess(self, channels: np.ndarray, raw_std: np.ndarray | None, input_mid: np.ndarray) -> FrameConfidence:
-        """The :class:`FrameConfidence` of one frame; ``raw_std`` = the head's std before calibration."""
-        std = raw_std
+    def assess(
+        self, channels: np.ndarray, raw_std: np.ndarray | None, input_mid: np.ndarray, input_scale: float = 1.0
+    ) -> FrameConfidence:
+        """The :class:`FrameConfidence` of one frame.
+
+        Parameters
+        ----------
+        channels, raw_std
+            ``(C, H, W)`` separated channels and the head's std *before* calibration (or None), as an engine
+            returns them (:class:`imcsr_live.engine.base.Separated`).
+        input_mid, input_scale
+            ``(H, W)`` middle frame of the input window and the divisor it is normalised with (1 if it already is).
+        """
+        s = _subsample(np.shape(input_mid), self.max_pixels)  # views first: only the subsample is computed on
+        ch = np.asarray(channels)[:, ::s, ::s]
+        x = np.maximum(np.asarray(input_mid, dtype=np.float32)[::s, ::s], 0) / np.float32(input_scale)
+        std = None if raw_std is None else np.asarray(raw_std)[:, ::s, ::s]
         if std is not None and self.calibration is not None:
-            s = _subsample(np.shape(input_mid), self.max_pixels)
-            std = np.stack([k.apply(np.asarray(std[c])[::s, ::s]) for c, k in enumerate(self.calibration)])
-            channels = np.asarray(channels)[:, ::s, ::s]
-            input_mid = np.asarray(input_mid)[::s, ::s]
-        residual, pe = frame_values(channels, std, input_mid, self.max_pixels)
-        names = self.channel_names or tuple(f"channel {i}" for i in range(np.shape(channels)[0]))
+            std = np.stack([k.apply(std[c]) for c, k in enumerate(self.calibration)])
+        residual, pe = frame_values(ch, std, x, max_pixels=ch.shape[-2] * ch.shape[-1])
+        names = self.channel_names or tuple(f"channel {i}" for i in range(ch.shape[0]))
         return judge(residual, pe, self.reference, names)

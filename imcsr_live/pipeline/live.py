@@ -10,6 +10,10 @@ drops are measured, not guessed. Errors in any stage are logged and kept in ``ev
 panel) and in ``errors`` (structured, for its notice) and the pipeline carries on with the next timepoint; only
 :meth:`LivePipeline.stop` ends a run. A recording can be attached at start (``recorder``) or started and stopped
 mid-run (:meth:`LivePipeline.start_recording`, built by ``recorder_factory``).
+
+Every separated timepoint gets a per-frame confidence (:class:`~imcsr_live.model.confidence.FrameConfidence`,
+judged against the model card's reference; computed on a subsample, a few ms); a frame out of distribution is
+warned about in ``events`` and the log at most once per ``confidence_warn_interval_s``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 
 from imcsr_live.errors import HardwareError, ImcsrError, InputDataError
 from imcsr_live.hardware.base import MicroscopeBackend, RawStack
+from imcsr_live.model.confidence import ConfidenceModel, FrameConfidence
 from imcsr_live.pipeline.buffer import TemporalBuffer
 from imcsr_live.pipeline.display_bus import DisplayBus
 from imcsr_live.pipeline.memory import keep_large_allocations_unpooled
@@ -70,6 +75,7 @@ class LiveFrame:
     recon: Any  # SRFrame
     separated: Any  # Separated
     stamps: dict[str, float]  # monotonic seconds: acquired, reconstructed, separated, published
+    confidence: FrameConfidence | None = None  # None if it could not be computed
 
     @property
     def latencies_ms(self) -> dict[str, float]:
@@ -148,7 +154,9 @@ class LivePipeline(Pausable):
         settings: PipelineSettings,
         recorder: Recorder | None = None,
         record_item: Callable[[LiveFrame], RecordItem] | None = None,
+        confidence: ConfidenceModel | None = None,
     ) -> None:
+        """``confidence``: how frames are judged; by default from the engine's model card."""
         self.backend = backend
         self.reconstructor = reconstructor
         self.engine = engine
@@ -157,6 +165,11 @@ class LivePipeline(Pausable):
         self.record_item = record_item
         self.display: DisplayBus[LiveFrame] = DisplayBus()
         self.stats = PipelineStats()
+        self.confidence = confidence or confidence_model_of(engine)
+        self.confidence_warn_interval_s = 30.0  # at most one low-confidence warning this often
+        self.confidence_counts = {"checked": 0, "low": 0}
+        self._confidence_warned_s: float | None = None  # monotonic time of the last warning
+        self._confidence_unreported = 0  # low frames since then
         self.events: deque[str] = deque(maxlen=500)  # human-readable warnings/errors, newest last
         self.errors: deque[PipelineEvent] = deque(maxlen=100)  # the errors among them, structured
         # builds a Recorder for a path mid-run (set by session.build_live_pipeline): (path, extra metadata,
@@ -293,6 +306,11 @@ class LivePipeline(Pausable):
             "errors": s.errors,
             "latency_medians_ms": s.medians_ms(),
         }
+        summary["confidence"] = {
+            "timepoints_checked": self.confidence_counts["checked"],
+            "timepoints_low": self.confidence_counts["low"],
+            "reference": self.confidence.reference.to_dict(),
+        }
         if self.display_settings is not None:
             summary["display"] = self.display_settings
         return summary
@@ -412,8 +430,9 @@ class LivePipeline(Pausable):
         except ImcsrError as exc:
             self._event(f"timepoint {stack.index}: separation failed: {exc}", error=True, kind="engine")
             return
+        confidence = self._assess(frames, separated, stack.index)
         stamps["separated"] = time.monotonic()
-        frame = LiveFrame(index=stack.index, raw=stack, recon=recon, separated=separated, stamps=stamps)
+        frame = LiveFrame(stack.index, stack, recon, separated, stamps, confidence)
         stamps["published"] = time.monotonic()
         self.display.publish(frame)
         self.stats.separated += 1
@@ -427,6 +446,46 @@ class LivePipeline(Pausable):
                 return
             if not recorder.put(item):
                 self.stats.dropped["record"] += 1
+
+    def _assess(self, frames: np.ndarray, separated: Any, index: int) -> FrameConfidence | None:
+        """The frame's confidence (a few ms: subsampled); warns about a low one, rate-limited."""
+        try:
+            mid = frames[frames.shape[0] // 2] if frames.ndim == 3 else frames
+            confidence = self.confidence.assess(
+                separated.channels, getattr(separated, "uncertainty", None), mid, float(separated.input_scale)
+            )
+        except Exception as exc:  # a confidence bug must not cost the frame
+            log.warning("timepoint %d: confidence not computed: %s", index, exc)
+            return None
+        self.confidence_counts["checked"] += 1
+        if confidence.in_distribution:
+            return confidence
+        self.confidence_counts["low"] += 1
+        now = time.monotonic()
+        last = self._confidence_warned_s
+        if last is not None and now - last < self.confidence_warn_interval_s:
+            self._confidence_unreported += 1
+            return confidence
+        more = self._confidence_unreported
+        extra = (
+            f" ({more} more low-confidence timepoint{'s' if more != 1 else ''} since the last warning)" if more else ""
+        )
+        self._event(f"timepoint {index}: low confidence, the separation may be wrong: {confidence.reason}{extra}")
+        self._confidence_warned_s, self._confidence_unreported = now, 0
+        return confidence
+
+
+def confidence_model_of(engine: Any) -> ConfidenceModel:
+    """The :class:`ConfidenceModel` of an engine's model card (defaults for a model without a card)."""
+    source = getattr(engine, "source", None)
+    cfg = getattr(source, "cfg", None)
+    card = getattr(source, "card", None)
+    channels, head = getattr(cfg, "out_channels", None), getattr(cfg, "uncertainty", None)
+    return ConfidenceModel.from_card(
+        card if isinstance(card, dict) else None,
+        channels if isinstance(channels, int) else None,
+        head if isinstance(head, bool) else None,
+    )
 
 
 def _put_end(q: queue.Queue[object], wait: bool = False, patience_s: float = 30.0) -> None:

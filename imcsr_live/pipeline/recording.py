@@ -1,8 +1,8 @@
 """What a live recording contains: image specs, provenance, and one :class:`RecordItem` per :class:`LiveFrame`.
 
 Provenance (ARCHITECTURE.md): app version, model name + SHA-256 of its weights, engine + precision, the rig
-config as written, reconstruction parameters per timepoint (``timepoints.jsonl``) and dropped frames (added
-when the recording stops).
+config as written, reconstruction parameters and the per-frame confidence per timepoint (``timepoints.jsonl``),
+and dropped frames and the confidence summary (added when the recording stops).
 """
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ def record_item(frame: LiveFrame) -> RecordItem:
     warnings = getattr(frame.recon, "warnings", ())
     if warnings:
         info["warnings"] = list(warnings)
+    if frame.confidence is not None:
+        info["confidence"] = frame.confidence.to_dict()
     return RecordItem(
         index=frame.index,
         separated=np.asarray(frame.separated.channels, dtype=np.float32),

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from imcsr_live.config import RigConfig
+from imcsr_live.model.confidence import FrameConfidence
 from imcsr_live.pipeline.live import LiveFrame, LivePipeline, PipelineEvent
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class DisplayFrame:
     grey_title: str = ""  # overrides GREY_TITLES[grey_kind]
     published_s: float = field(default_factory=time.monotonic)  # monotonic, when the frame was prepared
     warnings: tuple[str, ...] = ()
+    confidence: FrameConfidence | None = None  # the separation's per-frame confidence (None: not judged)
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ class LiveView:
             widefield_scale=channels.shape[-1] / widefield.shape[-1] if widefield is not None else 1.0,
             grey_kind=kind,
             warnings=tuple(getattr(frame.recon, "warnings", ())),
+            confidence=frame.confidence,
         )
 
     def newest(self) -> DisplayFrame | None:

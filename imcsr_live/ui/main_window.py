@@ -203,6 +203,7 @@ class MainWindow(QtWidgets.QMainWindow):
         stamp = f"t = {frame.time_s:.1f} s    timepoint {frame.index + 1}"
         self.overlay.corner.setText(stamp)
         self.frame_label.setText(stamp + ("    " + "; ".join(frame.warnings) if frame.warnings else ""))
+        self.status_line.show_confidence(frame.confidence)
         if first:
             _, w = frame.channels[0].shape
             for panel in (*self.panels, *self.channel_panels):
