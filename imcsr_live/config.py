@@ -3,6 +3,10 @@
 Every table forbids unknown keys so a typo is an error, not a silently ignored setting. Units are part of the
 field names (``_nm``, ``_um``, ``_s``, ``_ms``). ``optics`` and ``sim`` are required; every other table has
 defaults that suit the simulated microscope.
+
+Every number has physical bounds (the reason is noted at each field) and must be finite: a NaN or infinite
+value, or one far outside what a SIM microscope can have, would otherwise exhaust memory (sizes derived from
+it), hang (waits derived from it) or give NaN images without an error.
 """
 
 from __future__ import annotations
@@ -20,6 +24,58 @@ from imcsr_live.errors import ConfigError
 _HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _bounded(low: float, high: float, **kwargs: Any) -> Any:
+    """A finite float field in ``[low, high]``."""
+    return Field(allow_inf_nan=False, ge=low, le=high, **kwargs)
+
+
+#: Largest camera frame side accepted (pixels): no SIM camera is larger, and the SR frame (twice the side) then
+#: stays within the engines' 16384-pixel limit.
+MAX_RAW_SIDE = 8192
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the OS can still give this process (``MemAvailable``), or None where it does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_frame_budget(shape: tuple[int, ...], bytes_per_pixel: float, what: str) -> None:
+    """Refuse a frame size before allocating: a side above :data:`MAX_RAW_SIDE` or more memory than available.
+
+    Raises
+    ------
+    InputDataError
+        Naming the size, the memory it needs and what to do.
+    """
+    from imcsr_live.errors import InputDataError
+
+    ny, nx = (int(v) for v in shape[-2:])
+    if max(ny, nx) > MAX_RAW_SIDE:
+        raise InputDataError(
+            f"{what}: frames of {ny} x {nx} pixels exceed the {MAX_RAW_SIDE}-pixel limit per side; crop or bin them"
+        )
+    need = ny * nx * bytes_per_pixel
+    free = available_memory_bytes()
+    if free is not None and need > free:
+        raise InputDataError(
+            f"{what}: {ny} x {nx} frames need about {need / 2**30:.1f} GiB of memory but only "
+            f"{free / 2**30:.1f} GiB is free; use smaller frames or free memory"
+        )
 
 
 class _Table(BaseModel):
@@ -40,7 +96,8 @@ class BackendConfig(_Table):
         strict=False,  # TOML gives a string
         description="Micro-Manager .cfg file (relative paths: to the current folder, then the TOML)",
     )
-    timeout_s: PositiveFloat = 5.0
+    # >= 10 ms: no camera delivers a frame faster; <= 10 min: longer looks like a frozen app to the operator.
+    timeout_s: float = _bounded(0.01, 600.0, default=5.0)
     # Micro-Manager backends only (ignored by the simulated backend); see imcsr_live/hardware/.
     burst: Literal["triggered", "software"] = Field(
         default="triggered",
@@ -61,9 +118,13 @@ class BackendConfig(_Table):
 class OpticsConfig(_Table):
     """Detection optics. ``pixel_size_um`` is the camera pixel projected into the sample plane."""
 
-    na: float = Field(gt=0, le=1.7, description="numerical aperture of the objective")
-    emission_wavelength_nm: float = Field(ge=300, le=1100)
-    pixel_size_um: float = Field(gt=0, lt=1.0)
+    # 0.1 (a weak lens) up to 1.7 (the highest-index immersion objectives).
+    na: float = _bounded(0.1, 1.7, description="numerical aperture of the objective")
+    # Fluorophore emission from near-UV to near-IR, where cameras and objectives work.
+    emission_wavelength_nm: float = _bounded(300.0, 1100.0)
+    # 10 nm - 1 um in the sample plane: finer pixels are impossible magnifications and make every pixel-derived
+    # size (PSF kernels, frames) explode; coarser ones cannot sample any SIM pattern.
+    pixel_size_um: float = Field(ge=0.01, lt=1.0, allow_inf_nan=False)
 
     @property
     def otf_cutoff_per_um(self) -> float:
@@ -77,9 +138,14 @@ class SimConfig(_Table):
     angles: int = Field(default=3, ge=1, le=8)
     phases: int = Field(default=3, ge=3, le=9)
     order: Literal["angle-major", "phase-major"] = "angle-major"
-    angles_deg: list[float] = Field(description="pattern orientation per angle, degrees from the camera x axis")
-    period_um: float = Field(gt=0, lt=10, description="pattern period in the sample plane")
-    modulation: float = Field(default=0.8, gt=0, le=1, description="expected modulation depth (start value)")
+    # Orientations are angles: one turn either way covers every convention.
+    angles_deg: list[Annotated[float, _bounded(-360.0, 360.0)]] = Field(
+        description="pattern orientation per angle, degrees from the camera x axis"
+    )
+    # Below 50 nm no light pattern exists (and the OTF check rejects it); 10 um is far beyond any SIM period.
+    period_um: float = Field(ge=0.05, lt=10, allow_inf_nan=False, description="pattern period in the sample plane")
+    # A modulation depth is a fraction; below 1 % the side bands are pure noise.
+    modulation: float = _bounded(0.01, 1.0, default=0.8, description="expected modulation depth (start value)")
 
     @model_validator(mode="after")
     def _angles_match(self) -> SimConfig:
@@ -97,14 +163,20 @@ class SimConfig(_Table):
 class ReconConfig(_Table):
     """Wiener reconstruction settings (fairSIM normalisation)."""
 
-    wiener: PositiveFloat = 0.05
-    apodization_bend: float = Field(default=0.8, gt=0, le=2)
-    attenuation: float = Field(default=0.99, ge=0, le=1)
-    attenuation_fwhm_per_um: PositiveFloat = 1.2
+    # fairSIM's Wiener constant: below 1e-6 it divides by ~0 (noise x 1e6, overflow); above 10 the filter only
+    # blurs (usual values 0.001 - 0.5).
+    wiener: float = _bounded(1e-6, 10.0, default=0.05)
+    # Exponent of the apodization: 0.1 - 2 spans everything from a flat to a steep roll-off.
+    apodization_bend: float = _bounded(0.1, 2.0, default=0.8)
+    attenuation: float = _bounded(0.0, 1.0, default=0.99)  # a fraction of the band-0 strength
+    # Notch width in cycles/um: between 1 % and ~4x of a high-NA OTF cutoff (~6 /um).
+    attenuation_fwhm_per_um: float = _bounded(0.01, 25.0, default=1.2)
     update: Literal["per-frame", "fixed"] = "per-frame"
     post_filter: Literal["wiener", "hifi"] = "wiener"
-    camera_offset_adu: float = Field(default=100.0, ge=0, description="camera dark level subtracted first")
-    otf_damping: float = Field(default=0.7, gt=0, le=1, description="model OTF *= damping ** (|k| / kc)")
+    # The camera delivers 16-bit counts: an offset above 65535 would blank every frame.
+    camera_offset_adu: float = _bounded(0.0, 65535.0, default=100.0, description="camera dark level subtracted first")
+    # Below 0.01 the model OTF is ~0 beyond k = 0 and the Wiener filter divides by it.
+    otf_damping: float = _bounded(0.01, 1.0, default=0.7, description="model OTF *= damping ** (|k| / kc)")
 
 
 class StructureConfig(_Table):
@@ -130,10 +202,14 @@ def _default_structures() -> list[StructureConfig]:
 
 
 class AcquisitionConfig(_Table):
-    interval_s: PositiveFloat = 2.0
-    exposure_ms: PositiveFloat = 30.0
+    # >= 1 ms (0 = free-running is a command-line choice; a timepoint takes 9 exposures anyway); <= 1 h: a longer
+    # wait between timepoints looks like a hang, and nothing in a living cell stays put that long.
+    interval_s: float = _bounded(0.001, 3600.0, default=2.0)
+    # 10 us (fastest sCMOS) - 10 s per raw frame: 9 frames of 10 s already take 1.5 min per timepoint.
+    exposure_ms: float = _bounded(0.01, 10_000.0, default=30.0)
     channel_preset: str = "488"
-    timepoints: int = Field(default=100, ge=1)
+    # One million timepoints: over 23 days at 2 s; beyond that only pre-allocation sizes would grow.
+    timepoints: int = Field(default=100, ge=1, le=1_000_000)
 
 
 class EngineConfig(_Table):
@@ -141,12 +217,13 @@ class EngineConfig(_Table):
     precision: Literal["fp16", "bf16", "fp32"] = "fp16"
     # Frames with more pixels are separated in overlapping tiles (memory cap on small GPUs); None = whole frames,
     # tiling only after running out of device memory.
-    max_tile_pixels: Annotated[int, Field(ge=4096)] | None = None
+    # 64^2 (smaller tiles are mostly overlap) up to 16384^2 pixels (no frame is larger; see MAX_FRAME_SIDE).
+    max_tile_pixels: Annotated[int, Field(ge=4096, le=16384**2)] | None = None
 
 
 class DisplayConfig(_Table):
-    gamma: PositiveFloat = 0.8
-    autocontrast_percentiles: list[float] = Field(default_factory=lambda: [0.1, 99.9], min_length=2, max_length=2)
+    gamma: float = _bounded(0.1, 10.0, default=0.8)  # display gamma: beyond 0.1 - 10 an image is black or white
+    autocontrast_percentiles: list[FiniteFloat] = Field(default_factory=lambda: [0.1, 99.9], min_length=2, max_length=2)
 
     @field_validator("autocontrast_percentiles")
     @classmethod

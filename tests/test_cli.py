@@ -46,6 +46,17 @@ def test_bad_input_is_one_line_without_traceback(args: list[str], expected: str,
     assert expected in lines[0]
 
 
+def test_a_frame_size_beyond_memory_is_refused_before_allocating(tmp_path: Path) -> None:
+    from imcsr_live.config import available_memory_bytes
+
+    free = available_memory_bytes()
+    if free is None or free > 8192**2 * 1024:
+        pytest.skip("this machine has the memory for an 8192 x 8192 synthetic microscope")
+    result = run_cli("synth", "-c", str(SIMULATED), "-o", str(tmp_path / "x.tif"), "--size", "8192")
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert "GiB of memory" in result.stderr and not (tmp_path / "x.tif").exists()
+
+
 def test_unknown_config_key_names_it(tmp_path: Path) -> None:
     bad = tmp_path / "rig.toml"
     bad.write_text(SIMULATED.read_text().replace("wiener = 0.05", "wiener = 0.05\nweiner = 0.1"))

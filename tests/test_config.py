@@ -173,3 +173,74 @@ def test_random_text_is_a_config_error_not_a_crash(text: str, tmp_path_factory: 
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError):
         load_rig_config(path)
+
+
+# --- physical bounds: out-of-range and non-finite numbers are rejected before anything is allocated or waited on ---
+
+_NUMERIC_LEAVES = [
+    (t, k) for t, k in _LEAVES if isinstance(BASE[t][k], int | float) and not isinstance(BASE[t][k], bool)
+]
+_ZERO_IS_FINE = {("recon", "attenuation"), ("recon", "camera_offset_adu")}  # lower bound 0 is physical here
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "value"),
+    [
+        ("optics", "pixel_size_um", 1e-9),  # OOM at 23.7 GB
+        ("acquisition", "interval_s", 1e300),  # hang
+        ("recon", "wiener", 1e-320),
+        ("recon", "wiener", 9.2e18),
+        ("backend", "timeout_s", 1e-320),
+        ("acquisition", "exposure_ms", 1e5),
+        ("acquisition", "timepoints", 10**12),
+        ("display", "gamma", float("inf")),
+        ("sim", "modulation", float("nan")),
+    ],
+)
+def test_values_from_the_issue_are_rejected(table: str, key: str, value: float) -> None:
+    data = copy.deepcopy(BASE)
+    data[table][key] = value
+    with pytest.raises(ConfigError) as info:
+        parse_rig_config(data)
+    assert f"[{table}] {key}" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 1e6])
+def test_non_finite_or_huge_pattern_angles_are_rejected(value: float) -> None:
+    data = copy.deepcopy(BASE)
+    data["sim"]["angles_deg"] = [value, 72.0, 132.0]
+    with pytest.raises(ConfigError, match=r"\[sim\] angles_deg"):
+        parse_rig_config(data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    leaf=st.sampled_from(_NUMERIC_LEAVES),
+    value=st.one_of(
+        st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+        st.floats(min_value=1e7, max_value=1e308),
+        st.floats(min_value=-1e308, max_value=-1e-300),
+        st.integers(min_value=10**7, max_value=10**30),
+    ),
+)
+def test_random_non_finite_or_out_of_range_number_is_rejected_with_its_key(leaf: tuple[str, str], value: float) -> None:
+    table, key = leaf
+    data = copy.deepcopy(BASE)
+    data[table][key] = value
+    with pytest.raises(ConfigError) as info:
+        parse_rig_config(data)
+    assert f"[{table}] {key}" in str(info.value) and "\n" not in str(info.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(leaf=st.sampled_from(_NUMERIC_LEAVES), value=st.floats(min_value=0.0, max_value=1e-300))
+def test_random_vanishing_number_is_rejected_unless_zero_is_physical(leaf: tuple[str, str], value: float) -> None:
+    table, key = leaf
+    data = copy.deepcopy(BASE)
+    data[table][key] = value
+    if leaf in _ZERO_IS_FINE:
+        assert getattr(getattr(parse_rig_config(data), table), key) == value
+        return
+    with pytest.raises(ConfigError) as info:
+        parse_rig_config(data)
+    assert f"[{table}] {key}" in str(info.value) or "[sim] period_um" in str(info.value)
