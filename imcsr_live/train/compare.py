@@ -249,15 +249,20 @@ def compare_methods(
     pipeline: bool = False,
     pipeline_images: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> CompareReport:
-    """Evaluate every method on the same test images and write the report files into ``report_dir``."""
+    """Evaluate every method on the same test images and write the report files into ``report_dir``.
+
+    ``data``: as :func:`~imcsr_live.train.evaluate.load_eval_levels` (a world name: that world's pipeline levels,
+    ``pipeline_images`` images each); ``workers``: processes rendering the pipeline test images.
+    """
     methods, names, colours = load_methods(parse_method_specs(specs))
     frames = max(m.frames for m in methods)
     card0 = methods[0].members[0].card
     cfg = card0.get("training", {}).get("config")
     photons = photons or (list(TrainConfig.model_validate(cfg).data.photons) if cfg else [100.0, 300.0, 1000.0])
     levels = load_eval_levels(
-        data, names, frames, photons=photons, images=images, size=size, seed=seed, pipeline=pipeline
+        data, names, frames, photons=photons, images=images, size=size, seed=seed, pipeline=pipeline, workers=workers
     )
     report = CompareReport(methods=[m.label for m in methods] + [BASELINE])
     counts = [images if lv.rig is None else (pipeline_images or images) for lv in levels]
@@ -268,7 +273,7 @@ def compare_methods(
     fast = [lv for lv in levels if lv.rig is None]
     shown = {id(fast[-1]) if fast else id(levels[-1]): "montage.png"}
     piped = [lv for lv in levels if lv.rig is not None]
-    if piped:
+    if piped and fast:  # (only pipeline levels, e.g. a world: montage.png)
         shown[id(piped[-1])] = "montage_pipeline.png"
     calib: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for lv, n in zip(levels, counts, strict=True):
@@ -308,7 +313,7 @@ def compare_methods(
     desc = ", ".join(f"{m.label} = {' + '.join(Path(p.path).name for p in m.members)}" for m in methods)
     note = (
         f"Methods: {desc}. All methods see the same {images} test images per level "
-        + (f"({pipeline_images} per pipeline level) " if pipeline and pipeline_images else "")
+        + (f"({pipeline_images} per pipeline level) " if piped and pipeline_images else "")
         + f"({size}x{size}, seeds disjoint from training)."
     )
     report.files += write_tables(report, out, {"name": " vs ".join(labels[:-1])}, methods=labels, note=note)

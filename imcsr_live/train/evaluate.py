@@ -1,10 +1,15 @@
 """``imcsr-live evaluate``: paper metrics of a trained model per structure and SNR, against a trivial baseline.
 
 Data: ``"synthetic"`` (fresh synthetic cells, never seen in training, at each photon level through the fast
-Wiener-SIM approximation) or a folder of per-structure images ``D/<Structure>/*`` -- or ``D/<level>/<Structure>/*``
-for several SNR levels. Each test image is the sum of one full-size image per structure (brightness ratio 1);
-the ground truth is the structures. The baseline copies the input to every channel (what you see without
-separation; the linear fit of the metrics makes any per-channel scale, e.g. mean brightness ratios, irrelevant).
+Wiener-SIM approximation; with ``pipeline`` also through the synthetic microscope + the real reconstructor), a
+named synthetic world other than the default (:func:`eval_worlds`, e.g. ``"independent"``: cells of that world
+through the synthetic microscope + the real reconstructor, levels ``"<world> <p> photons"``, cell seeds from
+:data:`WORLD_EVAL_SEED_BASE` on) or a folder of per-structure images ``D/<Structure>/*`` -- or
+``D/<level>/<Structure>/*`` for several SNR levels. World names take precedence over folders of the same name
+(write ``./independent`` for such a folder). Each fast or folder test image is the sum of one full-size image per
+structure (brightness ratio 1); the ground truth is the structures. The baseline copies the input to every
+channel (what you see without separation; the linear fit of the metrics makes any per-channel scale, e.g. mean
+brightness ratios, irrelevant).
 
 Writes ``metrics.csv`` (one row per image, structure and method), ``metrics.md`` (medians and IQRs),
 ``boxplots.png`` (Tukey box plots, whiskers 1.5 IQR, as the paper's Fig. 2A / 3B) and ``montage.png``.
@@ -13,7 +18,9 @@ Writes ``metrics.csv`` (one row per image, structure and method), ``metrics.md``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +37,37 @@ from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
 
 METRICS = ("nrmse", "ssim", "pcc")
 
+# Cell seeds of the named worlds' test data start here: far above every training and validation seed (training
+# renders seeds from 0 up to ~10^7), so an evaluation never images a cell a model was trained on. Test image i
+# uses WORLD_EVAL_SEED_BASE + seed + PIPELINE_IMAGE_OFFSET + i, static (flicker) scene j
+# WORLD_EVAL_SEED_BASE + seed + STATIC_SCENE_OFFSET + j. The default world keeps base 0 (the --pipeline levels
+# of earlier reports stay reproducible).
+WORLD_EVAL_SEED_BASE = 900_000_000
+PIPELINE_IMAGE_OFFSET = 3_000_003
+STATIC_SCENE_OFFSET = 4_000_037
+
+
+def eval_worlds() -> list[str]:
+    """The synthetic worlds ``--data`` accepts by name (every world but "default", which is ``"synthetic"``)."""
+    from imcsr_live.synth.world import WORLDS
+
+    return [w for w in WORLDS if w != "default"]
+
+
+def world_seed_base(world: str) -> int:
+    """First cell seed of a world's test data (see :data:`WORLD_EVAL_SEED_BASE`)."""
+    return 0 if world == "default" else WORLD_EVAL_SEED_BASE
+
+
+def pipeline_level_name(world: str, photons: float) -> str:
+    """Level name of pipeline test images: ``"pipeline 300 photons"`` (default world), ``"independent 300 photons"``."""
+    return f"{'pipeline' if world == 'default' else world} {photons:g} photons"
+
+
+def crop_margin(img: np.ndarray, margin: int) -> np.ndarray:
+    """``img`` ``(..., H, W)`` without ``margin`` pixels at each border."""
+    return img[..., margin:-margin, margin:-margin] if margin else img
+
 
 @dataclass
 class EvalSet:
@@ -38,6 +76,7 @@ class EvalSet:
     level: str
     inputs: np.ndarray
     targets: np.ndarray
+    margin: int = 0  # border left out of the scores (see EvalLevel.margin)
 
 
 @dataclass
@@ -84,8 +123,9 @@ class EvalLevel:
     """One SNR level of a test set and how its inputs are made.
 
     Fast levels: a pool of clean per-structure images, summed and degraded by the Wiener-SIM approximation.
-    Pipeline levels (``rig`` set): the real synthetic microscope (raw 9-frame SIM stacks with camera noise) and
-    the real :class:`~imcsr_live.recon.reconstructor.Reconstructor`, i.e. the live pipeline's input.
+    Pipeline levels (``rig`` set): the real synthetic microscope (raw 9-frame SIM stacks with camera noise) of the
+    synthetic ``world`` and the real :class:`~imcsr_live.recon.reconstructor.Reconstructor`, i.e. the live
+    pipeline's input; ``workers`` processes render the test images (the images do not depend on it).
     """
 
     level: str
@@ -97,17 +137,20 @@ class EvalLevel:
     # SR pixels at each border left out of the scores: the reconstruction fades to 0 there (raw-frame edge taper)
     # while the truth does not, so no model can be right there (pipeline levels: EDGE_MARGIN).
     margin: int = 0
+    world: str = "default"  # synthetic world of a pipeline level (imcsr_live.synth.world.WORLDS)
+    workers: int = 1
 
     def scored(self, img: np.ndarray) -> np.ndarray:
         """The part of ``(..., H, W)`` that metrics and flicker are computed on (the border ``margin`` removed)."""
-        m = self.margin
-        return img[..., m:-m, m:-m] if m else img
+        return crop_margin(img, self.margin)
 
     def images(self, frames: int, images: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Normalised inputs ``(frames, H, W)`` and targets ``(S, H, W)`` (see :func:`iter_test_images`)."""
         if self.rig is not None:
             assert self.photons is not None
-            return iter_pipeline_images(self.rig, frames, self.photons, images, seed, self.size)
+            return iter_pipeline_images(
+                self.rig, frames, self.photons, images, seed, self.size, world=self.world, workers=self.workers
+            )
         assert self.pool is not None
         return iter_test_images(self.pool, frames, self.photons, images, seed, self.degrader)
 
@@ -119,7 +162,8 @@ class EvalLevel:
 
         if self.rig is not None:
             assert self.photons is not None
-            mic, rec = _pipeline(self.rig, self.photons, size, seed + 4_000_037 + scene)
+            scene_seed = world_seed_base(self.world) + seed + STATIC_SCENE_OFFSET + scene
+            mic, rec = _pipeline(self.rig, self.photons, size, scene_seed, self.world)
             srs, truth = [], None
             for _ in range(n):
                 tp = mic.next_timepoint(dt_s=0.0)
@@ -144,26 +188,78 @@ class EvalLevel:
         return frames, truth * np.float32(least_squares_gain(*inner))
 
 
-def _pipeline(rig: RigConfig, photons: float, size: int, seed: int):
-    """A synthetic microscope (raw frames of half the SR size) and a fresh reconstructor."""
+def _pipeline(rig: RigConfig, photons: float, size: int, seed: int, world: str = "default"):
+    """A synthetic microscope of ``world`` (raw frames of half the SR size) and a fresh reconstructor."""
     from imcsr_live.train.pipeline_data import pipeline_session
 
-    return pipeline_session(rig, photons, size, seed)
+    return pipeline_session(rig, photons, size, seed, world=world)
+
+
+def pipeline_test_seed(world: str, seed: int, image: int) -> int:
+    """Microscope seed of pipeline test image ``image`` (disjoint from training; see :data:`WORLD_EVAL_SEED_BASE`)."""
+    return world_seed_base(world) + seed + PIPELINE_IMAGE_OFFSET + image
+
+
+def _render_pipeline_image(
+    micro_seed: int, *, rig: RigConfig, frames: int, photons: float, size: int, world: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """One normalised pipeline test image ``(frames, H, W)`` and its middle timepoint's targets ``(S, H, W)``."""
+    from imcsr_live.train.pipeline_data import pipeline_sequence
+
+    srs, gts = pipeline_sequence(rig, photons, size, micro_seed, frames, world=world)
+    x, scale = normalize_input(srs)
+    return x, (gts[frames // 2] / np.float32(scale)).astype(np.float32)
+
+
+def _single_threaded_worker() -> None:
+    """Render workers share the machine: one torch thread each."""
+    torch.set_num_threads(1)
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Render with one torch thread (the reconstruction's result then does not depend on the thread count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def iter_pipeline_images(
-    rig: RigConfig, frames: int, photons: float, images: int, seed: int, size: int
+    rig: RigConfig,
+    frames: int,
+    photons: float,
+    images: int,
+    seed: int,
+    size: int,
+    *,
+    world: str = "default",
+    workers: int = 1,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Test images through the live pipeline: microscope ``seed + 3_000_003 + i`` (disjoint from training),
-    ``frames`` consecutive timepoints reconstructed by the real reconstructor; targets = the middle timepoint's
-    per-structure SR ground truth. Inputs and targets are normalised as in :func:`iter_test_images`.
-    """
-    from imcsr_live.train.pipeline_data import pipeline_sequence
+    """Test images through the live pipeline: a microscope of ``world`` per image (seed
+    :func:`pipeline_test_seed`, disjoint from training), ``frames`` consecutive timepoints reconstructed by the real
+    reconstructor; targets = the middle timepoint's per-structure SR ground truth. Inputs and targets are
+    normalised as in :func:`iter_test_images`.
 
-    for i in range(images):
-        srs, gts = pipeline_sequence(rig, photons, size, seed + 3_000_003 + i, frames)
-        x, scale = normalize_input(srs)
-        yield x, (gts[frames // 2] / np.float32(scale)).astype(np.float32)
+    ``workers`` > 1 renders the images in that many processes (spawned); they come back in order and are the
+    same whatever the number of workers (each image is its own seeded microscope).
+    """
+    render = partial(_render_pipeline_image, rig=rig, frames=frames, photons=photons, size=size, world=world)
+    seeds = [pipeline_test_seed(world, seed, i) for i in range(images)]
+    if workers <= 1 or images <= 1:
+        for micro_seed in seeds:
+            with _one_torch_thread():  # as in the workers: multi-threaded reductions round differently
+                image = render(micro_seed)
+            yield image
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch / CUDA state
+    with ProcessPoolExecutor(min(workers, images), mp_context=context, initializer=_single_threaded_worker) as pool:
+        yield from pool.map(render, seeds)
 
 
 def load_eval_levels(
@@ -177,17 +273,20 @@ def load_eval_levels(
     seed: int,
     rig: Path | None = None,
     pipeline: bool = False,
+    workers: int = 1,
 ) -> list[EvalLevel]:
-    """Test levels for ``data`` = ``"synthetic"`` or a folder (see the module docstring).
+    """Test levels for ``data`` = ``"synthetic"``, a world of :func:`eval_worlds` or a folder (module docstring).
 
     ``pipeline`` (synthetic only) adds one level per photon count whose inputs come from the synthetic
-    microscope + the real reconstructor (``rig``: the rig TOML, default ``hardware_configs/simulated.toml``).
+    microscope + the real reconstructor (``rig``: the rig TOML, default ``hardware_configs/simulated.toml``); a
+    world name gives only such levels, of that world. ``workers``: processes rendering the pipeline images.
     """
+    worlds = eval_worlds()
+    if str(data) in worlds:
+        r, rig_path = _eval_rig(rig)
+        return _pipeline_levels(r, rig_path, names, photons, size, str(data), workers)
     if str(data) == "synthetic":
-        from imcsr_live.config import load_rig_config
-
-        rig_path = rig or Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
-        r = load_rig_config(rig_path)
+        r, rig_path = _eval_rig(rig)
         degrader = SimReconApproximation(SimDegradeParams.from_rig(r))
         cells = max(images, 4)
         # Seeds disjoint from training (seed) and validation (seed + 1_000_003) cells.
@@ -196,28 +295,66 @@ def load_eval_levels(
         )
         levels = [EvalLevel(f"{p:g} photons", pool, p, degrader) for p in photons]
         if pipeline:
-            if r.structure_names != list(names):
-                raise InputDataError(
-                    f"{rig_path}: the rig images {r.structure_names} but the models separate {list(names)}; "
-                    "use a rig TOML with the models' structures for --pipeline"
-                )
-            from imcsr_live.train.pipeline_data import EDGE_MARGIN
-
-            if size - 2 * EDGE_MARGIN < 32:
-                raise InputDataError(f"--size {size} is too small for --pipeline; use >= {2 * EDGE_MARGIN + 32}")
-            levels += [
-                EvalLevel(f"pipeline {p:g} photons", None, p, rig=r, size=size, margin=EDGE_MARGIN) for p in photons
-            ]
+            levels += _pipeline_levels(r, rig_path, names, photons, size, "default", workers)
         return levels
+    choices = f"'synthetic', a synthetic world ({', '.join(worlds)}) or a folder ROOT/<Structure>/*.tif"
+    if str(data) == "default":
+        raise InputDataError(f"--data default: the default world is --data synthetic (--pipeline for pipeline levels); "
+                             f"pass {choices}")  # fmt: skip
     root = Path(data)
     if not root.is_dir():
-        raise InputDataError(f"evaluation data {root} not found; pass 'synthetic' or a folder ROOT/<Structure>/*.tif")
+        raise InputDataError(f"evaluation data {root} not found; pass {choices}")
     subdirs = sorted(p for p in root.iterdir() if p.is_dir())
     if subdirs and all(p.name not in names for p in subdirs) and any((p / names[0]).is_dir() for p in subdirs):
         levels = [p for p in subdirs if (p / names[0]).is_dir()]
     else:
         levels = [root]
     return [EvalLevel(lv.name if lv != root else "data", folder_pool(lv, names, frames=frames), None) for lv in levels]
+
+
+def _eval_rig(rig: Path | None) -> tuple[RigConfig, Path]:
+    """The rig of synthetic test data (default ``hardware_configs/simulated.toml``) and its path."""
+    from imcsr_live.config import load_rig_config
+
+    rig_path = rig or Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
+    return load_rig_config(rig_path), rig_path
+
+
+def _pipeline_levels(
+    rig: RigConfig, rig_path: Path, names: list[str], photons: list[float], size: int, world: str, workers: int
+) -> list[EvalLevel]:
+    """One pipeline level of ``world`` per photon count (the rig must image the models' structures)."""
+    from imcsr_live.train.pipeline_data import EDGE_MARGIN
+
+    option = "--pipeline" if world == "default" else f"--data {world}"
+    if rig.structure_names != list(names):
+        raise InputDataError(
+            f"{rig_path}: the rig images {rig.structure_names} but the models separate {list(names)}; "
+            f"use a rig TOML with the models' structures for {option}"
+        )
+    if size % 4 or size - 2 * EDGE_MARGIN < 32:
+        raise InputDataError(f"--size {size} does not fit {option}; use a multiple of 4, >= {2 * EDGE_MARGIN + 32}")
+    check_world_available(world)
+    return [
+        EvalLevel(
+            pipeline_level_name(world, p), None, p, rig=rig, size=size, margin=EDGE_MARGIN, world=world, workers=workers
+        )
+        for p in photons
+    ]
+
+
+def check_world_available(world: str) -> None:
+    """A clear error when a world's generator module (``imcsr_live.synth.<world>``) is missing in this install."""
+    if world == "default":
+        return
+    import importlib
+
+    try:
+        importlib.import_module(f"imcsr_live.synth.{world}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"imcsr_live.synth.{world}":
+            raise
+        raise InputDataError(f"synthetic world {world!r} is not available in this install ({exc})") from None
 
 
 def load_eval_sets(
@@ -230,10 +367,16 @@ def load_eval_sets(
     size: int,
     seed: int,
     rig: Path | None = None,
+    workers: int = 1,
 ) -> list[EvalSet]:
-    """Test sets (all images in memory) for ``data`` = ``"synthetic"`` or a folder."""
-    levels = load_eval_levels(data, names, frames, photons=photons, images=images, size=size, seed=seed, rig=rig)
-    return [EvalSet(lv.level, *map(np.stack, zip(*lv.images(frames, images, seed), strict=True))) for lv in levels]
+    """Test sets (all images in memory) for ``data`` = ``"synthetic"``, a world or a folder."""
+    levels = load_eval_levels(
+        data, names, frames, photons=photons, images=images, size=size, seed=seed, rig=rig, workers=workers
+    )
+    return [
+        EvalSet(lv.level, *map(np.stack, zip(*lv.images(frames, images, seed), strict=True)), margin=lv.margin)
+        for lv in levels
+    ]
 
 
 @torch.no_grad()
@@ -260,11 +403,12 @@ def evaluate_model(
     on_progress: Callable[[int, int], None] | None = None,
     pooling: str | None = None,
     pool_window: int | None = None,
+    workers: int = 1,
 ) -> EvalReport:
     """Evaluate a checkpoint and write the report files into ``report_dir``.
 
     ``pooling`` / ``pool_window`` override the channel-attention pooling at inference (e.g. ``"local"`` with the
-    training patch size for frames much larger than the patches).
+    training patch size for frames much larger than the patches). ``workers``: processes rendering pipeline images.
     """
     if pooling not in (None, "global", "local"):
         raise InputDataError(f"pooling must be 'global' or 'local' (got {pooling!r})")
@@ -286,7 +430,9 @@ def evaluate_model(
     )
     photons = photons or (list(train_cfg.data.photons) if train_cfg else [100.0, 300.0, 1000.0])
     frames = int(card["input_frames"])
-    sets = load_eval_sets(data, all_names, frames, photons=photons, images=images, size=size, seed=seed)
+    sets = load_eval_sets(
+        data, all_names, frames, photons=photons, images=images, size=size, seed=seed, workers=workers
+    )
     report = EvalReport()
     preds = []
     for k, s in enumerate(sets):
@@ -295,11 +441,11 @@ def evaluate_model(
         for i in range(s.inputs.shape[0]):
             mid = s.inputs[i, frames // 2]
             for c, name in enumerate(out_names):
-                gt = s.targets[i, all_names.index(name)]
+                gt = crop_margin(s.targets[i, all_names.index(name)], s.margin)
                 if not gt.max() > gt.min():
                     continue  # an empty field has no meaningful metric
                 for method, img in (("IMC-SR", pred[i, c]), ("baseline", mid)):
-                    m = evaluate_image(img, gt)
+                    m = evaluate_image(crop_margin(img, s.margin), gt)
                     report.rows.append(
                         {"level": s.level, "image": i, "structure": name, "method": method, **m.as_dict()}
                     )
