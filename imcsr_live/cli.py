@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -54,9 +56,13 @@ def _root(
     log.debug("command line: %s (log file %s)", " ".join(sys.argv), path)
 
 
-def progress_bar() -> Progress:
-    """The progress bar every long command uses (stderr, so stdout stays clean for results)."""
-    return Progress(
+@contextmanager
+def progress_bar() -> Iterator[Progress]:
+    """The progress bar every long command uses (stderr, so stdout stays clean for results).
+
+    It stays on screen after a run; when the run fails it is removed, so the error is the only line left.
+    """
+    bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -66,6 +72,12 @@ def progress_bar() -> Progress:
         console=console,
         transient=False,
     )
+    with bar:
+        try:
+            yield bar
+        except BaseException:
+            bar.live.transient = True
+            raise
 
 
 @app.command()

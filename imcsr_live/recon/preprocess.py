@@ -22,6 +22,10 @@ from imcsr_live.errors import InputDataError
 
 DEFAULT_TAPER_PX = 16
 SATURATED_FRACTION = 1e-3  # flag a frame when more than 0.1 % of its pixels sit at the maximum value
+MIN_RAW_SIDE = 64  # the edge taper (16 px a side) and the pattern estimation need at least this many pixels
+#: Camera bit depths whose full-scale value (2**bits - 1) marks saturation, also in data stored as wider integers
+#: (a 12-bit camera in a uint16 file) or converted to float.
+SENSOR_BITS = (8, 10, 11, 12, 14, 15, 16)
 
 
 @dataclass
@@ -34,11 +38,11 @@ class Prepared:
     warnings: tuple[str, ...] = ()
 
 
-def check_raw(raw: np.ndarray, n_frames: int) -> np.ndarray:
-    """Validate one raw stack ``(n_frames, Y, X)``; return it as an array.
+def check_raw_shape(raw: np.ndarray, n_frames: int) -> np.ndarray:
+    """Validate the layout of one raw stack ``(n_frames, Y, X)`` (cheap: no pass over the pixels).
 
-    Raises :class:`InputDataError` naming the problem: wrong frame count or rank, unsupported dtype, NaN/inf,
-    an all-zero frame.
+    Raises :class:`InputDataError` naming the problem: wrong frame count or rank, unsupported dtype, frames
+    smaller than 64 x 64 or of odd size.
     """
     arr = np.asarray(raw)
     if arr.ndim != 3 or arr.shape[0] != n_frames:
@@ -48,8 +52,21 @@ def check_raw(raw: np.ndarray, n_frames: int) -> np.ndarray:
         )
     if arr.dtype.kind not in "uif" or arr.dtype == np.float16:
         raise InputDataError(f"raw frames must be unsigned/signed integers or float32/64 (got dtype {arr.dtype})")
-    if min(arr.shape[1:]) < 64 or any(s % 2 for s in arr.shape[1:]):
-        raise InputDataError(f"raw frames must be even-sized and at least 64 x 64 pixels (got {arr.shape[1:]})")
+    if min(arr.shape[1:]) < MIN_RAW_SIDE or any(s % 2 for s in arr.shape[1:]):
+        raise InputDataError(
+            f"raw frames must be even-sized and at least {MIN_RAW_SIDE} x {MIN_RAW_SIDE} pixels (got "
+            f"{arr.shape[1]} x {arr.shape[2]}); crop the data to an even size"
+        )
+    return arr
+
+
+def check_raw(raw: np.ndarray, n_frames: int) -> np.ndarray:
+    """Validate one raw stack ``(n_frames, Y, X)``; return it as an array.
+
+    Raises :class:`InputDataError` naming the problem: wrong frame count or rank, unsupported dtype, frame size,
+    NaN/inf, an all-zero frame.
+    """
+    arr = check_raw_shape(raw, n_frames)
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         bad = sorted({int(i) for i in np.nonzero(~np.isfinite(arr).all(axis=(1, 2)))[0]})
         raise InputDataError(f"raw frames {bad} contain NaN or inf; the acquisition is corrupt, re-acquire it")
@@ -61,12 +78,26 @@ def check_raw(raw: np.ndarray, n_frames: int) -> np.ndarray:
     return arr
 
 
+def saturation_level(arr: np.ndarray) -> float | None:
+    """The value at which the camera saturated, if the stack reaches one: its dtype's maximum, or the
+    full-scale value ``2**bits - 1`` of a common sensor bit depth that is also the stack's maximum."""
+    top = float(arr.max())
+    if arr.dtype.kind in "ui" and top >= np.iinfo(arr.dtype).max:
+        return top
+    if any(top == 2.0**bits - 1 for bits in SENSOR_BITS):
+        return top
+    return None
+
+
 def saturation_warnings(arr: np.ndarray) -> tuple[str, ...]:
-    """Frames of an integer stack with more than 0.1 % of their pixels at the dtype's maximum."""
-    if arr.dtype.kind not in "ui":
+    """Frames with more than 0.1 % of their pixels at the camera's saturation level (see saturation_level)."""
+    if arr.dtype.kind not in "uif":
         return ()
-    top = np.iinfo(arr.dtype).max
-    frac = (arr.reshape(arr.shape[0], -1) >= top).mean(axis=1)
+    level = saturation_level(arr)
+    if level is None:
+        return ()
+    top = int(level) if float(level).is_integer() else level
+    frac = (arr.reshape(arr.shape[0], -1) >= level).mean(axis=1)
     bad = np.nonzero(frac > SATURATED_FRACTION)[0]
     if not bad.size:
         return ()

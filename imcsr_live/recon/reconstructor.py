@@ -13,14 +13,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from imcsr_live.config import RigConfig
+from imcsr_live.config import RigConfig, check_frame_budget
 from imcsr_live.errors import InputDataError
 from imcsr_live.recon.estimate import ParameterEstimator
 from imcsr_live.recon.otf import OtfModel
 from imcsr_live.recon.params import SimParameters, nominal_parameters
-from imcsr_live.recon.preprocess import edge_taper, preprocess
+from imcsr_live.recon.preprocess import check_raw_shape, edge_taper, preprocess
 from imcsr_live.recon.tracker import GuardSettings, ParameterTracker
 from imcsr_live.recon.wiener import WienerReconstructor, WienerSettings
+
+#: Memory the reconstruction holds per raw camera pixel (nine float32 frames, their spectra, the SR-size band
+#: arrays and filters, 4x the pixels each): a generous bound, checked against free memory before building.
+RECON_BYTES_PER_RAW_PIXEL = 1024
 
 
 @dataclass
@@ -112,16 +116,20 @@ class Reconstructor:
         return self.n_angles * self.n_phases
 
     def _setup(self, raw_shape: tuple[int, int]) -> None:
-        if self.raw_shape == raw_shape:
+        """Build the parts for ``raw_shape``; the new size is recorded only once all of them exist, so a failure
+        (e.g. out of memory) leaves the reconstructor as it was and the next stack tries again."""
+        if self.raw_shape == raw_shape and self._wiener is not None:
             return
+        check_frame_budget(raw_shape, RECON_BYTES_PER_RAW_PIXEL, "SIM reconstruction")
         p = self.rig.optics.pixel_size_um
-        self.raw_shape = raw_shape
-        self._taper = edge_taper(raw_shape)
-        self._estimator = ParameterEstimator(raw_shape, p, self.otf, self.n_angles, self.n_phases, workers=self.workers)
-        self._tracker = ParameterTracker(self.nominal, raw_shape, p, self.guards)
-        self._wiener = WienerReconstructor(
+        taper = edge_taper(raw_shape)
+        estimator = ParameterEstimator(raw_shape, p, self.otf, self.n_angles, self.n_phases, workers=self.workers)
+        tracker = ParameterTracker(self.nominal, raw_shape, p, self.guards)
+        wiener = WienerReconstructor(
             raw_shape, p, self.otf, self.n_angles, self.n_phases, wiener_settings(self.rig), device=self.device
         )
+        self._taper, self._estimator, self._tracker, self._wiener = taper, estimator, tracker, wiener
+        self.raw_shape = raw_shape
         self._current = None
 
     def reset(self) -> None:
@@ -144,8 +152,10 @@ class Reconstructor:
                 f"a raw SIM stack must have shape ({self.n_frames}, Y, X); got {arr.shape}. For a time-lapse "
                 "pass one timepoint at a time"
             )
+        check_raw_shape(arr, self.n_frames)  # before anything is built for this size
         self._setup((int(arr.shape[1]), int(arr.shape[2])))
-        assert self._estimator is not None and self._tracker is not None and self._wiener is not None
+        if self._estimator is None or self._tracker is None or self._wiener is None:  # pragma: no cover - _setup
+            raise InputDataError(f"the reconstruction could not be set up for {arr.shape[1]} x {arr.shape[2]} frames")
         t0 = time.perf_counter()
         prep = preprocess(arr, self.n_angles, self.n_phases, self.rig.recon.camera_offset_adu, taper=self._taper)
         t1 = time.perf_counter()
