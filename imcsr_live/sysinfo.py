@@ -63,7 +63,7 @@ def available_engines() -> list[str]:
 
     engines = []
     cuda = torch.cuda.is_available()
-    if cuda and importlib.util.find_spec("tensorrt") is not None:
+    if cuda and tensorrt_status().startswith("loads"):
         engines.append("tensorrt")
     if cuda:
         engines.append("torch-cuda")
@@ -71,6 +71,23 @@ def available_engines() -> list[str]:
         engines.append("onnxruntime")
     engines.append("torch-cpu")
     return engines
+
+
+def tensorrt_status() -> str:
+    """'loads (TensorRT 10.16.1)', 'not installed', or why an installed ``tensorrt`` does not load (one line)."""
+    try:
+        if importlib.util.find_spec("tensorrt") is None:
+            return "not installed"
+    except (ImportError, ValueError):
+        return "not installed"
+    from imcsr_live.engine.tensorrt_engine import import_tensorrt
+    from imcsr_live.errors import EngineError
+
+    try:
+        trt = import_tensorrt()
+    except EngineError as exc:
+        return str(exc)
+    return f"loads (TensorRT {getattr(trt, '__version__', '?')})"
 
 
 def micromanager_adapters() -> list[str]:
@@ -92,5 +109,6 @@ def collect_info() -> dict[str, object]:
         "qt": qt_binding(),
         "torch devices": torch_devices(),
         "engines": available_engines(),
+        "tensorrt": tensorrt_status(),
         "micro-manager": micromanager_adapters(),
     }

@@ -26,10 +26,19 @@ log = logging.getLogger(__name__)
 OPSET = 18
 #: bf16 convolutions are valid ONNX only from opset 22 (18 rejects tensor(bfloat16) inputs to Conv).
 OPSET_BF16 = 22
+#: Highest opset TensorRT's ONNX parser documents (onnx-tensorrt docs/operators.md: "TensorRT 10.15 supports
+#: operators in the inclusive range of opset 9 to opset 24"; 11.x the same; 10.0 documented 9..20).
+TENSORRT_MAX_OPSET = 24
 
 
 def opset_for(precision: str) -> int:
-    """ONNX opset used for a precision: 18 (widest runtime support), 22 for bf16."""
+    """ONNX opset used for a precision: 18 (widest runtime support), 22 for bf16.
+
+    Both are inside the range TensorRT's ONNX parser documents (9..24 for TensorRT 10.15+ and 11.x, which the
+    ``tensorrt`` extra installs); TensorRT 10.0-10.14 documented less (10.0: up to 20), so bf16 wants TensorRT
+    10.15 or newer. The bf16 graph (opset 22, with an ONNX ``Gelu`` node) has only been checked with ONNX's
+    reference evaluator, not yet parsed by a real TensorRT: to check on the first GPU run.
+    """
     return OPSET_BF16 if precision == "bf16" else OPSET
 
 

@@ -32,9 +32,12 @@ def unavailable_reason(kind: str) -> str | None:
     """Why ``kind`` cannot run here (cheap checks only), or None if it may."""
     cuda = torch.cuda.is_available()
     if kind == "tensorrt":
-        if importlib.util.find_spec("tensorrt") is None:
+        if _find_spec("tensorrt") is None:
             return "tensorrt is not installed"
-        return None if cuda else "no CUDA GPU"
+        from imcsr_live.engine.tensorrt_engine import tensorrt_import_problem
+
+        # Installed is not enough: a broken install (missing NVIDIA libraries) must say so, not "no CUDA GPU".
+        return tensorrt_import_problem() or (None if cuda else "no CUDA GPU")
     if kind == "torch-cuda":
         return None if cuda else "no CUDA GPU"
     if kind == "onnxruntime":
@@ -42,6 +45,14 @@ def unavailable_reason(kind: str) -> str | None:
     if kind == "torch-cpu":
         return None
     return f"unknown engine kind {kind!r}"
+
+
+def _find_spec(name: str) -> object | None:
+    """``importlib.util.find_spec`` that treats a module blocked in ``sys.modules`` (None) as missing."""
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
 
 
 def engine_precision(kind: str, precision: str, device: str) -> str:

@@ -1,10 +1,13 @@
 """TensorRT engine: ONNX export -> builder (optimisation profile, timing cache) -> serialized plan on disk.
 
 ``tensorrt`` is imported lazily and is optional (NVIDIA's wheels come from NVIDIA's index; see README). The
+``tensorrt`` extra resolves to TensorRT 11.4, whose ``tensorrt`` package depends on ``tensorrt_cu13``: the CUDA 13
+build, which needs an NVIDIA driver new enough for CUDA 13; TensorRT 10 (``tensorrt-cu12``) works as well. The
 network is always built *strongly typed* from a graph that carries its precision (fp16/bf16 convolutions, fp32
 I/O and fp32 channel-attention pooling, see :mod:`imcsr_live.engine.onnx_export`): TensorRT 11 removed the
-FP16/BF16 builder flags, and a strongly typed network builds the same plan under TensorRT 10 (which needs the
-``STRONGLY_TYPED`` creation flag) and 11 (where strong typing is the only mode).
+FP16/BF16/INT8 builder flags, and a strongly typed network builds the same plan under TensorRT 10 (which needs the
+``STRONGLY_TYPED`` creation flag, value 1 in 10.16) and 11 (where strong typing is always on and the flag, value 0
+in 11.4, is deprecated and ignored).
 
 Plans are cached under a key of (ONNX SHA-256, TensorRT version, GPU name, compute capability, precision,
 shape profile) with a JSON sidecar; a cached plan that fails to deserialise (null engine: TensorRT or driver
@@ -41,12 +44,40 @@ WORKSPACE_BYTES = 4 << 30
 
 
 def import_tensorrt() -> ModuleType:
-    """The ``tensorrt`` module, or :class:`EngineError` with the install hint."""
+    """The ``tensorrt`` module.
+
+    Raises
+    ------
+    EngineError
+        With the install hint when ``tensorrt`` is not installed, or with the loader's own message (one line) when
+        it is installed but does not load (e.g. ``libnvonnxparser.so.11: cannot open shared object file``).
+    """
     try:
         import tensorrt
-    except ImportError:
-        raise EngineError(INSTALL_HINT) from None
+    except ModuleNotFoundError as exc:
+        if exc.name == "tensorrt":
+            raise EngineError(INSTALL_HINT) from None
+        raise EngineError(_load_failure(exc)) from exc
+    except (ImportError, OSError) as exc:  # OSError: the Windows loader's "Could not find: nvinfer_11.dll"
+        raise EngineError(_load_failure(exc)) from exc
     return tensorrt
+
+
+def _load_failure(exc: BaseException) -> str:
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return (
+        f"TensorRT is installed but does not load: {detail} (its NVIDIA libraries are missing or do not match; "
+        "reinstall with `pip install 'imcsr-live[tensorrt]'` and check `imcsr-live info`)"
+    )
+
+
+def tensorrt_import_problem() -> str | None:
+    """Why ``import tensorrt`` fails here (one line: not installed, or the loader's error), or None if it works."""
+    try:
+        import_tensorrt()
+    except EngineError as exc:
+        return str(exc)
+    return None
 
 
 def trt_major(trt: ModuleType) -> int:
@@ -60,17 +91,25 @@ def trt_major(trt: ModuleType) -> int:
 def network_flags(trt: ModuleType) -> int:
     """Creation flags for a strongly typed network under TensorRT 10 or 11.
 
-    TensorRT 10 needs ``STRONGLY_TYPED`` (otherwise the graph's fp16 would be re-chosen by the builder); in 11 strong
-    typing is the default and the flag may be gone.
+    TensorRT 10 needs ``STRONGLY_TYPED`` (otherwise the graph's fp16 would be re-chosen by the builder). In 11
+    strong typing is always on: 11.4 keeps the flag (value 0, "deprecated ... ignored") and we pass no flags.
     """
+    if trt_major(trt) >= 11:
+        return 0
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     if flag is None:
-        if trt_major(trt) < 11:
-            raise EngineError(
-                f"TensorRT {trt.__version__} cannot build strongly typed networks; install TensorRT 10 or newer"
-            )
-        return 0
+        raise EngineError(
+            f"TensorRT {trt.__version__} cannot build strongly typed networks; install TensorRT 10 or newer"
+        )
     return 1 << int(flag)
+
+
+def engine_device_memory(engine: Any) -> int:
+    """Device memory an execution context of ``engine`` needs: ``device_memory_size_v2`` (TensorRT >= 10.1; the only
+    one in 11), read ``device_memory_size`` (deprecated in 10.1) only where ``_v2`` is missing."""
+    if hasattr(engine, "device_memory_size_v2"):
+        return int(engine.device_memory_size_v2)
+    return int(getattr(engine, "device_memory_size", 0))
 
 
 @dataclass(frozen=True)
@@ -415,5 +454,5 @@ class TensorRTEngine(BaseEngine):
         if self.device.type != "cuda":
             return None
         return int(torch.cuda.max_memory_allocated(self.device)) + sum(
-            int(getattr(e, "device_memory_size_v2", getattr(e, "device_memory_size", 0))) for _, e, _ in self._engines
+            engine_device_memory(e) for _, e, _ in self._engines
         )
