@@ -19,10 +19,9 @@ from pydantic import ValidationError
 from safetensors.torch import load_file, save_file
 
 from imcsr_live.errors import CheckpointError
+from imcsr_live.model.card import CARD_FORMAT, ModelCard, describe_card_error
 from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig
 from imcsr_live.model.normalization import NORMALIZATION_CARD
-
-CARD_FORMAT = "imcsr-live-model/1"
 
 
 def sha256_file(path: Path) -> str:
@@ -95,17 +94,29 @@ def save_checkpoint(
 
 
 def read_card(stem: str | Path) -> dict[str, Any]:
-    """The model card of a checkpoint (validated for the keys every consumer needs)."""
+    """The model card of a checkpoint, validated against :class:`~imcsr_live.model.card.ModelCard`.
+
+    Raises
+    ------
+    CheckpointError
+        Missing or unreadable card, or a key that does not fit (one line naming each).
+    """
     _weights, card_path = checkpoint_paths(stem)
     if not card_path.is_file():
         raise CheckpointError(f"model card {card_path} not found; a checkpoint is NAME.safetensors + NAME.json")
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
         raise CheckpointError(f"{card_path}: not a valid JSON model card ({exc})") from None
-    missing = [k for k in ("architecture", "structures", "weights_sha256") if k not in card]
-    if missing or card.get("format") != CARD_FORMAT:
-        raise CheckpointError(f"{card_path}: not an imcsr-live model card (missing {missing or 'format'})")
+    if not isinstance(card, dict):
+        raise CheckpointError(f"{card_path}: not an imcsr-live model card (a JSON object is expected)")
+    try:
+        ModelCard.model_validate(card)
+    except ValidationError as exc:
+        raise CheckpointError(
+            f"{card_path}: not a valid imcsr-live model card: {describe_card_error(exc)}; re-save it with "
+            "`imcsr-live train` or fix these keys"
+        ) from None
     return card
 
 
@@ -137,8 +148,13 @@ def load_checkpoint(
     try:
         cfg = IMCSRNetConfig(**arch)
     except ValidationError as exc:
-        raise CheckpointError(f"{card_path}: unknown architecture ({exc.errors()[0]['msg']})") from None
+        raise CheckpointError(f"{card_path}: unknown architecture ({describe_card_error(exc)})") from None
     names = [s["name"] for s in card["structures"]]
+    if len(names) != cfg.out_channels:
+        raise CheckpointError(
+            f"{card_path}: the card lists {len(names)} structures ({', '.join(names)}) but its network has "
+            f"{cfg.out_channels} outputs; the card does not belong to these weights"
+        )
     if expect_structures is not None and list(expect_structures) != names:
         raise CheckpointError(
             f"{card_path}: the model separates {names} but the configuration asks for {list(expect_structures)}; "

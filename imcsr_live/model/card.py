@@ -1,0 +1,66 @@
+"""The model card (``NAME.json`` beside ``NAME.safetensors``) as a pydantic model, checked when a card is read.
+
+Only what the app relies on is checked strictly (format, architecture, structures, weights hash); every other key
+(training description, metrics, calibration, ...) is kept as written. A card that does not fit gives one line
+naming the key and the problem, never a ``KeyError``/``TypeError`` further down.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CARD_FORMAT = "imcsr-live-model/1"
+_HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+
+
+class CardStructure(BaseModel):
+    """One output channel of the network, in output order."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+    color: str = "#FFFFFF"
+
+    @field_validator("color")
+    @classmethod
+    def _hex_colour(cls, value: str) -> str:
+        if not _HEX_COLOUR.match(value):
+            raise ValueError(f'colour {value!r} is not of the form #RRGGBB (e.g. "#00FF00")')
+        return value
+
+
+class ModelCard(BaseModel):
+    """The keys of a model card every consumer needs (others pass through unchanged)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: Literal["imcsr-live-model/1"]
+    name: str | None = None
+    architecture: dict[str, Any] = Field(description="IMCSRNetConfig fields (+ name), rebuilds the network")
+    structures: list[CardStructure] = Field(min_length=1)
+    weights_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    input_frames: Literal[1, 3] | None = None
+    runs_on: Literal["cpu", "gpu"] | None = Field(
+        default=None,
+        description="where the model keeps the live cadence: cpu (small network) or gpu (paper size); "
+        "None: decided by its parameter count",
+    )
+
+    @property
+    def structure_names(self) -> list[str]:
+        return [s.name for s in self.structures]
+
+
+def describe_card_error(error: ValidationError) -> str:
+    """One line naming each bad key of a card: ``structures.0: Input should be an object (got 'MT')``."""
+    problems = []
+    for e in error.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        message = str(e["msg"]).removeprefix("Value error, ")
+        got = e.get("input")
+        detail = "" if e["type"] == "missing" or isinstance(got, dict | list) else f" (got {got!r})"
+        problems.append(f"{where}: {message}{detail}")
+    return "; ".join(problems)
