@@ -31,8 +31,8 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -44,8 +44,7 @@ from imcsr_live.train.compare import BASELINE, CompareReport, compare_methods, p
 from imcsr_live.train.evaluate import check_world_available, pipeline_level_name  # noqa: E402
 
 
-@dataclass
-class ModelSpec:
+class ModelSpec(NamedTuple):
     """One model of the table: its label, checkpoint stem(s) and the world it was trained on."""
 
     label: str
@@ -269,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated worlds to test on, of {', '.join(WORLDS)}")  # fmt: skip
     ap.add_argument("--photons", action="append", metavar="P[,P...]", help="photon levels (default 100,300,1000)")
     ap.add_argument("--images", type=int, default=8, help="test images per world and photon level")
-    ap.add_argument("--size", type=int, default=256, help="SR image size (multiple of 4, >= 80)")
+    ap.add_argument("--size", type=int, default=256, help="SR image size (multiple of 4, >= 128)")
     ap.add_argument("--seed", type=int, default=0, help="test-set seed (offset of the test cells' seeds)")
     ap.add_argument("--workers", type=int, default=1, help="processes rendering the test images (12+ on 16 cores)")
     ap.add_argument("--flicker-scenes", type=int, default=0,

@@ -332,8 +332,11 @@ def _pipeline_levels(
             f"{rig_path}: the rig images {rig.structure_names} but the models separate {list(names)}; "
             f"use a rig TOML with the models' structures for {option}"
         )
-    if size % 4 or size - 2 * EDGE_MARGIN < 32:
-        raise InputDataError(f"--size {size} does not fit {option}; use a multiple of 4, >= {2 * EDGE_MARGIN + 32}")
+    from imcsr_live.recon.preprocess import MIN_RAW_SIDE
+
+    smallest = max(2 * MIN_RAW_SIDE, 2 * EDGE_MARGIN + 32)  # raw frames of half the size; a scored interior
+    if size % 4 or size < smallest:
+        raise InputDataError(f"--size {size} does not fit {option}; use a multiple of 4, >= {smallest}")
     check_world_available(world)
     return [
         EvalLevel(

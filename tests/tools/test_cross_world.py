@@ -1,0 +1,131 @@
+"""tools/cross_world.py: every model on every world, next to the copy baseline of the same images."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imcsr_live.errors import InputDataError
+from imcsr_live.synth.world import WORLDS
+from tests.tools.tool_loader import load_tool
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = "imcsr_live/weights/imcsr_cpu_demo_tc"
+NAMES = ["Microtubules", "ER", "Lysosomes"]
+
+
+def _available_worlds() -> list[str]:
+    """ "default" plus every other world whose generator already works (they are written in parallel)."""
+    worlds = ["default"]
+    for world in (w for w in WORLDS if w != "default"):
+        try:
+            WORLDS[world](NAMES, (128, 128), 0.03, np.random.default_rng(0))
+        except ImportError:
+            continue
+        worlds.append(world)
+    return worlds
+
+
+def _median(values: list[float]) -> float:
+    return float(np.nanmedian(values)) if values and not all(map(math.isnan, values)) else float("nan")
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, abs=1e-12)
+
+
+def test_table_of_every_model_on_every_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.set_num_threads(1)
+    monkeypatch.chdir(REPO)
+    tool = load_tool("cross_world")
+    worlds = _available_worlds()
+    out = tmp_path / "cw"
+    rc = tool.main(["--model", f"A={SHIPPED}", "--worlds", ",".join(worlds), "--images", "2", "--size", "128",
+                    "--photons", "1000", "--out", str(out)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "[default] " in captured.err  # progress lines
+    with open(out / "cross_world.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["model"], r["world"]) for r in rows] == [("A", w) for w in worlds]
+    md = (out / "cross_world.md").read_text()
+    for r in rows:
+        # the shipped model was trained on the default world (its card has no other)
+        assert r["trained_on"] == "default" and r["seen"] == ("in-world" if r["world"] == "default" else "unseen")
+        assert f"| A | default | {r['world']} | {r['seen']} |" in md
+        # baseline and model medians = those of the per-image rows that evaluate --compare wrote for the world
+        with open(out / r["world"] / "metrics.csv", newline="") as f:
+            per_image = list(csv.DictReader(f))
+        level = "pipeline 1000 photons" if r["world"] == "default" else f"{r['world']} 1000 photons"
+        wins = []
+        for s in NAMES:
+            for method, column in (("baseline", f"baseline pcc {s} 1000"), ("A", f"pcc {s} 1000")):
+                pcc = [
+                    float(p["pcc"])
+                    for p in per_image
+                    if (p["level"], p["structure"], p["method"]) == (level, s, method)
+                ]
+                assert _same(float(r[column]), _median(pcc)), (r["world"], s, method)
+            wins.append(float(r[f"pcc {s} 1000"]) > float(r[f"baseline pcc {s} 1000"]))
+        assert r["beats baseline on every structure"] == ("yes" if all(wins) else "no")
+        assert f"| {r['beats baseline on every structure']} |" in md
+    assert "| A | default | default | in-world |" in captured.out  # the table is printed
+
+
+def test_trained_on_comes_from_the_option_or_the_card(tmp_path: Path) -> None:
+    tool = load_tool("cross_world")
+    stem = REPO / SHIPPED
+    assert tool.card_world(str(stem)) == "default"
+    card = json.loads(stem.with_suffix(".json").read_text())
+    card.setdefault("training", {}).setdefault("config", {}).setdefault("data", {})["world"] = "randomised"
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    assert tool.card_world(str(tmp_path / "m")) == "randomised"
+    models = tool.load_models([f"A={stem}", f"B={tmp_path / 'm'}"], ["A=independent"])
+    assert [(m.label, m.trained_on) for m in models] == [("A", "independent"), ("B", "randomised")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--worlds", "default,nowhere"], "--worlds"),
+        (["--trained-on", "Z=default"], "no --model labelled 'Z'"),
+        (["--trained-on", "A=nowhere"], "unknown world"),
+        (["--photons", "1000,x"], "--photons"),
+    ],
+)
+def test_bad_options_are_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = load_tool("cross_world").main(["--model", f"A={REPO / SHIPPED}", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "cross_world.md").exists()
+
+
+def test_parsers() -> None:
+    tool = load_tool("cross_world")
+    assert tool.parse_photons(None) == [100.0, 300.0, 1000.0]
+    assert tool.parse_photons(["100,300", "1000"]) == [100.0, 300.0, 1000.0]
+    assert tool.parse_worlds("default, independent,default") == ["default", "independent"]
+    with pytest.raises(InputDataError):
+        tool.parse_photons(["-1"])
+    assert tool.world_data("default") == ("synthetic", True) and tool.world_data("independent") == (
+        "independent",
+        False,
+    )
+
+
+def test_help_runs_as_a_script() -> None:
+    res = subprocess.run([sys.executable, str(REPO / "tools" / "cross_world.py"), "--help"],
+                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert res.returncode == 0 and "--trained-on" in res.stdout and "unseen" in res.stdout
