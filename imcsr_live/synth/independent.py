@@ -10,7 +10,8 @@ per 16 x 16 um field and scaled with the field's area):
 * **Cell.** A centre (nucleus / MTOC) anywhere from the middle of the field to ~1.6 fields away. In ~40 % of
   fields a visible cell edge: a smooth star-shaped boundary (a few low harmonics) with nothing but a faint
   haze outside. Per-structure brightness 0.5-2x. ``background()``: unlabelled haze at 1-5 % of the
-  structures' peak inside the cell (smooth, ~20 % of that outside). Optional whole-field drift 2-15 nm/s.
+  structures' peak inside the cell (smooth, ~20 % of that outside). In half the cells a whole-field drift
+  of 2-15 nm/s.
 * **Microtubules.** 30-350 per field (log-uniform). Each is a persistent random walk (apparent persistence
   length 4-30 um, a per-filament curvature bias, a pull towards the radial direction of the cell centre of
   0-0.5 /um) grown from a seed in the field both ways: inwards until it leaves the field or nears the nucleus,
@@ -19,28 +20,34 @@ per 16 x 16 um field and scaled with the field's area):
   with 3-12 um wavelengths (dimming over several um), 0-25 % of them are bundles of two (2x bright).
   Rendered as a 25 nm line. Motion: a travelling transverse undulation (0-40 nm) and dynamic plus ends
   (growth 0.1-0.25 um/s, shrinkage 0.2-0.5 um/s, catastrophes and rescues).
-* **ER.** Soft-core Poisson nodes with a mesh size of 0.3-2 um that varies smoothly across the cell, joined
-  by their Gabriel graph, pruned to mostly three-way junctions and then unevenly (a smooth random field
-  sets where 5-45 % of the tubules go), part of the pruned tubules kept as dangling spurs. Tubules are
-  gently curved quadratic Bezier arcs with widths 45-140 nm (cell median 55-90 nm), three-way junctions get
-  an extra blob. Sheets: 0-4 star-shaped blobs of 0.6-5 um diameter with bright rims and fenestrations
-  (holes of 0.1-0.3 um, 5-30 % of the area); in ~30 % of fields a big perinuclear sheet region (radius
-  2.5-6 um) on the side facing the cell centre. Motion: junctions drift (an Ornstein-Uhlenbeck walk, D
-  0.0005-0.003 um^2/s, dangling ends 3x), fenestrations jiggle.
+* **ER.** Soft-core Poisson nodes with a mesh size of 0.3-2 um (cell median 0.45-1.5 um) that varies
+  smoothly across the cell, joined by a triangle-free subgraph of their Delaunay triangulation (the longest
+  edge of every triangle dropped: a relative-neighbourhood-like graph), then pruned unevenly (a smooth random
+  field sets where 5-50 % of the junction-to-junction links go, which merges meshes without making dead
+  ends), 2-10 % of the tubules cut short into dangling spurs, fragments of < 4 links dropped. Each chain of
+  links between junctions / ends is one tubule: tension-straightened control points every 0.6-1.2 um,
+  gently arched midpoints, smoothed by corner cutting; widths 45-140 nm (cell median 55-90 nm), brightness
+  +-25 %, three-way junctions get an extra blob. Sheets: 0-4 star-shaped blobs of 0.6-5 um diameter with
+  bright rims and fenestrations (holes of 0.1-0.3 um, 5-30 % of the area); in ~30 % of fields a big
+  perinuclear sheet region (radius 2.5-6 um) on the side facing the cell centre. Motion: every node drifts
+  (an Ornstein-Uhlenbeck walk relaxing over 30 s, D 0.0005-0.003 um^2/s, dangling ends 3x), fenestrations
+  jiggle.
 * **Lysosomes.** 15-60 per field. 35-65 % sit on a microtubule (a point of a filament's path; the
   microtubule geometry exists even when microtubules are not a requested channel) and run along it at
   0.5-2 um/s with pauses and reversals; the rest come from a Neyman-Scott cluster process (1.5-6 per
-  cluster, cluster radius 0.3-1.5 um) and diffuse (D 0.0005-0.005 um^2/s). Diameters 150-800 nm (cell
+  cluster, cluster radius 0.3-1.5 um, 20 % loners) and diffuse (D 0.0005-0.005 um^2/s). Diameters 150-800 nm (cell
   median 220-450 nm); above 300 nm a cell-specific 50-100 % are LAMP-like rings with a faint lumen, the
   rest Gaussian puncta. Brightness spread 5x (log-uniform).
 
 How it differs from the training worlds: its own rasteriser (bilinear splatting of densely resampled curve
 points, then a Gaussian blur per width class; sheets and lysosomes evaluated analytically on pixel
 centres), filaments as persistent random walks rather than integrated curvature, the ER as a pruned
-Gabriel graph of soft-core points rather than a Voronoi tessellation, lysosomes as a cluster process plus
-filament cargo. All geometry lives in um and depends only on the field size and the seed; the pixel size
-only enters the rasterisation. Densities are per um^2, so an isolated structure's bright pixels are ~1 on
-the 31.3 nm SR grid (finer grids resolve thin lines, with higher peaks, at the same integrated intensity).
+triangle-free Delaunay subgraph of soft-core points with corner-cut tubules rather than a Voronoi
+tessellation, lysosomes as a cluster process plus filament cargo. All geometry lives in um and depends only
+on the field size and the seed; the pixel size only enters the rasterisation. Densities are per um^2, so an
+isolated structure's bright pixels are ~1 on the 31.3 nm SR grid (finer grids resolve thin lines, with
+higher peaks, at the same integrated intensity). Each structure has its own random stream, so a structure
+looks the same whatever else is requested. See ``docs/worlds/independent.md``.
 """
 
 from __future__ import annotations
@@ -153,19 +160,21 @@ def _interp_matrix(targets: np.ndarray, grid: np.ndarray) -> np.ndarray:
 def _splat(buf: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, px: float) -> None:
     """Add point amounts ``w`` (intensity x um^2) to ``buf`` as a density (per um^2), bilinearly."""
     h, wd = buf.shape
-    u, v = x / px - 0.5, y / px - 0.5
+    u, v = x * (1.0 / px) - 0.5, y * (1.0 / px) - 0.5
+    ok = (u > -1) & (u < wd) & (v > -1) & (v < h)
+    if not ok.all():
+        u, v, w = u[ok], v[ok], w[ok]
+    if not u.size:
+        return
     j0, i0 = np.floor(u), np.floor(v)
     fx, fy = u - j0, v - i0
-    j0, i0 = j0.astype(np.int64), i0.astype(np.int64)
-    flats, weights = [], []
-    for di, dj, wt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
-        ii, jj = i0 + di, j0 + dj
-        ok = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < wd)
-        flats.append(ii[ok] * wd + jj[ok])
-        weights.append((w * wt)[ok])
-    flat = np.concatenate(flats)
-    if flat.size:
-        buf += (np.bincount(flat, np.concatenate(weights), minlength=h * wd) / px**2).reshape(h, wd).astype(buf.dtype)
+    stride = wd + 2  # a one-pixel pad all round takes the corners that fall off the grid
+    base = (i0.astype(np.intp) + 1) * stride + j0.astype(np.intp) + 1
+    top, bottom = w * (1 - fy), w * fy
+    flat = np.concatenate([base, base + 1, base + stride, base + stride + 1])
+    amount = np.concatenate([top * (1 - fx), top * fx, bottom * (1 - fx), bottom * fx])
+    acc = np.bincount(flat, amount, minlength=(h + 2) * stride).reshape(h + 2, stride)
+    buf += (acc[1:-1, 1:-1] * (1.0 / px**2)).astype(buf.dtype)
 
 
 def _splat_segments(
@@ -444,7 +453,7 @@ class _Sheet:
 
 
 class _ER:
-    """A pruned Gabriel graph of soft-core points (tubules) plus fenestrated sheets."""
+    """A pruned triangle-free Delaunay subgraph of soft-core points (tubules) plus fenestrated sheets."""
 
     def __init__(self, rng: np.random.Generator, cell: _Cell, width_um: float, height_um: float) -> None:
         area_scale = width_um * height_um / REFERENCE_FIELD_UM2
@@ -813,6 +822,20 @@ class _Lysosomes:
             out[i0:i1, j0:j1] += patch.astype(out.dtype)
 
 
+def _kind(name: str) -> str:
+    """The structure kind of a name, or a one-line SynthError saying what this world can make."""
+    try:
+        kind = structure_kind(name)
+    except SynthError:
+        kind = None
+    if kind not in KINDS:
+        raise SynthError(
+            f"the independent synthetic world cannot make {name!r}; it makes {', '.join(KINDS)} only"
+            " (Microtubules, ER, Lysosomes)"
+        )
+    return kind
+
+
 class IndependentSpecimen:
     """A cell of the independent evaluation world (see the module docstring for what it draws).
 
@@ -836,12 +859,7 @@ class IndependentSpecimen:
         pixel_size_um: float,
         seed: np.random.Generator,
     ) -> None:
-        self.kinds = [structure_kind(s) for s in structures]
-        bad = [f"{s!r} ({k})" for s, k in zip(structures, self.kinds, strict=True) if k not in KINDS]
-        if bad:
-            raise SynthError(
-                f"the independent synthetic world cannot make {', '.join(bad)}; it makes {', '.join(KINDS)} only"
-            )
+        self.kinds = [_kind(s) for s in structures]
         if pixel_size_um <= 0 or len(shape) != 2 or min(shape) < 1:
             raise SynthError(f"bad truth grid {shape} at {pixel_size_um} um per pixel")
         self.shape = (int(shape[0]), int(shape[1]))
@@ -912,7 +930,7 @@ class IndependentSpecimen:
         key = (round(float(off[0]), 4), round(float(off[1]), 4))
         if self._background_cache is not None and self._background_cache[0] == key:
             return self._background_cache[1].copy()
-        step = 0.1  # um: the haze is smooth, evaluate it coarsely and interpolate
+        step = 0.2  # um: the haze is smooth, evaluate it coarsely and interpolate
         gx = np.arange(-step, self.width_um + 2 * step, step)
         gy = np.arange(-step, self.height_um + 2 * step, step)
         x, y = np.meshgrid(gx - off[0], gy - off[1])
