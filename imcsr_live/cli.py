@@ -83,13 +83,19 @@ def progress_bar() -> Iterator[Progress]:
 @app.command()
 def info(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
     """Versions, Qt binding, torch devices, available engines and Micro-Manager adapters."""
+    from imcsr_live.engine.model_source import shipped_models
     from imcsr_live.sysinfo import collect_info
 
     data = collect_info()
+    data["models"] = [m.summary() for m in shipped_models()]
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
     for key, value in data.items():
+        if key == "models":
+            typer.echo("models (shipped; pass --model NAME):")
+            typer.echo(_models_table(value) if value else "  none")  # type: ignore[arg-type]
+            continue
         if isinstance(value, dict):
             typer.echo(f"{key}:")
             for name, ver in value.items():
@@ -98,6 +104,42 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="machine-readable 
             typer.echo(f"{key}: {', '.join(value) if value else 'none found'}")
         else:
             typer.echo(f"{key}: {value}")
+
+
+def _models_table(models: list[dict[str, Any]]) -> str:
+    rows = [
+        f"  {m['name']:<22} {', '.join(m['structures']):<30} {m['parameters'] / 1e6:6.2f} M params  "
+        f"{m['runs_on'].upper():<3}  uncertainty {'yes' if m['uncertainty'] else 'no ':<3}  world {m['world']}"
+        for m in models
+    ]
+    return "\n".join(rows)
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """The models shipped with the app: name, structures, size, CPU/GPU, uncertainty head, training world."""
+    from imcsr_live.engine.model_source import shipped_models
+
+    found = [m.summary() for m in shipped_models()]
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+    elif found:
+        typer.echo(_models_table(found))
+    else:
+        typer.echo("no models shipped (imcsr_live/weights/ is empty); pass --model NAME to the commands")
+
+
+def _default_model(requested: Path | None, structures: list[str], engine_kind: str) -> Path | None:
+    """``requested``, or the shipped model for ``structures`` chosen for where ``engine_kind`` runs (logged)."""
+    if requested is not None:
+        return requested
+    from imcsr_live.engine.model_source import choose_default_model
+
+    stem, reason = choose_default_model(structures, engine_kind)
+    if stem is not None:
+        log.info("model %s (%s)", stem.name, reason)
+        console.print(f"model {stem.name} ({reason})", highlight=False)
+    return stem
 
 
 @app.command()
@@ -150,7 +192,9 @@ def demo(
         int, typer.Option("--size", min=64, max=MAX_RAW_SIDE, help="camera frame size (square); SR is twice that")
     ] = 256,
     photons: Annotated[float, typer.Option("--photons")] = 1000.0,
-    model: Annotated[Path | None, typer.Option("--model", help="checkpoint NAME (default: the shipped one)")] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="checkpoint DIR/NAME or shipped NAME (default: shipped, see info)")
+    ] = None,
     config: Annotated[Path, typer.Option("--config", "-c", help="rig TOML")] = DEFAULT_DEMO_CONFIG,
 ) -> None:
     """The simulated microscope, live: a moving synthetic cell imaged by SIM, reconstructed and separated."""
@@ -159,6 +203,7 @@ def demo(
 
     rig = load_rig_config(config)
     check_frame_budget((size, size), SYNTH_BYTES_PER_PIXEL, "demo --size")
+    model = _default_model(model, rig.structure_names, rig.engine.kind)
     options = _run_options(headless, frames, interval, record, screenshot, model)
     run_demo(rig, options, DemoWorld(size=size, photons=photons, seed=seed), typer.echo)
 
@@ -169,7 +214,9 @@ def live(
     headless: Annotated[bool, typer.Option("--headless", help="no window; print progress and a summary")] = False,
     frames: Annotated[int | None, typer.Option("--frames", min=1, help="timepoints (GUI: until closed)")] = None,
     record: Annotated[Path | None, typer.Option("--record", help="record to this path (see README)")] = None,
-    model: Annotated[Path | None, typer.Option("--model", help="checkpoint NAME (default: the shipped one)")] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="checkpoint DIR/NAME or shipped NAME (default: shipped, see info)")
+    ] = None,
     screenshot: Annotated[Path | None, typer.Option("--screenshot", help="save the window as PNG")] = None,
 ) -> None:
     """Live IMC-SR on the rig described by a TOML (Micro-Manager or simulated)."""
@@ -177,6 +224,7 @@ def live(
     from imcsr_live.runs import run_live_pipeline
 
     rig = load_rig_config(config)
+    model = _default_model(model, rig.structure_names, rig.engine.kind)
     options = _run_options(headless, frames, None, record, screenshot, model)
     run_live_pipeline(rig, options, typer.echo, f"imcsr-live — {config.name}", progress=_warmup_printer())
 
@@ -532,7 +580,15 @@ def evaluate(
         typer.echo(str(p))
 
 
-ModelOption = Annotated[Path, typer.Option("--model", "-m", help="checkpoint NAME (NAME.safetensors + NAME.json)")]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="checkpoint DIR/NAME (NAME.safetensors + NAME.json) or a shipped NAME (default: the shipped model "
+        "for the rig's structures; see imcsr-live models)",
+    ),
+]
 
 
 def _process_targets(output: Path) -> list[Path]:
@@ -549,19 +605,32 @@ def _process_targets(output: Path) -> list[Path]:
 @app.command()
 def separate(
     sr: Annotated[Path, typer.Argument(help="SR time-lapse SR.tif, (T, Y, X) or (Y, X) float32")],
-    model: ModelOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="OUT.ome.zarr (default format) or OUT.ome.tif")],
+    model: ModelOption = None,
     engine: Annotated[str, typer.Option("--engine", help="auto, torch-cpu, onnxruntime, torch-cuda, ...")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="fp32, fp16, bf16")] = "fp32",
     overwrite: OverwriteOption = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="rig TOML whose structures pick the default model")
+    ] = None,
 ) -> None:
     """Separate a reconstructed SR time-lapse into one channel per structure, (T, C, Y, X)."""
+    from imcsr_live.config import load_rig_config
     from imcsr_live.engine import load_model
+    from imcsr_live.errors import CheckpointError
     from imcsr_live.outputs import refuse_existing, refuse_input_as_output, staged
     from imcsr_live.pipeline.offline import separate_file
 
     refuse_input_as_output(output, [sr])
     refuse_existing([output], overwrite)
+    if model is None:
+        structures = load_rig_config(config or DEFAULT_DEMO_CONFIG).structure_names
+        model = _default_model(None, structures, engine)
+        if model is None:
+            raise CheckpointError(
+                f"no model given and none shipped for structures {structures}; pass --model NAME "
+                "(see imcsr-live models)"
+            )
     source = load_model(model)
     with progress_bar() as bar, staged(output) as (staging,):
         task = bar.add_task("separating", total=None, status="")
@@ -576,8 +645,8 @@ def separate(
 def process(
     raw: Annotated[Path, typer.Argument(help="raw SIM data (.tif, .ome.zarr, .mrc): (T, 9, Y, X) or (9, Y, X)")],
     config: ConfigOption,
-    model: ModelOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="OUT.ome.zarr (default format) or OUT.ome.tif")],
+    model: ModelOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Reconstruct and separate a recorded raw SIM time-lapse (the live pipeline, played back from a file)."""
@@ -595,7 +664,7 @@ def process(
     for path in targets:
         refuse_input_as_output(path, [raw])
     refuse_existing(targets, overwrite)
-    source = resolve_model(rig, model)
+    source = resolve_model(rig, _default_model(model, rig.structure_names, rig.engine.kind))
     with progress_bar() as bar, staged(output) as (staging,):
         task = bar.add_task("processing", total=None, status="")
         summary = process_file(

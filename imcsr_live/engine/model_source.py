@@ -8,6 +8,7 @@ trained weights exist). The weights hash keys every on-disk artefact (ONNX files
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import torch
 
 from imcsr_live.errors import EngineError
 from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig
+
+log = logging.getLogger(__name__)
 
 #: Named network sizes for benchmarks and the CPU demo (the paper's is the model default).
 PRESETS: dict[str, IMCSRNetConfig] = {
@@ -96,7 +99,7 @@ def random_model(cfg: IMCSRNetConfig | str = "paper", seed: int = 0, name: str |
 
 
 def load_model(path: str | Path, expect_structures: list[str] | None = None) -> ModelSource:
-    """A checkpoint (``NAME.safetensors`` + ``NAME.json``) as a :class:`ModelSource`.
+    """A checkpoint (``NAME.safetensors`` + ``NAME.json``, or the name of a shipped model) as a ModelSource.
 
     Raises
     ------
@@ -105,5 +108,128 @@ def load_model(path: str | Path, expect_structures: list[str] | None = None) -> 
     """
     from imcsr_live.train.checkpoint import load_checkpoint  # lazy: keeps engine imports light
 
+    path = resolve_checkpoint(path)
     net, card = load_checkpoint(path, expect_structures=expect_structures)
     return ModelSource(net, str(card.get("name", Path(path).stem)), str(card["weights_sha256"]), card)
+
+
+# --- models shipped with the app (imcsr_live/weights/) ---
+
+#: Where the shipped models live (``NAME.safetensors`` + ``NAME.json``).
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+#: Without ``runs_on`` in its card, a model with more parameters than this needs a GPU for the live cadence (the
+#: CPU demo network has 0.07 M, the paper's 3.8 M).
+GPU_MODEL_PARAMETERS = 1_000_000
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A model in :data:`WEIGHTS_DIR`, described from its card (nothing is loaded)."""
+
+    stem: Path
+    card: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.stem.name
+
+    @property
+    def structures(self) -> list[str]:
+        return [s["name"] for s in self.card["structures"]]
+
+    @property
+    def parameters(self) -> int:
+        """Parameter count, from the fp32 weights file (4 bytes each; the header is negligible)."""
+        return self.stem.with_suffix(".safetensors").stat().st_size // 4
+
+    @property
+    def uncertainty(self) -> bool:
+        return bool(self.card["architecture"].get("uncertainty", False))
+
+    @property
+    def runs_on(self) -> str:
+        """``gpu`` or ``cpu``: the card's ``runs_on``, else decided by the parameter count."""
+        return self.card.get("runs_on") or ("gpu" if self.parameters > GPU_MODEL_PARAMETERS else "cpu")
+
+    @property
+    def world(self) -> str:
+        """The synthetic world it was trained in (``default`` where the card does not say)."""
+        training = self.card.get("training")
+        config = training.get("config") if isinstance(training, dict) else None
+        world = config.get("world") if isinstance(config, dict) else None
+        return str(world or self.card.get("world") or "default")
+
+    def summary(self) -> dict[str, Any]:
+        """What ``imcsr-live info`` / ``models`` list."""
+        return {
+            "name": self.name,
+            "structures": self.structures,
+            "parameters": self.parameters,
+            "runs_on": self.runs_on,
+            "uncertainty": self.uncertainty,
+            "world": self.world,
+        }
+
+
+def shipped_models(weights_dir: Path | None = None) -> list[ShippedModel]:
+    """Valid shipped models (card + weights), by name; a damaged card is skipped (and logged)."""
+    from imcsr_live.errors import CheckpointError
+    from imcsr_live.train.checkpoint import read_card
+
+    folder = WEIGHTS_DIR if weights_dir is None else weights_dir
+    out = []
+    for card_path in sorted(folder.glob("*.json")):
+        stem = card_path.with_suffix("")
+        if not stem.with_suffix(".safetensors").is_file():
+            continue
+        try:
+            out.append(ShippedModel(stem, read_card(stem)))
+        except CheckpointError as exc:
+            log.warning("shipped model %s skipped: %s", stem.name, exc)
+    return out
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``path`` itself when its card exists (``DIR/NAME``, ``NAME.json``, ``NAME.safetensors``); else, for a bare
+    name, the shipped model of that name. Unchanged otherwise (the loader then names what is missing)."""
+    from imcsr_live.train.checkpoint import checkpoint_paths
+
+    p = Path(path)
+    if checkpoint_paths(p)[1].is_file() or len(p.parts) != 1:
+        return p
+    shipped = WEIGHTS_DIR / checkpoint_paths(p)[1].with_suffix("").name
+    return shipped if checkpoint_paths(shipped)[1].is_file() else p
+
+
+def engine_uses_gpu(kind: str) -> bool:
+    """Whether engine ``kind`` (``auto`` included) would run on a CUDA GPU on this machine."""
+    if not torch.cuda.is_available():
+        return False
+    from imcsr_live.engine.select import _device_of
+
+    return kind == "auto" or _device_of(kind) == "cuda"
+
+
+def choose_default_model(structures: list[str], engine_kind: str = "auto") -> tuple[Path | None, str]:
+    """The shipped model for ``structures`` and why: the GPU-size model when the engine runs on a CUDA GPU, else
+    the CPU-size one (the GPU one cannot keep the live cadence on a CPU).
+
+    Returns ``(stem, reason)``; ``stem`` is None when no shipped model separates these structures.
+    """
+    matching = [m for m in shipped_models() if m.structures == list(structures)]
+    if not matching:
+        return None, f"no shipped model separates {list(structures)}"
+    gpu = [m for m in matching if m.runs_on == "gpu"]
+    cpu = [m for m in matching if m.runs_on == "cpu"]
+    on_gpu = engine_uses_gpu(engine_kind)
+    if on_gpu and gpu:
+        best = max(gpu, key=lambda m: m.parameters)
+        return best.stem, f"CUDA GPU engine: the paper-size {best.name} keeps the live cadence there"
+    if cpu:
+        best = min(cpu, key=lambda m: m.parameters)
+        if gpu and not on_gpu:
+            why = "no CUDA GPU" if not torch.cuda.is_available() else f"engine {engine_kind} runs on the CPU"
+            return best.stem, f"{why}; {gpu[0].name} needs one for the 2-s cadence"
+        return best.stem, "the shipped model for these structures"
+    best = min(gpu, key=lambda m: m.parameters)
+    return best.stem, "only a GPU-size model is shipped for these structures; expect slow frames without a GPU"
