@@ -136,17 +136,18 @@ if [ -f tools/cross_world.py ]; then
     --images "$EVAL_IMAGES" --size "$SIZE" --photons $PHOTONS --workers "$WORKERS" --out "$WORK/res/cross_world"
 fi
 
-# --- benchmarks ------------------------------------------------------------------------------------------------------
+# --- benchmarks (eager + CUDA graphs or the quick compile: max-autotune would take minutes) --------------------------
 RAW=512; [ "$TINY" = 1 ] && RAW=128
-step bench_recon 40 $PY -m imcsr_live benchmark --stage recon --json "$WORK/res/bench_recon.json"
 if [ -f tools/bench_pipeline.py ]; then
-  step bench_pipeline 60 $PY tools/bench_pipeline.py --raw-size "$RAW" --timepoints 120 --warmup 10 \
-    --model "$WORK/runs/paper/imcsr_paper_tc" --json "$WORK/res/bench_pipeline.json"
+  step bench_pipeline 75 $PY tools/bench_pipeline.py --raw-size "$RAW" --timepoints 150 --warmup 10 --unique 8 \
+    --model "$WORK/runs/paper/imcsr_paper_tc" --precision fp16 --compile-mode off --timeout 60 \
+    --json "$WORK/res/bench_pipeline.json"
 fi
+step bench_recon 40 $PY -m imcsr_live benchmark --stage recon --json "$WORK/res/bench_recon.json"
 if $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+  step pytest_gpu 45 $PY -m pytest -q -m gpu -p no:cacheprovider tests/engine/test_torch_engine.py tests/recon/test_wiener.py
   step bench_engine 150 $PY tools/bench_engine.py --mode gpu --engine torch-cuda --size 512 --size 1024 \
     --model "$WORK/runs/paper/imcsr_paper_tc" --compile-mode default --frames 10 --out "$WORK/res/bench_engine.json"
-  step pytest_gpu 60 $PY -m pytest -q -m gpu -p no:cacheprovider tests/engine/test_torch_engine.py tests/recon/test_wiener.py
 else
   step bench_engine 120 $PY -m imcsr_live benchmark --engine torch-cpu --network tiny --size 128 --frames 2 \
     --json "$WORK/res/bench_engine.json"

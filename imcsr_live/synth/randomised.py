@@ -12,8 +12,9 @@ Families and ranges (per cell, uniform unless said; lengths in um, a 16 um field
 Microtubules      ``sparse``: isotropic, 0.15-0.8 um of filament per um^2.
                   ``aster``: headings radiate loosely (spread 0.2-0.7 rad) from the cell centre, 1-5 um/um^2
                   at the centre, thinning away from it as exp(-distance / 10-40 um).
-                  ``parallel``: aligned (spread 0.1-0.4 rad), 0.5-2 um/um^2, low curvature. All: bundles (10-40 % of filaments, 2-3x bright, 0-40 % of cells
-                  without), brightness along the filament log-normal (sigma 0.1-0.6, correlation 1-5 um),
+                  ``parallel``: aligned (spread 0.1-0.4 rad), 0.5-2 um/um^2, low curvature.
+                  All: bundles (10-40 % of filaments, 2-3x bright; 40 % of cells without), brightness
+                  along the filament log-normal (sigma 0.1-0.6, correlation 1-5 um),
                   20-60 % of filaments fading out of the TIRF field over 1-4 um, per-filament spread 0.1-0.4.
 ER                ``fine``: mesh 0.45-0.9 um. ``open``: mesh 0.9-2 um, 15-45 % of edges missing.
                   ``sheets``: mesh 0.6-1.6 um, sheets 0.02-0.06 per um^2 of 0.5-4 um. ``perinuclear``: one
