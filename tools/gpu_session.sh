@@ -132,25 +132,25 @@ MODELS=(--model "Paper-rand=$WORK/runs/paper/imcsr_paper_tc" --model "CPU-rand=$
   --model "CPU-indep=$WORK/runs/cpu_indep/imcsr_cpu_indep_tc" --model "Shipped-default=imcsr_live/weights/imcsr_cpu_demo_tc")
 if [ -f tools/cross_world.py ]; then
   # shellcheck disable=SC2086
-  step cross_world 150 $PY tools/cross_world.py "${MODELS[@]}" --worlds default,randomised,independent \
+  step cross_world 110 $PY tools/cross_world.py "${MODELS[@]}" --worlds default,randomised,independent \
     --images "$EVAL_IMAGES" --size "$SIZE" --photons $PHOTONS --workers "$WORKERS" --out "$WORK/res/cross_world"
 fi
 
-# --- benchmarks (eager + CUDA graphs or the quick compile: max-autotune would take minutes) --------------------------
+# --- benchmarks, most wanted first (eager + CUDA graphs or the quick compile: max-autotune would take minutes) ------
 RAW=512; [ "$TINY" = 1 ] && RAW=128
-if [ -f tools/bench_pipeline.py ]; then
-  step bench_pipeline 75 $PY tools/bench_pipeline.py --raw-size "$RAW" --timepoints 150 --warmup 10 --unique 8 \
-    --model "$WORK/runs/paper/imcsr_paper_tc" --precision fp16 --compile-mode off --timeout 60 \
-    --json "$WORK/res/bench_pipeline.json"
-fi
-step bench_recon 40 $PY -m imcsr_live benchmark --stage recon --json "$WORK/res/bench_recon.json"
 if $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-  step pytest_gpu 45 $PY -m pytest -q -m gpu -p no:cacheprovider tests/engine/test_torch_engine.py tests/recon/test_wiener.py
-  step bench_engine 150 $PY tools/bench_engine.py --mode gpu --engine torch-cuda --size 512 --size 1024 \
+  step bench_engine 80 $PY tools/bench_engine.py --mode gpu --engine torch-cuda --size 512 --size 1024 \
     --model "$WORK/runs/paper/imcsr_paper_tc" --compile-mode default --frames 10 --out "$WORK/res/bench_engine.json"
 else
-  step bench_engine 120 $PY -m imcsr_live benchmark --engine torch-cpu --network tiny --size 128 --frames 2 \
+  step bench_engine 80 $PY -m imcsr_live benchmark --engine torch-cpu --network tiny --size 128 --frames 2 \
     --json "$WORK/res/bench_engine.json"
 fi
+if [ -f tools/bench_pipeline.py ]; then
+  step bench_pipeline 60 $PY tools/bench_pipeline.py --raw-size "$RAW" --timepoints 150 --warmup 10 --unique 8 \
+    --model "$WORK/runs/paper/imcsr_paper_tc" --precision fp16 --compile-mode off --timeout 50 \
+    --json "$WORK/res/bench_pipeline.json"
+fi
+step bench_recon 30 $PY -m imcsr_live benchmark --stage recon --json "$WORK/res/bench_recon.json"
+step pytest_gpu 40 $PY -m pytest -q -m gpu -p no:cacheprovider tests/engine/test_torch_engine.py tests/recon/test_wiener.py
 log "done"
 pack
