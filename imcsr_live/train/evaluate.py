@@ -18,6 +18,7 @@ Writes ``metrics.csv`` (one row per image, structure and method), ``metrics.md``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -243,8 +244,9 @@ def iter_pipeline_images(
     reconstructor; targets = the middle timepoint's per-structure SR ground truth. Inputs and targets are
     normalised as in :func:`iter_test_images`.
 
-    ``workers`` > 1 renders the images in that many processes (spawned); they come back in order and are the
-    same whatever the number of workers (each image is its own seeded microscope).
+    ``workers`` > 1 renders the images in that many processes (spawned once per process and kept, so a script
+    using it needs the ``if __name__ == "__main__":`` guard); they come back in order and are the same whatever the
+    number of workers (each image is its own seeded microscope, rendered with one torch thread).
     """
     render = partial(_render_pipeline_image, rig=rig, frames=frames, photons=photons, size=size, world=world)
     seeds = [pipeline_test_seed(world, seed, i) for i in range(images)]
@@ -254,12 +256,30 @@ def iter_pipeline_images(
                 image = render(micro_seed)
             yield image
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch / CUDA state
-    with ProcessPoolExecutor(min(workers, images), mp_context=context, initializer=_single_threaded_worker) as pool:
-        yield from pool.map(render, seeds)
+    try:
+        yield from _render_pool(workers).map(render, seeds)
+    except BrokenProcessPool:
+        _RENDER_POOLS.pop(workers, None)  # a later call starts a fresh pool
+        raise
+
+
+_RENDER_POOLS: dict[int, Executor] = {}
+
+
+def _render_pool(workers: int) -> Executor:
+    """``workers`` spawned render processes, kept for the life of this process (starting them costs seconds: each
+    imports torch), shared by every level and world of an evaluation."""
+    pool = _RENDER_POOLS.get(workers)
+    if pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch / CUDA state
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_worker)
+        _RENDER_POOLS[workers] = pool
+    return pool
 
 
 def load_eval_levels(
