@@ -87,11 +87,12 @@ export ROOT START OUT WORK TRAIN_MIN DEADLINE_S WORKERS PY LOG
 # --- training pools (rendered once, cached; the trainings then load them) -----------------------------------------
 render_pools() {  # a script file, not stdin: the render workers are spawned and re-import the main module
   cat >"$WORK/render_pools.py" <<'EOF'
-import sys, time
+import logging, sys, time
 from imcsr_live.train.config import load_train_config
 from imcsr_live.train.trainer import build_samplers
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for path in sys.argv[1:]:
         t = time.perf_counter()
         _, _, desc = build_samplers(load_train_config(path))

@@ -18,8 +18,6 @@ Writes ``metrics.csv`` (one row per image, structure and method), ``metrics.md``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -35,6 +33,7 @@ from imcsr_live.train.checkpoint import load_checkpoint
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.data import SampleSpec, SeparationSampler, StructurePool, folder_pool, synthetic_pool
 from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
+from imcsr_live.train.pipeline_data import drop_render_pool, one_torch_thread, render_pool
 
 METRICS = ("nrmse", "ssim", "pcc")
 
@@ -212,22 +211,6 @@ def _render_pipeline_image(
     return x, (gts[frames // 2] / np.float32(scale)).astype(np.float32)
 
 
-def _single_threaded_worker() -> None:
-    """Render workers share the machine: one torch thread each."""
-    torch.set_num_threads(1)
-
-
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Render with one torch thread (the reconstruction's result then does not depend on the thread count)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def iter_pipeline_images(
     rig: RigConfig,
     frames: int,
@@ -252,34 +235,17 @@ def iter_pipeline_images(
     seeds = [pipeline_test_seed(world, seed, i) for i in range(images)]
     if workers <= 1 or images <= 1:
         for micro_seed in seeds:
-            with _one_torch_thread():  # as in the workers: multi-threaded reductions round differently
+            with one_torch_thread():  # as in the workers: multi-threaded reductions round differently
                 image = render(micro_seed)
             yield image
         return
     from concurrent.futures.process import BrokenProcessPool
 
     try:
-        yield from _render_pool(workers).map(render, seeds)
+        yield from render_pool(workers).map(render, seeds)
     except BrokenProcessPool:
-        _RENDER_POOLS.pop(workers, None)  # a later call starts a fresh pool
+        drop_render_pool(workers)  # a later call starts a fresh pool
         raise
-
-
-_RENDER_POOLS: dict[int, Executor] = {}
-
-
-def _render_pool(workers: int) -> Executor:
-    """``workers`` spawned render processes, kept for the life of this process (starting them costs seconds: each
-    imports torch), shared by every level and world of an evaluation."""
-    pool = _RENDER_POOLS.get(workers)
-    if pool is None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch / CUDA state
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_worker)
-        _RENDER_POOLS[workers] = pool
-    return pool
 
 
 def load_eval_levels(

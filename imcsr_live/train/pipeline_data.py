@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,15 +172,60 @@ def render_pipeline_pool(
 
 @contextmanager
 def _task_map(workers: int) -> Iterator[Callable]:
-    """An ordered ``map``: in this process, or over ``workers`` spawned processes (safe beside torch threads)."""
+    """An ordered ``map``: in this process with one torch thread, or over the shared render processes."""
     if workers <= 1:
-        yield map
+        with one_torch_thread():
+            yield map
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-        yield lambda fn, items: ex.map(fn, items, chunksize=1)
+    try:
+        yield lambda fn, items: render_pool(workers).map(fn, items, chunksize=1)
+    except BrokenProcessPool:
+        drop_render_pool(workers)
+        raise
+
+
+def _single_threaded_worker() -> None:
+    """Render workers share the machine: one torch thread each (16 threads in each of 15 workers thrash)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Render with one torch thread (the reconstruction's result then does not depend on the thread count)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+_RENDER_POOLS: dict[int, Executor] = {}
+
+
+def render_pool(workers: int) -> Executor:
+    """``workers`` spawned single-threaded render processes, kept for the life of this process (starting them costs
+    seconds: each imports torch). A script that uses them needs the ``if __name__ == "__main__":`` guard."""
+    pool = _RENDER_POOLS.get(workers)
+    if pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch / CUDA state
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_worker)
+        _RENDER_POOLS[workers] = pool
+    return pool
+
+
+def drop_render_pool(workers: int) -> None:
+    """Forget a broken pool, so that the next call starts a fresh one."""
+    _RENDER_POOLS.pop(workers, None)
 
 
 def pool_cache_path(fields: dict) -> Path:
