@@ -10,7 +10,9 @@ slice is exactly what that model would get on its own), a TC model the three fra
 Writes into the report folder: ``metrics.csv`` (one row per level x image x structure x method, the baseline =
 input copied to every channel included), ``metrics.md`` (median [IQR]), ``boxplots.png`` (Tukey, methods side by
 side), ``montage.png``, ``flicker.csv`` / ``flicker.md`` (temporal stability, :func:`flicker`), and
-``calibration.png`` when a model has a trained uncertainty head.
+``calibration.png`` when a model has a trained uncertainty head, and then also ``uncertainty.csv`` /
+``uncertainty.md`` / ``uncertainty_vs_error.png`` (predicted vs real error per image, Spearman rank correlation
+over all levels: :mod:`imcsr_live.train.uncertainty_report`).
 """
 
 from __future__ import annotations
@@ -276,6 +278,7 @@ def compare_methods(
     if piped and fast:  # (only pipeline levels, e.g. a world: montage.png)
         shown[id(piped[-1])] = "montage_pipeline.png"
     calib: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    unc_rows: list[dict[str, object]] = []  # predicted vs real error per image (uncertainty heads)
     for lv, n in zip(levels, counts, strict=True):
         for i, (x, targets) in enumerate(lv.images(frames, n, seed)):
             mid = x[frames // 2]
@@ -287,7 +290,7 @@ def compare_methods(
                 for label, img in [*((lab, o[s]) for lab, o in outs.items() if s in o), (BASELINE, mid)]:
                     row = {"level": lv.level, "image": i, "structure": s, "method": label}
                     report.rows.append({**row, **evaluate_image(lv.scored(img), gt).as_dict()})
-            _collect_calibration(methods, x, targets, names, calib, lv.scored)
+            _collect_calibration(methods, x, targets, names, calib, lv.scored, rows=unc_rows, level=lv.level, image=i)
             if id(lv) in shown and i == 0:
                 examples[shown[id(lv)]] = {"input": mid, "targets": targets, "outputs": outs, "level": lv.level}
             done += 1
@@ -325,6 +328,10 @@ def compare_methods(
         from imcsr_live.train.report import write_calibration
 
         report.files.append(write_calibration(calib, out / "calibration.png"))
+    if unc_rows:
+        from imcsr_live.train.uncertainty_report import write_uncertainty
+
+        report.files += write_uncertainty(unc_rows, out, calib)
     training = training_table(methods)
     if training:
         path = out / "training.md"
@@ -411,10 +418,19 @@ def _collect_calibration(
     names: list[str],
     calib: dict[str, list[tuple[np.ndarray, np.ndarray]]],
     scored: Callable[[np.ndarray], np.ndarray] = lambda img: img,
+    *,
+    rows: list[dict[str, object]] | None = None,
+    level: str = "",
+    image: int = 0,
 ) -> None:
     """(predicted std, absolute error) pairs of members with an uncertainty head (calibration curve), taken on
-    the scored part of the frame (``scored``, see :meth:`EvalLevel.scored`)."""
+    the scored part of the frame (``scored``, see :meth:`EvalLevel.scored`).
+
+    With ``rows``: also one row per channel of the image (``level``, ``image``) with the per-frame confidence's
+    predicted relative error (:func:`~imcsr_live.model.confidence.frame_values`) and the real error (the paper's
+    NRMSE and 1 - PCC), plus the sum residual and the verdict against the model card's reference."""
     from imcsr_live.model.calibration import ChannelCalibration
+    from imcsr_live.model.confidence import ConfidenceModel, frame_values, judge
 
     for m in methods:
         for k, member in enumerate(m.members):
@@ -425,12 +441,24 @@ def _collect_calibration(
             c = len(member.outputs)
             raw = predict(member.model, x[None, mid - half : mid + half + 1], 2 * c)[0]
             cals = member.card.get("uncertainty_calibration") or [{"scale": 1.0, "offset": 0.0}] * c
+            stds = np.stack([ChannelCalibration(**cals[ch]).apply(np.exp(0.5 * raw[c + ch])) for ch in range(c)])
+            label = m.label if len(m.members) == 1 else f"{m.label}[{k}]"
             for ch, s in enumerate(member.outputs):
-                std = ChannelCalibration(**cals[ch]).apply(np.exp(0.5 * raw[c + ch]))
                 err = scored(np.abs(raw[ch] - targets[names.index(s)]))
-                calib.setdefault(f"{m.label} {s}" if len(m.members) == 1 else f"{m.label}[{k}] {s}", []).append(
-                    (scored(std).ravel()[::16], err.ravel()[::16])
-                )
+                calib.setdefault(f"{label} {s}", []).append((scored(stds[ch]).ravel()[::16], err.ravel()[::16]))
+            if rows is None:
+                continue
+            residual, predicted = frame_values(scored(raw[:c]), scored(stds), scored(x[mid]))
+            assert predicted is not None
+            verdict = judge(residual, predicted, ConfidenceModel.from_card(member.card).reference, member.outputs)
+            for ch, s in enumerate(member.outputs):
+                gt = scored(targets[names.index(s)])
+                if not gt.max() > gt.min():
+                    continue  # an empty field has no meaningful metric (as in metrics.csv)
+                real = evaluate_image(scored(raw[ch]), gt)
+                rows.append({"level": level, "image": image, "method": label, "structure": s,
+                             "predicted_error": predicted[ch], "nrmse": real.nrmse, "one_minus_pcc": 1.0 - real.pcc,
+                             "residual": residual, "in_distribution": verdict.in_distribution})  # fmt: skip
 
 
 def training_table(methods: list[Method]) -> str:
