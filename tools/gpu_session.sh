@@ -67,6 +67,8 @@ session_cfg() {  # session_cfg SRC NAME [INIT]
   sed -e "s#^rig = .*#rig = \"$ROOT/hardware_configs/simulated.toml\"#" \
       -e "s#^output_dir = .*#output_dir = \"$WORK/runs/$2\"#" \
       -e "s#^render_workers = .*#render_workers = $WORKERS#" "$src" >"$dst"
+  # [train] is the last table: replace its CPU-sized keys (three trainings share the cores; batch 16 on the GPU)
+  sed -i -e '/^threads = /d' -e '/^init = /d' -e 's/^batch_size = .*/batch_size = 16/' "$dst"
   printf 'threads = %s\n' "$(($(nproc) / 4 > 0 ? $(nproc) / 4 : 1))" >>"$dst"
   if [ -n "$init" ]; then printf 'init = "%s"\n' "$ROOT/$init" >>"$dst"; fi
   if [ "$TINY" = 1 ]; then

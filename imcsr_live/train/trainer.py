@@ -473,15 +473,33 @@ class Trainer:
         tmp.replace(self.state_path)
 
     def _init_from(self, model: IMCSRNet) -> None:
-        """Fine-tuning: start from the weights of ``[train] init`` (same structures and architecture)."""
+        """Fine-tuning: start from the weights of ``[train] init`` (same structures and architecture).
+
+        A checkpoint without the uncertainty head may start a model with one: everything else is loaded and the
+        log-variance head starts untrained (the way to add it to a shipped model).
+        """
         stem = self.cfg.resolve(self.cfg.train.init)
-        loaded, _ = load_checkpoint(
-            str(stem),
-            expect_structures=[s["name"] for s in self._structures()],
-            expect_architecture=self.cfg.net_config(),
-        )
-        model.load_state_dict(loaded.state_dict())
-        log.info("initialised from %s (fine-tuning)", stem)
+        names = [s["name"] for s in self._structures()]
+        want = self.cfg.net_config()
+        try:
+            loaded, _ = load_checkpoint(str(stem), expect_structures=names, expect_architecture=want)
+            adding_head = False
+        except CheckpointError as exc:
+            if not want.uncertainty:
+                raise
+            try:
+                without = want.model_copy(update={"uncertainty": False})
+                loaded, _ = load_checkpoint(str(stem), expect_structures=names, expect_architecture=without)
+            except CheckpointError:
+                raise exc from None
+            adding_head = True
+        missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=not adding_head)
+        if adding_head:
+            if unexpected or any(not k.startswith("logvar.") for k in missing):
+                raise CheckpointError(f"{stem}: cannot add the uncertainty head ({missing=}, {unexpected=})")
+            log.info("initialised from %s (fine-tuning; the uncertainty head starts untrained)", stem)
+        else:
+            log.info("initialised from %s (fine-tuning)", stem)
 
     def _resume(self, model: IMCSRNet, opt: torch.optim.Optimizer) -> dict[str, Any]:
         if not self.state_path.is_file():
