@@ -1,0 +1,167 @@
+"""The domain-randomised training world: families, documented ranges, determinism, cell effects."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from imcsr_live.config import load_rig_config
+from imcsr_live.synth.microtubules import MicrotubuleParams, Microtubules
+from imcsr_live.synth.randomised import (
+    ER_FAMILIES,
+    LYSOSOME_FAMILIES,
+    MICROTUBULE_FAMILIES,
+    REFERENCE_SPAN_S,
+    RandomisedSpecimen,
+    StyledER,
+    StyledERParams,
+    draw_cell,
+    family_example,
+)
+from imcsr_live.synth.render import Field, Grid
+from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
+
+NAMES = ["Microtubules", "ER", "Lysosomes"]
+FIELD = Field(16.0, 16.0)
+PX = 0.0313
+
+
+@pytest.fixture(scope="module")
+def cells():
+    return [draw_cell(np.random.default_rng(s), FIELD) for s in range(300)]
+
+
+def test_every_family_is_drawn(cells):
+    for kind, families in (("microtubules", MICROTUBULE_FAMILIES), ("er", ER_FAMILIES),
+                           ("lysosomes", LYSOSOME_FAMILIES)):  # fmt: skip
+        seen = {c.families[kind] for c in cells}
+        assert seen == set(families), kind
+
+
+def test_parameters_lie_in_the_documented_ranges(cells):
+    for c in cells:
+        mt, er, ly, style = c.params.microtubules, c.params.er, c.params.lysosomes, c.style
+        fam = c.families
+        lo, hi = {"sparse": (0.15, 0.8), "aster": (1.0, 5.0), "parallel": (0.5, 2.0)}[fam["microtubules"]]
+        assert lo <= mt.length_density_um_per_um2 <= hi
+        assert mt.arrangement == {"sparse": "random", "aster": "aster", "parallel": "parallel"}[fam["microtubules"]]
+        assert 0.0 <= mt.bundle_fraction <= 0.4 and 0.1 <= mt.along_sigma <= 0.6
+        assert 0.45 <= er.polygon_size_um <= 2.0 and 0.04 <= er.tubule_width_um <= 0.1
+        assert (er.perinuclear_radius_um > 0) == (fam["er"] == "perinuclear")
+        if er.perinuclear_radius_um > 0:  # its centre lies outside the field, so only a part of it enters
+            assert not FIELD.contains(np.array([er.perinuclear_center_um]))[0]
+        assert 0.04 <= ly.density_per_um2 <= 0.3 and 0.2 <= ly.directed_fraction <= 0.7
+        assert 0.35 <= ly.brightness_sigma <= 0.6 and ly.diameter_range_um[0] >= 0.15
+        assert 0.005 <= style.background <= 0.05 and 0.5 <= style.haze_sigma_um <= 2.0
+        for tau in style.bleach_time_s.values():  # 5-30 % lost per 200 s
+            assert 0.05 - 1e-9 <= 1 - math.exp(-REFERENCE_SPAN_S / tau) <= 0.3 + 1e-9
+        lo_b, hi_b = c.params.cell_brightness_range
+        assert hi_b / lo_b == pytest.approx(4.0)  # ratios between two structures span 0.25-4x
+    with_edge = np.mean([c.style.edge_radius_um > 0 for c in cells])
+    assert 0.3 < with_edge < 0.5  # 40 % of cells show an edge
+
+
+def test_same_seed_same_cell_and_time_lapse():
+    a = RandomisedSpecimen(NAMES, (128, 128), PX, 7)
+    b = RandomisedSpecimen(NAMES, (128, 128), PX, 7)
+    np.testing.assert_array_equal(a.render(), b.render())
+    a.advance(2.0)
+    b.advance(2.0)
+    np.testing.assert_array_equal(a.render(), b.render())
+    c = RandomisedSpecimen(NAMES, (128, 128), PX, 8)
+    assert not np.array_equal(a.render(), c.render())
+
+
+def test_render_shapes_and_values():
+    spec = RandomisedSpecimen(NAMES, (96, 128), PX, 3)
+    img = spec.render()
+    assert img.shape == (3, 96, 128) and img.dtype == np.float32
+    assert np.all(img >= 0) and np.all(np.isfinite(img))
+    bg = spec.background()
+    assert bg.shape == (96, 128) and bg.dtype == np.float32 and np.all(bg > 0)
+
+
+def test_intensity_per_area_does_not_depend_on_the_pixel_size():
+    coarse = RandomisedSpecimen(NAMES, (128, 128), 2 * PX, 11).render().sum(axis=(1, 2)) * (2 * PX) ** 2
+    fine = RandomisedSpecimen(NAMES, (256, 256), PX, 11).render().sum(axis=(1, 2)) * PX**2
+    np.testing.assert_allclose(coarse, fine, rtol=0.1)
+
+
+def test_bleaching_follows_each_structures_time_constant():
+    spec = RandomisedSpecimen(NAMES, (128, 128), PX, 5)
+    before = spec.render().sum(axis=(1, 2))
+    spec.time_s = REFERENCE_SPAN_S  # the clock alone: the structures have not moved
+    after = spec.render().sum(axis=(1, 2))
+    expected = np.array([math.exp(-REFERENCE_SPAN_S / spec.cell.style.bleach_time_s[k]) for k in spec.kinds])
+    lit = before > 0
+    assert lit.sum() >= 2
+    np.testing.assert_allclose(after[lit] / before[lit], expected[lit], rtol=1e-5)
+
+
+def test_a_visible_cell_edge_leaves_the_outside_dark():
+    seed = next(s for s in range(100) if RandomisedSpecimen(NAMES, (64, 64), PX, s).cell.style.edge_radius_um > 0)
+    spec = RandomisedSpecimen(NAMES, (256, 256), PX, seed)
+    style = spec.cell.style
+    y, x = np.mgrid[0:256, 0:256]
+    r = np.hypot((x + 0.5) * PX - style.center_um[0], (y + 0.5) * PX - style.center_um[1])
+    outside = r > style.edge_radius_um * 1.3 + 1.0  # beyond the wavy outline and its soft edge
+    if outside.any():
+        assert spec.render()[:, outside].max() < 1e-3
+    inside = r < style.edge_radius_um * 0.7 - 1.0
+    if inside.any():
+        assert spec.background()[inside].mean() > spec.background()[outside].mean() if outside.any() else True
+
+
+def test_family_example_finds_each_family():
+    for kind, families in (("microtubules", MICROTUBULE_FAMILIES), ("er", ER_FAMILIES)):
+        for family in families:
+            seed = family_example(kind, family, FIELD)
+            assert RandomisedSpecimen(NAMES, (512, 512), PX, seed).families[kind] == family
+
+
+def _mean_radial_alignment(params: MicrotubuleParams, center: np.ndarray) -> float:
+    """Mean |cos| between the filaments' local direction and the radial direction, 3-7 um from ``center``."""
+    mts = Microtubules(FIELD, params, np.random.default_rng(0))
+    cos = []
+    for line in mts.centerlines():
+        tangent = np.gradient(line, axis=0)
+        radial = line - center
+        r = np.linalg.norm(radial, axis=1)
+        sel = (r > 3.0) & (r < 7.0)
+        dot = np.abs((tangent[sel] * radial[sel]).sum(axis=1))
+        cos.extend(dot / (np.linalg.norm(tangent[sel], axis=1) * r[sel] + 1e-12))
+    return float(np.mean(cos))
+
+
+def test_aster_filaments_point_away_from_the_centre():
+    center = np.array([8.0, 8.0])
+    aster = MicrotubuleParams(arrangement="aster", arrangement_center_um=(8.0, 8.0), orientation_spread_rad=0.1,
+                              curvature_std_per_um=0.0, undulation_curvature_per_um=0.0)  # fmt: skip
+    isotropic = MicrotubuleParams(curvature_std_per_um=0.0, undulation_curvature_per_um=0.0)
+    assert _mean_radial_alignment(aster, center) > 0.95
+    assert _mean_radial_alignment(isotropic, center) < 0.85  # |cos| of random directions averages 2/pi (~30 here)
+
+
+def test_fenestrated_sheets_have_holes():
+    grid = Grid((256, 256), PX)
+    base = {"sheet_density_per_um2": 0.05, "sheet_diameter_range_um": (2.0, 3.0), "missing_edge_fraction": 0.99}
+    plain = StyledER(FIELD, StyledERParams(**base), np.random.default_rng(1)).render(grid)
+    holed = StyledER(FIELD, StyledERParams(**base, hole_density_per_um2=8.0), np.random.default_rng(1)).render(grid)
+    assert holed.sum() < 0.97 * plain.sum()
+    assert np.all(holed <= plain + 1e-5)  # holes only remove sheet membrane
+
+
+def test_the_synthetic_microscope_images_the_randomised_world():
+    rig = load_rig_config("hardware_configs/simulated.toml")
+    mic = SyntheticMicroscope(rig, WorldSettings(raw_shape=(64, 64), world="randomised", seed=2, photons=300))
+    truth, background = mic.specimen.render(), mic.specimen.background()
+    tp = mic.next_timepoint()  # images the state just rendered, then moves on
+    assert tp.raw.shape == (9, 64, 64) and tp.raw.dtype == np.uint16
+    assert tp.ground_truth.shape == (3, 128, 128) and np.all(np.isfinite(tp.ground_truth))
+    # The unlabelled background reaches the camera but no structure's truth.
+    light = (truth.sum(axis=0).mean() + background.mean()) * tp.photon_scale
+    np.testing.assert_allclose(tp.widefield.mean(), light, rtol=0.03)
+    structures = truth.sum(axis=0).mean() * tp.photon_scale
+    np.testing.assert_allclose(tp.ground_truth.sum(axis=0).mean(), structures, rtol=0.03)
