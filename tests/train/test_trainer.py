@@ -198,3 +198,40 @@ def test_shipped_training_configs_are_valid(path: Path) -> None:
         assert (net.width, net.groups, net.blocks, net.in_frames) == (64, 5, 10, 3)
         assert (cfg.train.batch_size, cfg.train.lr, cfg.data.patch) == (3, 1e-4, 128)
         assert (cfg.loss.ssim_weight, cfg.loss.summation_alpha, cfg.train.plateau_iterations) == (0.1, 0.02, 10_000)
+
+
+def test_init_adds_an_uncertainty_head_to_a_checkpoint_without_one(tmp_path: Path) -> None:
+    """Fine-tuning a shipped model (no head) into one with the head: the body starts from the checkpoint, the
+    log-variance head from scratch; any other difference is still refused."""
+    torch.set_num_threads(1)
+    for sub in ("base", "head", "wide"):
+        (tmp_path / sub).mkdir()
+    base_cfg = load_train_config(tiny_config(tmp_path / "base", iterations=4, val_every=4, checkpoint_every=4))
+    base_cfg.data.val_samples = 2
+    base = Trainer(base_cfg).run()
+    base_model, _ = load_checkpoint(base.best_path)
+
+    path = tiny_config(tmp_path / "head", iterations=1, val_every=1, checkpoint_every=1, init=f'"{base.best_path}"')
+    path.write_text(path.read_text().replace("reduction = 4", "reduction = 4\nuncertainty = true"))
+    cfg = load_train_config(path)
+    cfg.data.val_samples = 2
+    trainer = Trainer(cfg)
+    from imcsr_live.model.imcsr_net import IMCSRNet
+
+    model = IMCSRNet(cfg.net_config())
+    trainer._init_from(model)
+    for name, tensor in base_model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], tensor)
+    assert any(k.startswith("logvar.") for k in model.state_dict())
+    result = trainer.run()
+    model, card = load_checkpoint(result.best_path)
+    assert model.cfg.uncertainty and len(card["uncertainty_calibration"]) == 3
+
+    wider = tiny_config(tmp_path / "wide", iterations=1, init=f'"{base.best_path}"')
+    wider.write_text(
+        wider.read_text()
+        .replace("width = 8", "width = 12")
+        .replace("reduction = 4", "reduction = 4\nuncertainty = true")
+    )
+    with pytest.raises(CheckpointError, match="width"):
+        Trainer(load_train_config(wider))._init_from(IMCSRNet(load_train_config(wider).net_config()))
