@@ -115,7 +115,7 @@ def run_demo(rig: RigConfig, options: RunOptions, world: DemoWorld, echo: Echo) 
     if rig.backend.kind != "simulated":
         raise InputDataError(f'the demo needs a rig with [backend] kind = "simulated" (got {rig.backend.kind!r})')
     settings = WorldSettings(raw_shape=(world.size, world.size), photons=world.photons, seed=world.seed)
-    model = options.model or default_model(rig.structure_names)
+    model = options.model or default_model(rig.structure_names, rig.engine.kind)
     if model is not None:
         from imcsr_live.hardware.simulated import SimulatedBackend
 

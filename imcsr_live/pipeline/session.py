@@ -33,16 +33,12 @@ def shipped_models() -> list[Path]:
     return sorted(p.with_suffix("") for p in WEIGHTS_DIR.glob("*.json") if p.with_suffix(".safetensors").exists())
 
 
-def default_model(structures: list[str]) -> Path | None:
-    """The first shipped model whose structures match the rig's, or None."""
-    import json
+def default_model(structures: list[str], engine_kind: str = "auto") -> Path | None:
+    """The shipped model for the rig's structures, chosen for where ``engine_kind`` runs (GPU-size model on a CUDA
+    GPU, else the CPU-size one), or None."""
+    from imcsr_live.engine.model_source import choose_default_model
 
-    for path in shipped_models():
-        card = json.loads(path.with_suffix(".json").read_text())
-        names = [s["name"] if isinstance(s, dict) else s for s in card.get("structures", [])]
-        if names == structures:
-            return path
-    return None
+    return choose_default_model(structures, engine_kind)[0]
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ class LiveRequest:
 
 def resolve_model(rig: RigConfig, requested: Path | None) -> ModelSource:
     """Load the requested checkpoint, or the shipped one for the rig's structures."""
-    path = requested or default_model(rig.structure_names)
+    path = requested or default_model(rig.structure_names, rig.engine.kind)
     if path is None:
         raise CheckpointError(
             f"no model given and none shipped for structures {rig.structure_names}; pass --model NAME "
