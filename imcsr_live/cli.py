@@ -129,6 +129,14 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
         typer.echo("no models shipped (imcsr_live/weights/ is empty); pass --model NAME to the commands")
 
 
+def _check_world(world: str) -> None:
+    from imcsr_live.errors import InputDataError
+    from imcsr_live.synth.world import WORLDS
+
+    if world not in WORLDS:
+        raise InputDataError(f"unknown --world {world!r}; choose one of {', '.join(WORLDS)}")
+
+
 def _default_model(requested: Path | None, structures: list[str], engine_kind: str) -> Path | None:
     """``requested``, or the shipped model for ``structures`` chosen for where ``engine_kind`` runs (logged)."""
     if requested is not None:
@@ -152,6 +160,9 @@ def synth(
     size: Annotated[
         int, typer.Option("--size", min=16, max=MAX_RAW_SIDE, help="camera frame size in pixels (square)")
     ] = 512,
+    world: Annotated[
+        str, typer.Option("--world", help="synthetic cells: default, randomised or independent (see docs/worlds/)")
+    ] = "default",
 ) -> None:
     """Simulate a raw SIM time-lapse plus per-structure ground truth (OUT.gt.tif)."""
     from imcsr_live.config import check_frame_budget, load_rig_config
@@ -163,14 +174,17 @@ def synth(
     from imcsr_live.synth.export import write_synthetic_timelapse
     from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
 
-    world = SyntheticMicroscope(rig, WorldSettings(raw_shape=(size, size), photons=photons, seed=seed))
+    _check_world(world)
+    microscope = SyntheticMicroscope(
+        rig, WorldSettings(raw_shape=(size, size), photons=photons, seed=seed, world=world)
+    )
     with progress_bar() as bar:
         task = bar.add_task("simulating", total=frames, status="")
 
         def advance(t: int, seconds: float) -> None:
             bar.update(task, completed=t + 1, status=f"{seconds:.2f} s/timepoint")
 
-        paths = write_synthetic_timelapse(world, output, frames, on_timepoint=advance)
+        paths = write_synthetic_timelapse(microscope, output, frames, on_timepoint=advance)
     for p in paths:
         typer.echo(str(p))
 
@@ -196,6 +210,14 @@ def demo(
         Path | None, typer.Option("--model", help="checkpoint DIR/NAME or shipped NAME (default: shipped, see info)")
     ] = None,
     config: Annotated[Path, typer.Option("--config", "-c", help="rig TOML")] = DEFAULT_DEMO_CONFIG,
+    world: Annotated[
+        str,
+        typer.Option(
+            "--world",
+            help="synthetic cells: default, randomised (the training world's many morphologies) or independent "
+            "(a separately written world no model trained on)",
+        ),
+    ] = "default",
 ) -> None:
     """The simulated microscope, live: a moving synthetic cell imaged by SIM, reconstructed and separated."""
     from imcsr_live.config import check_frame_budget, load_rig_config
@@ -205,7 +227,8 @@ def demo(
     check_frame_budget((size, size), SYNTH_BYTES_PER_PIXEL, "demo --size")
     model = _default_model(model, rig.structure_names, rig.engine.kind)
     options = _run_options(headless, frames, interval, record, screenshot, model)
-    run_demo(rig, options, DemoWorld(size=size, photons=photons, seed=seed), typer.echo)
+    _check_world(world)
+    run_demo(rig, options, DemoWorld(size=size, photons=photons, seed=seed, world=world), typer.echo)
 
 
 @app.command()

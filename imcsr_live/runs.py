@@ -105,6 +105,7 @@ class DemoWorld:
     size: int = 256
     photons: float = 1000.0
     seed: int = 3
+    world: str = "default"  # a synthetic world by name (imcsr_live.synth.world.WORLDS)
 
 
 def run_demo(rig: RigConfig, options: RunOptions, world: DemoWorld, echo: Echo) -> None:
@@ -114,7 +115,9 @@ def run_demo(rig: RigConfig, options: RunOptions, world: DemoWorld, echo: Echo) 
 
     if rig.backend.kind != "simulated":
         raise InputDataError(f'the demo needs a rig with [backend] kind = "simulated" (got {rig.backend.kind!r})')
-    settings = WorldSettings(raw_shape=(world.size, world.size), photons=world.photons, seed=world.seed)
+    settings = WorldSettings(
+        raw_shape=(world.size, world.size), photons=world.photons, seed=world.seed, world=world.world
+    )
     model = options.model or default_model(rig.structure_names, rig.engine.kind)
     if model is not None:
         from imcsr_live.hardware.simulated import SimulatedBackend

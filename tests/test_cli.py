@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,3 +73,19 @@ def test_verbose_and_quiet_flags_change_console_output(tmp_path: Path) -> None:
     assert loud.returncode == quiet.returncode == 0
     assert "DEBUG" in loud.stderr
     assert "DEBUG" not in quiet.stderr
+
+
+def test_synth_draws_cells_of_the_chosen_world(tmp_path: Path) -> None:
+    import tifffile
+
+    outs = {}
+    for world in ("default", "randomised", "independent"):
+        out = tmp_path / f"{world}.tif"
+        result = run_cli("synth", "-c", str(SIMULATED), "-o", str(out), "--frames", "1", "--size", "64",
+                         "--world", world)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        outs[world] = tifffile.imread(out.with_name(f"{world}.gt.tif"))
+    assert not np.array_equal(outs["default"], outs["randomised"])
+    assert not np.array_equal(outs["randomised"], outs["independent"])
+    bad = run_cli("synth", "-c", str(SIMULATED), "-o", str(tmp_path / "x.tif"), "--world", "mars")
+    assert bad.returncode != 0 and "unknown --world 'mars'" in bad.stderr and "Traceback" not in bad.stderr
