@@ -255,7 +255,29 @@ def cross_world(
         "Per-image metrics and plots: <world>/metrics.csv. Separation claims rest on the unseen rows."
     )
     write_table(table, out, photons, structures, note)
+    pool_uncertainty(out, worlds)
     return table
+
+
+def pool_uncertainty(out: Path, worlds: list[str]) -> list[Path]:
+    """Predicted vs real error over every world's pipeline images together (in- and out-of-distribution alike):
+    ``out/uncertainty/`` (Spearman per model and channel, plot). Nothing when no model has an uncertainty head."""
+    import csv
+
+    from imcsr_live.train.uncertainty_report import write_uncertainty
+
+    rows: list[dict[str, object]] = []
+    for world in worlds:
+        path = out / world / "uncertainty.csv"
+        if not path.is_file():
+            continue
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                level = str(row["level"])
+                if world_data(world)[1] and not level.startswith("pipeline "):
+                    continue  # the default world's fast-approximation levels are not in the table either
+                rows.append({**row, "level": level if level.startswith(world) else f"{world}: {level}"})
+    return write_uncertainty(rows, out / "uncertainty") if rows else []
 
 
 def main(argv: list[str] | None = None) -> int:

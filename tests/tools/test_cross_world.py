@@ -129,3 +129,35 @@ def test_help_runs_as_a_script() -> None:
     res = subprocess.run([sys.executable, str(REPO / "tools" / "cross_world.py"), "--help"],
                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert res.returncode == 0 and "--trained-on" in res.stdout and "unseen" in res.stdout
+
+
+def test_uncertainty_is_pooled_over_the_worlds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model with an uncertainty head: predicted vs real error over every world's pipeline images together,
+    and only those (the default world's fast-approximation levels are left out, as in the table)."""
+    from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig
+    from imcsr_live.train.checkpoint import save_checkpoint
+
+    torch.set_num_threads(1)
+    monkeypatch.chdir(REPO)
+    torch.manual_seed(0)
+    net = IMCSRNet(IMCSRNetConfig(in_frames=3, out_channels=3, width=8, groups=1, blocks=1, reduction=4,
+                                  uncertainty=True))  # fmt: skip
+    colours = ["#00FF00", "#FF00FF", "#00FFFF"]
+    save_checkpoint(
+        tmp_path / "head", net, structures=[{"name": n, "color": c} for n, c in zip(NAMES, colours, strict=True)]
+    )
+    tool = load_tool("cross_world")
+    worlds = _available_worlds()[:2]
+    out = tmp_path / "cw"
+    rc = tool.main(["--model", f"U={tmp_path / 'head'}", "--worlds", ",".join(worlds), "--images", "3", "--size",
+                    "128", "--photons", "1000", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    with open(out / "uncertainty" / "uncertainty.csv", newline="") as f:
+        pooled = list(csv.DictReader(f))
+    per_world = 0
+    for w in worlds:
+        with open(out / w / "uncertainty.csv", newline="") as f:
+            per_world += sum(1 for r in csv.DictReader(f) if not (w == "default" and not r["level"].startswith("pipe")))
+    assert len(pooled) == per_world >= 2 * len(worlds)  # (an image's empty channel has no row)
+    assert {r["level"].split(":")[0].split(" ")[0] for r in pooled} == set(worlds)
+    assert "Spearman" in (out / "uncertainty" / "uncertainty.md").read_text()
