@@ -210,6 +210,9 @@ class AcquisitionConfig(_Table):
     channel_preset: str = "488"
     # One million timepoints: over 23 days at 2 s; beyond that only pre-allocation sizes would grow.
     timepoints: int = Field(default=100, ge=1, le=1_000_000)
+    # Consecutive failed timepoints (camera timeouts, frame slips) before a live run stops with an error: 1 = at
+    # the first failure; 1000 failures at the longest timeout (10 min) already mean a week without an image.
+    max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
 
 
 class EngineConfig(_Table):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imcsr_live.config import RigConfig
-from imcsr_live.errors import InputDataError
+from imcsr_live.errors import HardwareError, InputDataError
 from imcsr_live.pipeline.views import DisplaySource
 
 log = logging.getLogger(__name__)
@@ -87,16 +87,20 @@ def run_live_pipeline(
     dropped_text = f"{sum(dropped.values())} (" + ", ".join(f"{k} {v}" for k, v in dropped.items()) + ")"
     echo(
         f"summary: {summary['timepoints_separated']} timepoints separated, dropped {dropped_text}, "
-        f"skipped slots {summary['skipped_slots']}, errors {summary['errors']}, engine {pipeline.engine.name}, "
+        f"skipped slots {summary['skipped_slots']}, failed acquisitions {summary['timepoints_failed']}, "
+        f"errors {summary['errors']}, engine {pipeline.engine.name}, "
         "median latency " + ", ".join(f"{k} {v:.0f} ms" for k, v in medians.items())  # type: ignore[union-attr]
     )
-    for event in list(pipeline.events)[-5:]:
+    failure = pipeline.failure  # said once, as the error line below
+    for event in [e for e in pipeline.events if failure is None or not e.endswith(failure)][-5:]:
         echo(f"event: {event}")
     recording = view.recording()  # the newest recording (stop() has detached it from the pipeline)
     if recording is not None:
         echo(f"recorded {recording.timepoints} timepoints to {recording.path}")
-        if recording.error:  # never a silent partial result: the exit status says the recording failed
-            raise InputDataError(f"the recording is incomplete: {recording.error}")
+    if failure is not None:  # the run ended on its own because the camera kept failing: exit non-zero
+        raise HardwareError(failure)
+    if recording is not None and recording.error:  # never a silent partial result: the exit status says so
+        raise InputDataError(f"the recording is incomplete: {recording.error}")
     return summary
 
 

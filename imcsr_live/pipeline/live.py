@@ -7,8 +7,10 @@ Three worker threads joined by bounded queues (size ``queue_size``):
 Acquisition never waits for the stages behind it: when a queue is full the newest item is dropped and
 counted (``stats.dropped``). Each :class:`LiveFrame` carries monotonic timestamps per stage, so latencies and
 drops are measured, not guessed. Errors in any stage are logged and kept in ``events`` (for the GUI's log
-panel) and in ``errors`` (structured, for its notice) and the pipeline carries on with the next timepoint; only
-:meth:`LivePipeline.stop` ends a run. A recording can be attached at start (``recorder``) or started and stopped
+panel) and in ``errors`` (structured, for its notice) and the pipeline carries on with the next timepoint. A run
+ends when :meth:`LivePipeline.stop` is called, when ``timepoints`` were attempted (a failed acquisition counts:
+``--frames N`` always ends), or after ``max_consecutive_failures`` failed acquisitions in a row (``failure`` then
+says why, in one line). A recording can be attached at start (``recorder``) or started and stopped
 mid-run (:meth:`LivePipeline.start_recording`, built by ``recorder_factory``).
 
 Every separated timepoint gets a per-frame confidence (:class:`~imcsr_live.model.confidence.FrameConfidence`,
@@ -96,6 +98,7 @@ class PipelineStats:
     acquired: int = 0
     reconstructed: int = 0
     separated: int = 0
+    failed: int = 0  # timepoints whose acquisition failed (hardware errors)
     skipped_slots: int = 0
     paused_slots: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: {"reconstruct": 0, "separate": 0, "record": 0})
@@ -137,8 +140,9 @@ class PipelineEvent:
 @dataclass(frozen=True)
 class PipelineSettings:
     interval_s: float = 2.0
-    timepoints: int | None = None  # None = until stopped
+    timepoints: int | None = None  # attempted timepoints (failed ones count); None = until stopped
     acquisition_timeout_s: float = 5.0
+    max_consecutive_failures: int = 5  # failed acquisitions in a row that end the run
     in_frames: int = 3  # 3 = temporal continuity (display lags one interval), 1 = single frame
     queue_size: int = 2
 
@@ -177,6 +181,7 @@ class LivePipeline(Pausable):
         self.recorder_factory: Callable[[Path, dict[str, Any], float], Recorder] | None = None
         self.display_settings: dict[str, Any] | None = None  # set by the GUI; goes into recording metadata
         self.started_s: float | None = None  # monotonic time of start()
+        self.failure: str | None = None  # why the run ended by itself on an error (one line), else None
         self._scheduler: IntervalScheduler | None = None
         self._record_lock = threading.Lock()  # guards self.recorder: attach, detach, and every put
         self._finish_lock = threading.Lock()  # held while a detached recorder finalises its files
@@ -300,6 +305,7 @@ class LivePipeline(Pausable):
         summary = {
             "timepoints_acquired": s.acquired,
             "timepoints_separated": s.separated,
+            "timepoints_failed": s.failed,
             "skipped_slots": s.skipped_slots,
             "paused_slots": s.paused_slots,
             "dropped_frames": dict(s.dropped),
@@ -316,16 +322,16 @@ class LivePipeline(Pausable):
         return summary
 
     # -- helpers --------------------------------------------------------------------------------------------
-    def _event(self, message: str, error: bool = False, kind: ErrorKind = "pipeline") -> None:
+    def _event(self, message: str, error: bool = False, kind: ErrorKind = "pipeline", quiet: bool = False) -> None:
+        """Keep ``message`` in ``events`` (and ``errors``) and log it; ``quiet``: at DEBUG (the caller reports it)."""
         stamp = time.strftime("%H:%M:%S")
         self.events.append(f"{stamp} {message}")
         if error:
             with self._event_lock:
                 self.stats.errors += 1
                 self.errors.append(PipelineEvent(self.stats.errors, stamp, kind, message))
-            log.error(message)
-        else:
-            log.warning(message)
+        level = logging.DEBUG if quiet else logging.ERROR if error else logging.WARNING
+        log.log(level, message)
 
     def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -356,8 +362,9 @@ class LivePipeline(Pausable):
         scheduler = self._scheduler
         assert scheduler is not None  # made by start()
         limit = self.settings.timepoints
+        in_a_row = 0  # failed acquisitions since the last good one
         try:
-            while not self._stop.is_set() and (limit is None or self.stats.acquired < limit):
+            while not self._stop.is_set() and (limit is None or self.stats.acquired + self.stats.failed < limit):
                 slot = scheduler.wait_for_next(self._stop)
                 self.stats.skipped_slots = scheduler.skipped
                 if slot is None:
@@ -370,8 +377,14 @@ class LivePipeline(Pausable):
                 except HardwareError as exc:
                     if self._stop.is_set():
                         break
+                    self.stats.failed += 1
+                    in_a_row += 1
+                    if in_a_row >= self.settings.max_consecutive_failures:
+                        self._give_up(in_a_row, exc)
+                        break
                     self._event(f"timepoint {slot}: {exc}", error=True, kind="hardware")
                     continue
+                in_a_row = 0
                 stack.index = slot
                 self.stats.acquired += 1
                 # Free-running (interval 0) is throughput mode: wait for the stages instead of dropping.
@@ -381,6 +394,15 @@ class LivePipeline(Pausable):
                     self._event(f"timepoint {slot} dropped: reconstruction is behind")
         finally:
             _put_end(self._raw_q, wait=True)
+
+    def _give_up(self, failures: int, exc: HardwareError) -> None:
+        """End the run after ``failures`` failed acquisitions in a row; ``failure`` says why (the caller reports
+        it, so the log gets it at DEBUG only: one line for the operator, not two)."""
+        self.failure = (
+            f"acquisition failed {failures} times in a row: {exc}; check the camera (power, cable, trigger mode, "
+            "not in use by another program) and start the run again"
+        )
+        self._event(self.failure, error=True, kind="hardware", quiet=True)
 
     def _reconstruct_loop(self) -> None:
         while True:

@@ -131,6 +131,7 @@ def build_live_pipeline(
         interval_s=rig.acquisition.interval_s if request.interval_s is None else request.interval_s,
         timepoints=request.timepoints,
         acquisition_timeout_s=rig.backend.timeout_s,
+        max_consecutive_failures=rig.acquisition.max_consecutive_failures,
         in_frames=source.cfg.in_frames,
     )
     pipeline = LivePipeline(backend, Reconstructor(rig), engine, settings, recorder, record_item)
