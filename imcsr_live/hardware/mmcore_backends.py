@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +174,43 @@ class PymmcorePlusBackend(_MMBackend):
         self.core = None
 
 
+#: pycromanager's ZMQ bridge (pyjavaz) runs its socket in threads of this name; when the connection fails, such a
+#: thread ends with an exception of its own (a 19-line traceback on stderr) after ``Core()`` has already failed.
+BRIDGE_THREAD_PREFIX = "BridgeSocketThread"
+
+
+@contextmanager
+def quiet_bridge_threads(settle_s: float = 3.0) -> Iterator[None]:
+    """Log what pyjavaz's bridge threads raise at DEBUG instead of printing tracebacks (other threads: unchanged).
+
+    Installed around a connection attempt. When the attempt fails (an exception leaves the block), it waits up to
+    ``settle_s`` for the bridge threads, which are shutting down, so their exceptions still land here and not on
+    the console; a working connection's bridge thread keeps running.
+    """
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        thread = args.thread
+        if thread is not None and thread.name.startswith(BRIDGE_THREAD_PREFIX):
+            log.debug("pycromanager bridge thread %s ended: %s", thread.name, args.exc_value,
+                      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # fmt: skip
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    except BaseException:
+        deadline = time.monotonic() + settle_s
+        for thread in threading.enumerate():
+            if thread.name.startswith(BRIDGE_THREAD_PREFIX) and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        raise
+    finally:
+        if threading.excepthook is hook:  # nobody replaced it meanwhile
+            threading.excepthook = previous
+
+
 class PycromanagerBackend(_MMBackend):
     """Micro-Manager through ``pycromanager.Core()``.
 
@@ -214,17 +253,19 @@ class PycromanagerBackend(_MMBackend):
             except BaseException as exc:  # pycromanager raises a bare Exception
                 result["error"] = exc
 
-        worker = threading.Thread(target=run, name="pycromanager-connect", daemon=True)
-        worker.start()
-        worker.join(self._connect_timeout_s)
-        if "core" in result:
-            return result["core"]
-        why = _one_line(result["error"]) if "error" in result else f"no answer within {self._connect_timeout_s:g} s"
-        raise MicroManagerUnavailableError(
-            f"cannot reach Micro-Manager over ZMQ (port {ZMQ_PORT}): {why}. Start Micro-Manager, load the rig's "
-            "configuration and enable Tools > Options > 'Run server on port 4827'; or drive the devices without "
-            'the Java app with [backend] kind = "pymmcore-plus"'
-        )
+        with quiet_bridge_threads():
+            worker = threading.Thread(target=run, name="pycromanager-connect", daemon=True)
+            worker.start()
+            worker.join(self._connect_timeout_s)
+            if "core" in result:
+                return result["core"]
+            why = _one_line(result["error"]) if "error" in result else f"no answer within {self._connect_timeout_s:g} s"
+            stop = "" if why.endswith((".", "?", "!")) else "."  # pycromanager's own text ends in "enabled?"
+            raise MicroManagerUnavailableError(
+                f"cannot reach Micro-Manager over ZMQ (port {ZMQ_PORT}): {why}{stop} Start Micro-Manager, load the "
+                "rig's configuration and enable Tools > Options > 'Run server on port 4827'; or drive the devices "
+                'without the Java app with [backend] kind = "pymmcore-plus"'
+            )
 
     def open(self) -> None:
         if self.engine is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -13,6 +15,8 @@ import pytest
 from imcsr_live.config import load_rig_config
 from imcsr_live.errors import MicroManagerUnavailableError, PixelTypeError
 from imcsr_live.hardware.mmcore_backends import PycromanagerBackend
+from imcsr_live.model import IMCSRNet, IMCSRNetConfig
+from imcsr_live.train.checkpoint import save_checkpoint
 
 from .conftest import SIM_DEMO_CFG, SIM_DEMO_TOML
 
@@ -53,7 +57,7 @@ def test_python_backend_rejects_8bit_camera(tmp_path) -> None:
         PycromanagerBackend(demo_camera_rig(tmp_path, "8bit"), python_backend=True).open()
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # pyjavaz's own socket thread
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # pyjavaz's thread: contained
 def test_java_micro_manager_not_running(tmp_path) -> None:
     """The real pycromanager.Core() with nothing on port 4827: one clear error, quickly, process alive."""
     start = time.monotonic()
@@ -65,6 +69,26 @@ def test_java_micro_manager_not_running(tmp_path) -> None:
     for thread in threading.enumerate():  # let pyjavaz's bridge thread die here, not in a later test
         if thread.name.startswith("BridgeSocketThread"):
             thread.join(3.0)
+
+
+def test_live_without_micro_manager_prints_one_error_line(tmp_path) -> None:
+    """pyjavaz's bridge thread fails on its own after Core() did: its traceback must not reach the operator."""
+    rig = tmp_path / "pycromanager.toml"
+    text = SIM_DEMO_TOML.read_text().replace('kind = "pymmcore-plus"', 'kind = "pycromanager"')
+    rig.write_text(text.replace('mm_config = "sim_demo.cfg"', f'mm_config = "{SIM_DEMO_CFG}"'))
+    model = tmp_path / "tiny"  # an explicit model: no "model ... (shipped)" note on stderr
+    net = IMCSRNet(IMCSRNetConfig(in_frames=3, out_channels=3, width=8, groups=1, blocks=1, reduction=2))
+    save_checkpoint(
+        model, net, structures=[{"name": s.name, "color": s.color} for s in load_rig_config(rig).structures]
+    )
+    command = ["live", "-c", str(rig), "--headless", "--frames", "1", "--model", str(model)]
+    result = subprocess.run([sys.executable, "-m", "imcsr_live", *command], capture_output=True, text=True, timeout=300)
+    assert result.returncode == MicroManagerUnavailableError.exit_code
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: cannot reach Micro-Manager over ZMQ (port 4827)")
+    assert "?." not in lines[0] and "Start Micro-Manager" in lines[0]
+    assert "Traceback" not in result.stderr and "BridgeSocketThread" not in result.stderr
 
 
 # --- a fake at the ZMQ boundary only: MMCoreJ's snake_case API, StrVector lists, TaggedImage with 1-D pix --------
