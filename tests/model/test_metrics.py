@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-from skimage.metrics import structural_similarity
+from skimage.metrics import normalized_root_mse, structural_similarity
 
 from imcsr_live.model import metrics
 from imcsr_live.model.losses import gaussian_window, mse_ssim_loss, ssim, summation_loss
@@ -31,7 +31,15 @@ def test_ssim_matches_scikit_image() -> None:
 def test_pcc_and_nrmse_match_references() -> None:
     a, b = _pair(1)
     assert metrics.pcc(a, b) == pytest.approx(stats.pearsonr(a.ravel(), b.ravel())[0], abs=1e-12)
-    assert metrics.nrmse(a, b) == pytest.approx(np.sqrt(np.mean((a - b) ** 2)))
+    # nrmse of images already normalised = scikit-image's min-max NRMSE times the target's range
+    reference = normalized_root_mse(b, a, normalization="min-max") * (b.max() - b.min())
+    assert metrics.nrmse(a, b) == pytest.approx(reference, rel=1e-12)
+    # analytic: a constant offset d gives d; an error of e on half of the pixels gives e / sqrt(2)
+    assert metrics.nrmse(b + 0.25, b) == pytest.approx(0.25, rel=1e-12)
+    half = b.copy()
+    half[: b.shape[0] // 2] += 0.2
+    assert metrics.nrmse(half, b) == pytest.approx(0.2 / np.sqrt(2), rel=1e-12)
+    assert metrics.nrmse(b, b) == 0.0
     assert np.isnan(metrics.pcc(np.ones((8, 8)), a[:8, :8]))
 
 
