@@ -60,6 +60,7 @@ def run_live_pipeline(
     progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, object]:
     """Build the live pipeline for ``rig`` and run it; return its summary."""
+    from imcsr_live.pipeline.live import timepoint_label
     from imcsr_live.pipeline.session import LiveRequest, build_live_pipeline
     from imcsr_live.pipeline.views import LiveView
 
@@ -73,9 +74,8 @@ def run_live_pipeline(
             frame, _ = pipeline.display.latest()
             if frame is not None:
                 ms = frame.latencies_ms
-                of_total = f"/{total}" if total else ""
                 echo(
-                    f"timepoint {frame.index + 1}{of_total}  reconstruct {ms['reconstruct']:5.0f} ms"
+                    f"{timepoint_label(frame.index, total)}  reconstruct {ms['reconstruct']:5.0f} ms"
                     f"  separate {ms['separate']:6.0f} ms  last raw -> display {ms['last_raw_to_display']:6.0f} ms"
                 )
 

@@ -16,11 +16,16 @@ mid-run (:meth:`LivePipeline.start_recording`, built by ``recorder_factory``).
 Every separated timepoint gets a per-frame confidence (:class:`~imcsr_live.model.confidence.FrameConfidence`,
 judged against the model card's reference; computed on a subsample, a few ms); a frame out of distribution is
 warned about in ``events`` and the log at most once per ``confidence_warn_interval_s``.
+
+Every message names a timepoint the same way, 1-based and out of the run's total: ``timepoint k/N`` (k = grid
+slot + 1, as in the window and on the recording's time axis). When the first timepoints show that reconstruction
+or separation takes longer than the interval, one warning says so, with what to change.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -137,6 +142,25 @@ class PipelineEvent:
         return f"{self.clock} {self.kind} error: {self.message}"
 
 
+def timepoint_label(index: int, total: int | None) -> str:
+    """``timepoint k/N`` for grid slot ``index`` (0-based) of a run of ``total`` timepoints; ``timepoint k`` if open."""
+    return f"timepoint {index + 1}/{total}" if total else f"timepoint {index + 1}"
+
+
+def interval_advice(stage: str, seconds: float, interval_s: float) -> str:
+    """The warning for a machine slower than the interval: how slow, and what to change."""
+    need = math.ceil(seconds * 1.25) if seconds >= 0.8 else math.ceil(seconds * 12.5) / 10  # 25 % headroom
+    return (
+        f"{stage} takes {seconds:.1f} s per timepoint but the interval is {interval_s:g} s, so frames are dropped "
+        f"and the display lags: use a smaller field, a GPU, a lighter model or an interval of {need:g} s "
+        f"([acquisition] interval_s = {need:g}; demo: --interval {need:g})"
+    )
+
+
+#: Timepoints measured before judging whether the machine keeps up with the interval (the first may be slower).
+PACE_SAMPLES = 2
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     interval_s: float = 2.0
@@ -174,6 +198,7 @@ class LivePipeline(Pausable):
         self.confidence_counts = {"checked": 0, "low": 0}
         self._confidence_warned_s: float | None = None  # monotonic time of the last warning
         self._confidence_unreported = 0  # low frames since then
+        self._pace: list[tuple[float, float]] = []  # (reconstruct, separate) seconds of the first timepoints
         self.events: deque[str] = deque(maxlen=500)  # human-readable warnings/errors, newest last
         self.errors: deque[PipelineEvent] = deque(maxlen=100)  # the errors among them, structured
         # builds a Recorder for a path mid-run (set by session.build_live_pipeline): (path, extra metadata,
@@ -247,7 +272,7 @@ class LivePipeline(Pausable):
                 raise InputDataError("the live run has ended; start a new run to record")
             recorder = self.recorder_factory(Path(path), dict(metadata or {}), self.settings.interval_s)
             self.recorder = recorder
-        log.info("recording to %s", path)
+        log.debug("recording to %s", path)  # the caller (record button) says it in the window's log, once
         return recorder
 
     def stop_recording(self) -> Recorder | None:
@@ -263,7 +288,8 @@ class LivePipeline(Pausable):
                 recorder.stop(self.summary())
                 if recorder.error:
                     self._event(recorder.error, error=True, kind="recording")
-                log.info("recording stopped: %d timepoints in %s", recorder.written, recorder.plan.path)
+                # DEBUG: the caller reports it (the window's log panel, the headless summary), once
+                log.debug("recording stopped: %d timepoints in %s", recorder.written, recorder.plan.path)
         return recorder
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -322,6 +348,9 @@ class LivePipeline(Pausable):
         return summary
 
     # -- helpers --------------------------------------------------------------------------------------------
+    def _tp(self, index: int) -> str:
+        return timepoint_label(index, self.settings.timepoints)
+
     def _event(self, message: str, error: bool = False, kind: ErrorKind = "pipeline", quiet: bool = False) -> None:
         """Keep ``message`` in ``events`` (and ``errors``) and log it; ``quiet``: at DEBUG (the caller reports it)."""
         stamp = time.strftime("%H:%M:%S")
@@ -382,7 +411,7 @@ class LivePipeline(Pausable):
                     if in_a_row >= self.settings.max_consecutive_failures:
                         self._give_up(in_a_row, exc)
                         break
-                    self._event(f"timepoint {slot}: {exc}", error=True, kind="hardware")
+                    self._event(f"{self._tp(slot)}: {exc}", error=True, kind="hardware")
                     continue
                 in_a_row = 0
                 stack.index = slot
@@ -391,7 +420,7 @@ class LivePipeline(Pausable):
                 wait = self.settings.interval_s <= 0
                 if not self._offer(self._raw_q, (stack, time.monotonic()), wait_while=None if not wait else self._stop):
                     self.stats.dropped["reconstruct"] += 1
-                    self._event(f"timepoint {slot} dropped: reconstruction is behind")
+                    self._event(f"{self._tp(slot)} dropped: reconstruction is behind")
         finally:
             _put_end(self._raw_q, wait=True)
 
@@ -414,17 +443,17 @@ class LivePipeline(Pausable):
             try:
                 recon = self.reconstructor.reconstruct(stack.frames, stack.index)
             except ImcsrError as exc:
-                message = f"timepoint {stack.index}: reconstruction failed: {exc}"
+                message = f"{self._tp(stack.index)}: reconstruction failed: {exc}"
                 self._event(message, error=True, kind="reconstruction")
                 continue
             for warning in getattr(recon, "warnings", ()):
-                self._event(f"timepoint {stack.index}: {warning}")
+                self._event(f"{self._tp(stack.index)}: {warning}")
             self.stats.reconstructed += 1
             stamps = {"acquired": acquired, "recon_start": start, "reconstructed": time.monotonic()}
             wait = self._stop if self.settings.interval_s <= 0 else None
             if not self._offer(self._sr_q, (stack, recon, stamps), wait_while=wait):
                 self.stats.dropped["separate"] += 1
-                self._event(f"timepoint {stack.index} dropped: separation is behind")
+                self._event(f"{self._tp(stack.index)} dropped: separation is behind")
         _put_end(self._sr_q, wait=True)
 
     def _separate_loop(self) -> None:
@@ -450,7 +479,7 @@ class LivePipeline(Pausable):
         try:
             separated = self.engine.separate(frames)
         except ImcsrError as exc:
-            self._event(f"timepoint {stack.index}: separation failed: {exc}", error=True, kind="engine")
+            self._event(f"{self._tp(stack.index)}: separation failed: {exc}", error=True, kind="engine")
             return
         confidence = self._assess(frames, separated, stack.index)
         stamps["separated"] = time.monotonic()
@@ -459,6 +488,7 @@ class LivePipeline(Pausable):
         self.display.publish(frame)
         self.stats.separated += 1
         self.stats.add_latencies(frame.latencies_ms)
+        self._check_pace(frame)
         if self.record_item is None or not self.recording_active:
             return
         item = self.record_item(frame)
@@ -469,6 +499,21 @@ class LivePipeline(Pausable):
             if not recorder.put(item):
                 self.stats.dropped["record"] += 1
 
+    def _check_pace(self, frame: LiveFrame) -> None:
+        """Once, from the first :data:`PACE_SAMPLES` timepoints: warn if a stage is slower than the interval."""
+        if len(self._pace) >= PACE_SAMPLES:
+            return
+        ms = frame.latencies_ms
+        self._pace.append((ms["reconstruct"] / 1e3, ms["separate"] / 1e3))
+        interval_s = self.settings.interval_s
+        if len(self._pace) < PACE_SAMPLES or interval_s <= 0:  # free-running: nothing to keep up with
+            return
+        reconstruct = min(r for r, _ in self._pace)  # the faster of the first ones: no warning for a one-off
+        separate = min(s for _, s in self._pace)
+        stage, seconds = ("separation", separate) if separate >= reconstruct else ("reconstruction", reconstruct)
+        if seconds > interval_s:
+            self._event(interval_advice(stage, seconds, interval_s))
+
     def _assess(self, frames: np.ndarray, separated: Any, index: int) -> FrameConfidence | None:
         """The frame's confidence (a few ms: subsampled); warns about a low one, rate-limited."""
         try:
@@ -477,7 +522,7 @@ class LivePipeline(Pausable):
                 separated.channels, getattr(separated, "uncertainty", None), mid, float(separated.input_scale)
             )
         except Exception as exc:  # a confidence bug must not cost the frame
-            log.warning("timepoint %d: confidence not computed: %s", index, exc)
+            log.warning("%s: confidence not computed: %s", self._tp(index), exc)
             return None
         self.confidence_counts["checked"] += 1
         if confidence.in_distribution:
@@ -492,7 +537,7 @@ class LivePipeline(Pausable):
         extra = (
             f" ({more} more low-confidence timepoint{'s' if more != 1 else ''} since the last warning)" if more else ""
         )
-        self._event(f"timepoint {index}: low confidence, the separation may be wrong: {confidence.reason}{extra}")
+        self._event(f"{self._tp(index)}: low confidence, the separation may be wrong: {confidence.reason}{extra}")
         self._confidence_warned_s, self._confidence_unreported = now, 0
         return confidence
 

@@ -20,7 +20,7 @@ from imcsr_live.hardware import MicroscopeBackend, create_backend
 from imcsr_live.io.streams import is_tiff
 from imcsr_live.pipeline.live import LivePipeline, PipelineSettings
 from imcsr_live.pipeline.recorder import Recorder, recording_targets
-from imcsr_live.pipeline.recording import ModelIdentity, record_item, recording_plan
+from imcsr_live.pipeline.recording import ModelIdentity, RecordingPlan, record_item, recording_plan
 from imcsr_live.recon.reconstructor import Reconstructor
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,16 @@ class RecorderFactory:
         dt = self.interval_s if interval_s is None else interval_s
         plan = recording_plan(self.rig, path, self.raw_shape, self.identity, self.expected_timepoints, dt)
         plan = replace(plan, format=recording_format(path, self.rig.recording.format))
-        taken = [p for p in recording_targets(plan).values() if p.exists()]
-        if taken:  # the writers would replace it: an earlier recording is never lost to a repeated name
-            raise InputDataError(f"{taken[0]} already exists; choose another recording path (nothing is overwritten)")
+        refuse_taken(plan)
         plan.separated.attributes.update(metadata or {})  # e.g. the display settings at the start
         return Recorder(plan)
+
+
+def refuse_taken(plan: RecordingPlan) -> None:
+    """Raise :class:`InputDataError` if a file the recording would write exists (an earlier one is never lost)."""
+    taken = [p for p in recording_targets(plan).values() if p.exists()]
+    if taken:
+        raise InputDataError(f"{taken[0]} already exists; choose another recording path (nothing is overwritten)")
 
 
 def build_live_pipeline(
@@ -116,12 +121,16 @@ def build_live_pipeline(
     backend.open()
     try:
         ny, nx = frame_shape(backend)
+        expected = request.timepoints or rig.acquisition.timepoints
+        if request.record is not None:  # a taken path is an input error: say it before the warm-up's progress
+            provisional = ModelIdentity(source.name, source.weights_sha256, rig.engine.kind, rig.engine.precision)
+            plan = recording_plan(rig, request.record, (ny, nx), provisional, expected, request.interval_s)
+            refuse_taken(replace(plan, format=recording_format(request.record, rig.recording.format)))
         engine = select_engine(
             rig.engine.kind, source, rig.engine.precision, (2 * ny, 2 * nx), progress=progress,
             options=engine_options(rig.engine.max_tile_pixels),
         )  # fmt: skip
         identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
-        expected = request.timepoints or rig.acquisition.timepoints
         factory = RecorderFactory(rig, (ny, nx), identity, expected, request.interval_s)
         recorder = factory(request.record) if request.record is not None else None
     except BaseException:

@@ -85,7 +85,7 @@ def test_low_confidence_is_warned_once_per_interval(rig) -> None:
     assert frame.confidence.reason.startswith("sum residual")
     assert pipeline.confidence_counts == {"checked": 4, "low": 4}
     warnings = [e for e in pipeline.events if "low confidence" in e]
-    assert len(warnings) == 1 and "timepoint 0" in warnings[0]  # the first, then quiet for the interval
+    assert len(warnings) == 1 and "timepoint 1/4:" in warnings[0]  # the first, then quiet for the interval
     assert pipeline.stats.errors == 0  # a warning, not an error
 
 
