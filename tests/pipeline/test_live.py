@@ -38,6 +38,14 @@ def make_pipeline(rig, timepoints: int, in_frames: int = 3, backend=None) -> Liv
     )
 
 
+def wait_for(condition, timeout_s: float = 120.0) -> None:
+    """Wait for ``condition`` (generously: a busy machine only takes longer; no timing is asserted)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        threading.Event().wait(0.01)
+
+
 def test_every_timepoint_is_separated_in_order_off_the_gui_thread(rig) -> None:
     pipeline = make_pipeline(rig, timepoints=4)
     seen: list[tuple[int, str]] = []
@@ -131,11 +139,11 @@ def test_pause_stops_acquiring_and_resume_continues(rig) -> None:
     while pipeline.stats.separated < 1:
         threading.Event().wait(0.01)
     pipeline.pause()
-    threading.Event().wait(0.5)  # let the frame in flight finish
-    acquired = pipeline.stats.acquired
-    threading.Event().wait(0.5)
-    assert pipeline.paused and pipeline.stats.acquired == acquired  # nothing new while paused
-    assert pipeline.stats.paused_slots > 0
+    # once a slot has been skipped for the pause, the acquisition in flight (if any) has finished
+    wait_for(lambda: pipeline.stats.paused_slots >= 1)
+    acquired, paused = pipeline.stats.acquired, pipeline.stats.paused_slots
+    wait_for(lambda: pipeline.stats.paused_slots >= paused + 3)  # three more slots came and went ...
+    assert pipeline.paused and pipeline.stats.acquired == acquired  # ... and none of them acquired
     pipeline.resume()
     deadline = time.monotonic() + 60
     while pipeline.stats.acquired == acquired and time.monotonic() < deadline:
@@ -166,9 +174,9 @@ def test_recording_started_and_stopped_mid_run(rig, tmp_path: Path) -> None:
         while recorder.written < 6 and time.monotonic() < deadline:  # more than expected: the file grows
             threading.Event().wait(0.01)
         assert pipeline.stop_recording() is recorder and not pipeline.recording_active
-        written = recorder.written
-        threading.Event().wait(0.3)
-        assert recorder.written == written  # nothing is written after stop
+        written, separated = recorder.written, pipeline.stats.separated
+        wait_for(lambda: pipeline.stats.separated >= separated + 3)  # three more timepoints went by ...
+        assert recorder.written == written and not recorder.active  # ... and none was written after stop
         pipeline.set_interval(0.1)  # allowed again
     finally:
         pipeline.stop()
@@ -224,15 +232,17 @@ def test_stop_waits_for_a_recording_that_is_still_finishing(rig, tmp_path: Path)
         while recorder.written < 1:
             threading.Event().wait(0.01)
         real_stop = recorder.stop
+        finishing = threading.Event()
 
         def slow_stop(*args, **kwargs) -> None:  # a slow disk: draining and finalising take a while
+            finishing.set()
             threading.Event().wait(2.0)
             real_stop(*args, **kwargs)
 
         recorder.stop = slow_stop  # type: ignore[method-assign]
         finisher = threading.Thread(target=pipeline.stop_recording, name="recording-stop")
         finisher.start()
-        threading.Event().wait(0.05)
+        assert finishing.wait(60)  # the helper thread is finalising when the window closes
     finally:
         pipeline.stop()
     assert recorder.stopped_s is not None  # finalised before stop() returned
