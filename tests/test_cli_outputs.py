@@ -94,7 +94,7 @@ def test_a_failed_run_leaves_no_output_and_keeps_what_was_there(tmp_path: Path) 
     old.mkdir()
     (old / "data").write_text("old")
     new = tmp_path / "new.ome.tif"
-    with pytest.raises(RuntimeError), staged(old, new) as (a, b):
+    with pytest.raises(RuntimeError, match="disk full"), staged(old, new) as (a, b):
         a.mkdir()
         b.write_bytes(b"\0" * 100)  # a pre-allocated, never-filled file
         (b.parent / "new.raw.ome.tif").write_bytes(b"\0")

@@ -80,7 +80,7 @@ def test_broken_tensorrt_install_reports_the_loader_error(small_source, tmp_path
     from imcsr_live.engine.tensorrt_engine import import_tensorrt
 
     msg = _broken_tensorrt(tmp_path, monkeypatch)
-    with pytest.raises(EngineError) as info:
+    with pytest.raises(EngineError, match="installed but does not load") as info:
         import_tensorrt()
     text = str(info.value)
     assert msg in text and "installed but does not load" in text and "\n" not in text
@@ -219,7 +219,7 @@ def test_incompatible_explicit_plan_names_the_difference(small_source, monkeypat
     eng = make_engine(small_source)
     eng.warmup((32, 32))
     monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt("11.4.0"))
-    with pytest.raises(EnginePlanError) as info:
+    with pytest.raises(EnginePlanError, match=r"TensorRT 10\.16\.1 \(here 11\.4\.0\)") as info:
         make_engine(small_source, plan_path=eng.last_plan, gpu=("RTX 4090", "sm_89"))
     msg = str(info.value)
     assert "TensorRT 10.16.1 (here 11.4.0)" in msg

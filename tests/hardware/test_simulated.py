@@ -56,5 +56,5 @@ def test_abort_stops_a_paced_burst(simulated_toml) -> None:
         import threading
 
         threading.Timer(0.1, backend.abort).start()
-        with pytest.raises(AcquisitionAbortedError):
+        with pytest.raises(AcquisitionAbortedError, match="aborted on request"):
             backend.acquire_sim_stack()

@@ -79,9 +79,9 @@ def test_local_pooling_equals_global_when_window_covers_image() -> None:
 def test_config_rejects_bad_values() -> None:
     with pytest.raises(ValidationError, match="channel-attention"):
         IMCSRNetConfig(width=8, reduction=16)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"in_frames\s+Input should be 1 or 3"):
         IMCSRNetConfig(in_frames=2)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"depth\s+Extra inputs are not permitted"):
         IMCSRNetConfig(depth=3)  # unknown key
 
 

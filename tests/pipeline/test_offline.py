@@ -111,7 +111,7 @@ def test_bad_offline_inputs(rig, files: dict[str, Path], tmp_path: Path) -> None
         ReplayBackend(np.zeros((2, 8, 16, 16), np.uint16), 9)
     backend = ReplayBackend(np.zeros((1, 9, 16, 16), np.uint16), 9)
     backend.acquire_sim_stack()
-    with pytest.raises(ReplayFinished):
+    with pytest.raises(ReplayFinished, match="all 1 recorded timepoints have been played back"):
         backend.acquire_sim_stack()
 
 

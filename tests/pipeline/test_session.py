@@ -41,7 +41,7 @@ def test_model_for_other_structures_is_refused(tmp_path: Path) -> None:
     rig = load_rig_config(CONFIGS / "simulated.toml")
     other = rig.model_copy(update={"structures": rig.structures[:2]})
     stem = tiny_checkpoint(tmp_path, rig)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="but the configuration asks for"):
         resolve_model(other, stem)
 
 

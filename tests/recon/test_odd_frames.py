@@ -50,7 +50,7 @@ def test_a_failed_setup_leaves_no_half_built_size(rig, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(reconstructor_module, "WienerReconstructor", flaky)
     rec = Reconstructor(rig)
-    with pytest.raises(MemoryError):
+    with pytest.raises(MemoryError, match="out of memory"):
         rec.reconstruct(_stack(64, 64))
     assert rec.raw_shape is None
     assert rec.reconstruct(_stack(64, 64)).sr.shape == (128, 128)  # tries again instead of an AssertionError

@@ -49,7 +49,7 @@ def test_bead_truth_is_seeded() -> None:
 
 @pytest.mark.parametrize("kwargs", [{"density_per_um2": 0.0}, {"fwhm_um": -0.01}, {"brightness_sigma": -1.0}])
 def test_bad_bead_parameters_are_refused(kwargs: dict[str, float]) -> None:
-    with pytest.raises(SynthError):
+    with pytest.raises(SynthError, match=rf"bead .*{next(iter(kwargs))}.* must be"):
         BeadParams(**kwargs)
 
 

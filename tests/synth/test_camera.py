@@ -77,7 +77,7 @@ def test_same_seed_same_frame():
     [{"gain_adu_per_e": 0.0}, {"read_noise_e": -1.0}, {"full_well_adu": 70000}, {"offset_adu": -1.0}],
 )
 def test_invalid_camera_parameters(kwargs):
-    with pytest.raises(SynthError):
+    with pytest.raises(SynthError, match=r"^camera (gain|read noise|full well|offset) must be"):
         CameraParams(**kwargs)
 
 

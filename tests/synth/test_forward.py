@@ -102,19 +102,19 @@ def test_rejects_wrong_truth_shape_and_bad_parameters():
     model = SimForwardModel(OPTICS, PATTERN, (16, 16), oversample=2)
     with pytest.raises(SynthError, match="expected"):
         model.expected_images(np.zeros((3, 16, 16)))
-    with pytest.raises(SynthError):
+    with pytest.raises(SynthError, match=r"truth has shape \(31, 32\)"):
         model.sr_ground_truth(np.zeros((31, 32)))
-    with pytest.raises(SynthError):
+    with pytest.raises(SynthError, match=r"modulation must be in \[0, 1\]"):
         PatternParams((0.0, 60.0), 0.2, 1.5)
-    with pytest.raises(SynthError):
+    with pytest.raises(SynthError, match="phase_offsets_deg has 1 values for 2 angles"):
         PatternParams((0.0, 60.0), 0.2, 0.8, phase_offsets_deg=(0.0,))
-    with pytest.raises(SynthError):
+    with pytest.raises(SynthError, match="needs at least one angle"):
         PatternParams((), 0.2, 0.8)
-    with pytest.raises(SynthError):
+    with pytest.raises(SynthError, match="optics need NA, emission wavelength and pixel size > 0"):
         OpticsParams(0.0, 525.0, 0.06)
-    with pytest.raises(SynthError):
+    with pytest.raises(SynthError, match="oversample must be a positive integer"):
         SimForwardModel(OPTICS, PATTERN, (16, 16), oversample=0)
-    with pytest.raises(SynthError):
+    with pytest.raises(SynthError, match="photon_scale must be > 0"):
         model.simulate(np.zeros((32, 32)), 0.0, np.random.default_rng(0))
 
 

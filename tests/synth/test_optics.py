@@ -70,7 +70,7 @@ def test_damped_otf():
     assert otf_at(kc * 1.01, NA, WL) == 0.0
     k = np.linspace(0, kc, 500)
     assert np.all(np.diff(otf_at(k, NA, WL)) < 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"OTF damping must be in \(0, 1\]"):
         otf_at(1.0, NA, WL, damping=0.0)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -41,7 +43,7 @@ def test_structure_kind_maps_display_names(name: str, kind: str) -> None:
 
 @pytest.mark.parametrize("name", ["F-actin", "Mitochondria", "", "nucleus"])
 def test_structure_kind_rejects_unknown_with_one_line_message(name: str) -> None:
-    with pytest.raises(SynthError) as info:
+    with pytest.raises(SynthError, match=re.escape(repr(name))) as info:
         structure_kind(name)
     msg = str(info.value)
     assert "\n" not in msg

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -54,7 +55,7 @@ def _set(key: str, value: object) -> Callable[[dict[str, Any]], None]:
 )
 def test_a_malformed_card_is_one_line_naming_the_key(stem: Path, change, expected: str) -> None:
     _edit(stem, change)
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(CheckpointError, match=re.escape(expected)) as info:
         load_checkpoint(stem)
     message = str(info.value)
     assert "\n" not in message and expected in message and "m.json" in message
