@@ -1,4 +1,4 @@
-"""Pydantic v2 models for the rig TOML (schema in ARCHITECTURE.md) and its loader.
+"""Pydantic v2 models for the rig TOML (schema: docs/architecture.md#rig-config) and its loader.
 
 Every table forbids unknown keys so a typo is an error, not a silently ignored setting. Units are part of the
 field names (``_nm``, ``_um``, ``_s``, ``_ms``). ``optics`` and ``sim`` are required; every other table has

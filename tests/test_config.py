@@ -29,7 +29,7 @@ REQUIRED = {
 }
 
 
-def test_simulated_config_matches_the_issue() -> None:
+def test_simulated_config_is_the_reference_rig() -> None:
     rig = load_rig_config(SIMULATED)
     assert rig.optics.na == pytest.approx(1.49)
     assert rig.optics.emission_wavelength_nm == 525
@@ -198,7 +198,7 @@ _ZERO_IS_FINE = {("recon", "attenuation"), ("recon", "camera_offset_adu")}  # lo
         ("sim", "modulation", float("nan")),
     ],
 )
-def test_values_from_the_issue_are_rejected(table: str, key: str, value: float) -> None:
+def test_values_that_exhaust_memory_hang_or_overflow_are_rejected(table: str, key: str, value: float) -> None:
     data = copy.deepcopy(BASE)
     data[table][key] = value
     with pytest.raises(ConfigError, match=re.escape(f"[{table}] {key}")) as info:

@@ -2,7 +2,7 @@
 """Soak test of the live pipeline on the simulated microscope: N timepoints at the real interval, recorded.
 
 Reports dropped timepoints, skipped slots, recorded timepoints, per-stage latency medians and the growth of the
-process's resident memory after warm-up (RSS sampled every timepoint). Issue #7 asks for 100 timepoints at 2 s
+process's resident memory after warm-up (RSS sampled every timepoint). The acceptance target is 100 timepoints at 2 s
 on the 2-core CPU with 0 dropped, all recorded and RSS growth <= 50 MB.
 
     python tools/soak_demo.py --timepoints 100 --interval 2 --size 256 [--model NAME] [--json out.json]

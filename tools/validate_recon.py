@@ -1,4 +1,4 @@
-"""Validate the SIM reconstruction against synthetic data with known truth (issue #3 "Must show").
+"""Validate the SIM reconstruction against synthetic data with known truth (docs/recon_validation.md).
 
 For every photon level and seed: one specimen, two independent noise realisations. Reports
 - parameter errors of the start-up estimate: |dk0| (camera-FFT px), phase rms error (deg, at camera pixel

@@ -62,7 +62,7 @@ class Separated:
 
 @runtime_checkable
 class Engine(Protocol):
-    """What the pipeline needs from an inference engine (ARCHITECTURE.md)."""
+    """What the pipeline needs from an inference engine (docs/architecture.md#protocols)."""
 
     @property
     def name(self) -> str: ...
@@ -76,7 +76,7 @@ class Engine(Protocol):
 
 
 def nrmse(result: np.ndarray, reference: np.ndarray) -> float:
-    """RMSE of ``result`` vs ``reference`` divided by the reference's range (the parity measure of issue 5)."""
+    """RMSE of ``result`` vs ``reference`` divided by the reference's range (the parity measure between engines)."""
     ref = np.asarray(reference, dtype=np.float64)
     res = np.asarray(result, dtype=np.float64)
     if ref.shape != res.shape:

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 #: Named network sizes for benchmarks and the CPU demo (the paper's is the model default).
 PRESETS: dict[str, IMCSRNetConfig] = {
     "paper": IMCSRNetConfig(),
-    # Paper size with local attention pooling over the training patch size (SCIENCE.md section 1): for timing both.
+    # Paper size with local attention pooling over the training patch size, for timing both
+    # (docs/method.md#channel-attention-pooling).
     "paper-local": IMCSRNetConfig(pooling="local", pool_window=128),
     # The CPU demo size (the body of hardware_configs/train_cpu_small.toml, TC input): 36 GFLOP per 512x512 frame
     # (1.8 % of the paper's), measured 0.63-0.69 s per 512x512 on one torch thread of our shared 2-core VM.

@@ -1,9 +1,9 @@
 """ONNX export of the IMC-SR network with dynamic height and width (opset 18, 22 for bf16; ``torch.export``).
 
 The precision is baked into the graph (fp16/bf16 weights and activations, fp32 at the input/output and in the
-channel-attention pooling), because TensorRT 11 takes precision from the graph only (SCIENCE.md section 6).
-Exports are cached in the engine cache under a key of weights hash, architecture, precision, opset and torch
-version.
+channel-attention pooling), because TensorRT 11 takes precision from the graph only
+(docs/method.md#inference-deployment). Exports are cached in the engine cache under a key of weights hash,
+architecture, precision, opset and torch version.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Order (fastest first): ``tensorrt`` > ``torch-cuda`` > the CPU engines. On the CPU, ``torch-cpu`` and
 ``onnxruntime`` were within +-20 % of each other at 512x512 on our shared 2-core VM, and which one led flipped with
-the machine's load (interleaved runs, see the issue-5 report); torch needs no export step and no extra package, so
+the machine's load (interleaved runs, see docs/PERFORMANCE.md); torch needs no export step and no extra package, so
 it comes first and onnxruntime (the ``onnx`` extra) is the CPU fallback. Every candidate is built *and warmed up* on
 the real frame size before it is accepted, so a broken one (missing runtime, stale TensorRT plan, out of memory)
 is skipped with a logged reason and the next one is tried. CPU engines run fp32 unless bf16 is asked for: fp16

@@ -1,4 +1,4 @@
-"""Per-channel calibration of predicted uncertainty (the muSplit / MicroSplit recipe, SCIENCE.md section 2).
+"""Per-channel calibration of predicted uncertainty (the muSplit / MicroSplit recipe, docs/method.md#uncertainty).
 
 The network's log-variance head gives a predicted standard deviation per pixel. On validation data, pixels are
 binned by predicted std; in each bin the observed RMSE of the prediction is measured, and a line

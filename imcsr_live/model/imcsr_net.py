@@ -1,6 +1,6 @@
 """The IMC-SR network: a shallow residual-channel-attention network (RCAN-style) that separates structures.
 
-Architecture (paper + SCIENCE.md section 1): head conv3x3 + GELU; ``groups`` residual groups of ``blocks``
+Architecture (paper + docs/method.md#imc-sr-network): head conv3x3 + GELU; ``groups`` residual groups of ``blocks``
 residual channel-attention blocks (RCAB) each, a group adds its input to the output of its last block (no extra
 conv); tail conv3x3 + GELU, conv3x3 -> ``out_channels`` + sigmoid. RCAB = conv3x3, GELU, conv3x3, GELU, channel
 attention, + block input. Channel attention pools each feature map (globally, or over a local window so that a
@@ -84,7 +84,7 @@ class ChannelAttention(nn.Module):
         self.pool_window = pool_window
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Pool in fp32: a mean over a million fp16 values loses precision (SCIENCE.md section 6).
+        # Pool in fp32: a mean over a million fp16 values loses precision (docs/method.md#channel-attention-pooling).
         xf = x.float()
         if self.pooling == "local":
             pooled = box_mean(xf, self.pool_window)
@@ -183,7 +183,7 @@ def set_pooling(net: IMCSRNet, pooling: Literal["global", "local"], window: int 
 
     Why: a network trained on 128 x 128 patches pools over 128 x 128 pixels; at inference on a 1024 x 1024
     frame global pooling averages over a much larger, differently composed area. Local pooling with the
-    training patch size as window restores the training statistics (SCIENCE.md section 1, pitfall).
+    training patch size as window restores the training statistics (docs/method.md#channel-attention-pooling).
     """
     window = window or net.cfg.pool_window
     for m in net.modules():

@@ -1,4 +1,4 @@
-"""Evaluation metrics exactly as in the paper (SCIENCE.md section 1), numpy float64.
+"""Evaluation metrics exactly as in the paper (docs/method.md#evaluation), numpy float64.
 
 For each output channel: normalise the ground truth with its 0.1 / 99.9 percentiles, normalise the prediction
 the same way, fit ``alpha * pred + beta`` to the ground truth by least squares (the "linear transformation"), then

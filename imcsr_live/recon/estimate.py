@@ -1,6 +1,6 @@
 """Pattern-parameter estimation from the raw frames: wave vector, per-frame phases, modulation depth.
 
-Methods (SCIENCE.md section 4):
+Methods (docs/method.md#parameter-estimation):
 * k0: the cross-correlation of band 0 with band +1 (both OTF-weighted) peaks at k0. A start-up search takes the
   highest peak in the annulus 0.5-1.15 kc; two zoomed DFTs (matrix-product DFT evaluated on a fine grid
   around the peak) refine it to 0.01 px, and a parabola through the best sample refines further.

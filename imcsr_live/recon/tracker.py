@@ -23,7 +23,7 @@ from imcsr_live.recon.params import SimParameters
 
 @dataclass(frozen=True)
 class GuardSettings:
-    """Thresholds of the parameter guards (SCIENCE.md section 4)."""
+    """Thresholds of the parameter guards (docs/method.md#parameter-guards)."""
 
     min_peak_to_noise: float = 3.0
     max_phase_step_error_deg: float = 10.0

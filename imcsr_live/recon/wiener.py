@@ -133,7 +133,7 @@ class WienerReconstructor:
         self._buffers: dict[str, torch.Tensor] = {}
         self.params: SimParameters | None = None
         self.rebuilds = 0
-        self.clip = True  # SCIENCE.md: output clipped at 0; quality tools may switch it off
+        self.clip = True  # docs/method.md#sim-reconstruction: output clipped at 0; quality tools may switch it off
 
     # ------------------------------------------------------------------------------------------- filters
     def _build_post(self, k0: np.ndarray) -> None:

@@ -392,7 +392,7 @@ class SimForwardModel:
 
         ``H_ideal`` is the circular-pupil OTF shape (smooth edge, no ringing); ``bend`` 0 gives a hard disc,
         1 the shape of a widefield OTF with doubled-ish support. The default 0.8 matches the reconstruction's
-        apodisation (SCIENCE.md section 4), so ground truth and reconstructions share one target spectrum.
+        apodisation (docs/method.md#sim-reconstruction), so ground truth and reconstructions share one target spectrum.
         """
         if apodization_bend < 0:
             raise SynthError(f"apodization bend must be >= 0 (got {apodization_bend})")

@@ -1,7 +1,7 @@
 """Import the BioSR dataset (Qiao et al. 2021, figshare 10.6084/m9.figshare.13264793, CC BY 4.0) into the
 per-structure folder layout that training and evaluation read (``OUT/<Structure>/<Cell>.tif``).
 
-BioSR layout (SCIENCE.md section 3): ``<Structure>/Cell_NNN/SIM_gt.mrc`` (the ~1004x1004 SR ground truth) and
+BioSR layout (docs/method.md#real-data): ``<Structure>/Cell_NNN/SIM_gt.mrc`` (the ~1004x1004 SR ground truth) and
 ``RawSIMData_level_NN.mrc`` (9 raw frames per SNR level); ER differs: ``ER/Cell_NNN/GTSIM/GTSIM_level_NN.mrc``
 (one SR image per level; the highest level is the cleanest and is used as ground truth). Raw levels can be
 exported too (``OUT_raw/level_NN/<Structure>/<Cell>.tif``, uint16 (9, Y, X)) for reconstruction with

@@ -1,4 +1,4 @@
-"""Model checkpoints: ``NAME.safetensors`` (weights) + ``NAME.json`` (model card), per ARCHITECTURE.md.
+"""Model checkpoints: ``NAME.safetensors`` (weights) + ``NAME.json`` (card); see docs/architecture.md#model-checkpoints.
 
 The card holds everything needed to rebuild and use the network: architecture, structure names and colours
 (output order), input frames, input normalisation, training data description, metrics, uncertainty calibration,

@@ -358,7 +358,7 @@ def _median(rows: list[dict[str, object]], key: str, **match: object) -> float:
 
 
 def check_claims(report: CompareReport) -> list[Claim]:
-    """The paper's claims (issue 9 "Must show") for methods labelled ``Single``, ``All`` and ``All+TC``.
+    """The paper's claims to reproduce for methods labelled ``Single``, ``All`` and ``All+TC``.
 
     PCC thresholds at every fast (non-pipeline) level above the lowest; All vs Single on median NRMSE at every level and
     structure; TC flicker reduction = 1 - median(All+TC) / median(All) of the truth-referenced flicker over all flicker
@@ -406,7 +406,7 @@ def check_claims(report: CompareReport) -> list[Claim]:
 
 
 def format_claims(claims: list[Claim]) -> str:
-    lines = ["# Paper claims (issue 9)", "", "| claim | holds | evidence (medians) |", "|---|---|---|"]
+    lines = ["# Paper claims", "", "| claim | holds | evidence (medians) |", "|---|---|---|"]
     lines += [f"| {c.text} | {'yes' if c.holds else 'NO'} | {c.evidence} |" for c in claims]
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,6 @@
 """Training and evaluation data: per-structure image pools and the sampler that mixes them.
 
-The paper's recipe (SCIENCE.md section 1): per-structure SR images, augmented (flips, 90-degree rotations,
+The paper's recipe (docs/method.md#training): per-structure SR images, augmented (flips, 90-degree rotations,
 random crops); the input is the sum of one random patch of each structure, the ground truth the patches. Here
 each structure has a *pool* ``(K, T, H, W)`` of K images (cells) with T frames (T = 1, or a short time-lapse for
 temporal continuity). A sample takes, per structure, a random cell, a random crop of ``in_frames`` consecutive

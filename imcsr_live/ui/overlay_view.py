@@ -2,7 +2,8 @@
 
 The overlay is one pyqtgraph ``ImageItem`` per channel, stacked, drawn with ``CompositionMode_Plus`` so Qt adds
 the colours; each item gets uint16 counts, scalar levels and a 256-entry colour table with gamma baked in — the
-fast path of pyqtgraph (SCIENCE.md section 7). All panels share one coordinate system: channel-grid (SR) pixels.
+fast path of pyqtgraph (docs/method.md#display-and-recording). All panels share one coordinate system:
+channel-grid (SR) pixels.
 """
 
 from __future__ import annotations

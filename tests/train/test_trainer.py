@@ -194,7 +194,7 @@ def test_shipped_training_configs_are_valid(path: Path) -> None:
     cfg = load_train_config(path)
     net = cfg.net_config()
     assert net.out_channels == len(cfg.output_structures) == (1 if cfg.variant == "single" else 3)
-    if path.name == "train_paper.toml":  # the paper's setup (SCIENCE.md section 1)
+    if path.name == "train_paper.toml":  # the paper's setup (docs/method.md#training)
         assert (net.width, net.groups, net.blocks, net.in_frames) == (64, 5, 10, 3)
         assert (cfg.train.batch_size, cfg.train.lr, cfg.data.patch) == (3, 1e-4, 128)
         assert (cfg.loss.ssim_weight, cfg.loss.summation_alpha, cfg.train.plateau_iterations) == (0.1, 0.02, 10_000)
