@@ -2,12 +2,15 @@
 
 Streams: the separated time-lapse (T, C, Y, X) always, raw (T, A*P, Y, X) and SR (T, 2Y, 2X) optionally.
 OME-Zarr (default): ``PATH`` is the separated image; ``PATH/raw`` and ``PATH/sr`` are sub-images.
-OME-TIFF: ``PATH`` (``.ome.tif``) plus ``.raw.ome.tif`` / ``.sr.ome.tif`` beside it (frame count fixed up front).
-Per-timepoint provenance (reconstruction parameters, latencies) is appended to a JSON-lines file as it happens
-(``PATH/timepoints.jsonl`` or ``PATH.timepoints.jsonl``) and summarised into the metadata at the end.
+OME-TIFF: ``PATH`` (``.ome.tif``) plus ``.raw.ome.tif`` / ``.sr.ome.tif`` beside it.
+Every stream holds finished timepoints only (no zero-filled slots, even after a kill) and the real acquisition
+time of each (``imcsr_live.timepoints_s`` / OME ``Plane DeltaT``). Per-timepoint provenance (reconstruction
+parameters, latencies) is appended to a JSON-lines file beside the recording as it happens
+(``PATH.timepoints.jsonl`` for OME-Zarr, ``STEM.timepoints.jsonl`` for OME-TIFF; never inside the zarr store).
 
-If writing fails (disk full, folder gone, permissions) the recorder stops with one clear message in
-:attr:`Recorder.error` and refuses further items; the live pipeline carries on.
+Before each timepoint the recorder checks that its files are still there and that the disk has room for it
+(with a margin). If not, or if writing fails (permissions, I/O errors), it stops with one clear message in
+:attr:`Recorder.error` and refuses further items; the live pipeline carries on. Nothing is ever recreated.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,12 +27,23 @@ from typing import Any, Literal
 
 import numpy as np
 
-from imcsr_live.io.streams import OmeTiffWriter, StreamWriter, is_tiff
-from imcsr_live.io.zarr import ImageSpec, OmeZarrWriter
+from imcsr_live.io.streams import OmeTiffWriter, StreamWriter, is_tiff, tiff_stem, timepoints_file
+from imcsr_live.io.tiff import FileGoneError
+from imcsr_live.io.zarr import ImageSpec, OmeZarrWriter, StoreGoneError
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
+FREE_SPACE_MARGIN_BYTES = 16 * 2**20  # kept free on top of twice a timepoint's size
+
+
+class DiskFullError(OSError):
+    """Not enough free space for the next timepoint (checked before writing it)."""
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space where ``folder`` lives (``shutil.disk_usage``)."""
+    return int(shutil.disk_usage(folder).free)
 
 
 @dataclass
@@ -40,6 +55,11 @@ class RecordItem:
     raw: np.ndarray | None = None  # (A*P, y, x)
     sr: np.ndarray | None = None  # (Y, X)
     provenance: dict[str, Any] = field(default_factory=dict)  # e.g. reconstruction parameters used
+    acquired_s: float | None = None  # when its raw frames were taken (monotonic clock), for the time metadata
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.separated, self.raw, self.sr) if a is not None)
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,7 @@ class Recorder:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=plan.queue_size)
         self._streams: dict[str, StreamWriter] = {}
         self._timepoints_file: Path | None = None
+        self._first_acquired_s: float | None = None
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._open()
         self._thread.start()
@@ -128,9 +149,10 @@ class Recorder:
                 stream.update_attributes(final)
                 stream.close()
             except Exception as exc:  # tensorstore reports I/O failures as ValueError: never raise out of stop()
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self.error = self.error or f"recording could not be finalised: {reason}"
-                log.error("%s (%s)", self.error, self.plan.path)
+                if self.error is None:  # one message: an earlier failure already said what happened
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    self.error = f"recording could not be finalised: {reason}"
+                    log.error("%s (%s)", self.error, self.plan.path)
         self._streams.clear()
         if self.stopped_s is None:
             self.stopped_s = time.monotonic()
@@ -145,24 +167,52 @@ class Recorder:
             try:
                 self._write(item)
             except Exception as exc:  # tensorstore reports I/O failures as ValueError; any failure stops recording
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
-                self.error = (
-                    f"recording stopped at timepoint {item.index}: {reason} ({self.plan.path}); "
-                    "free some disk space or choose another folder, then start recording again"
-                )
+                self.error = f"recording stopped at timepoint {item.index}: {self._failure_text(exc, item)}"
                 log.error(self.error)
                 return
 
+    def _failure_text(self, exc: Exception, item: RecordItem) -> str:
+        """What went wrong and what to do, for one user message."""
+        if not isinstance(exc, DiskFullError):  # a write that ran out of space says so in many ways (or not at all)
+            try:
+                self._check_room(item, margin=0)
+            except DiskFullError as full:
+                exc = full
+            except OSError:
+                pass
+        if isinstance(exc, StoreGoneError | FileGoneError):
+            return f"{exc}; live imaging goes on: start recording again to a new path"
+        if isinstance(exc, DiskFullError):
+            return f"{exc} ({self.plan.path}); free some disk space or choose another folder, then record again"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        return f"{reason} ({self.plan.path}); free some disk space or choose another folder, then start recording again"
+
+    def _check_room(self, item: RecordItem, margin: int | None = None) -> None:
+        """Refuse a timepoint the disk cannot take (2x its size + ``margin``, default 16 MB, stays free)."""
+        need = 2 * item.nbytes + (FREE_SPACE_MARGIN_BYTES if margin is None else margin)
+        free = free_bytes(self.plan.path.parent)
+        if free < need:
+            raise DiskFullError(f"the disk is full ({free / 2**20:.0f} MB free, {need / 2**20:.0f} MB needed)")
+
     def _write(self, item: RecordItem) -> None:
-        # Side streams first, the separated image (whose progress a reader trusts) last: after a kill, every
-        # timepoint the separated image lists is complete in all streams.
+        for stream in self._streams.values():  # a deleted folder is reported, never silently recreated
+            stream.check_present()
+        self._check_room(item)
+        if self._first_acquired_s is None:
+            self._first_acquired_s = item.acquired_s
+        time_s = None
+        if item.acquired_s is not None and self._first_acquired_s is not None:
+            time_s = item.acquired_s - self._first_acquired_s
+        # Side streams first, the separated image (which readers of the recording trust) last: after a kill,
+        # every timepoint the separated image holds is complete in all streams.
         for name, frame in (("raw", item.raw), ("sr", item.sr), ("separated", item.separated)):
             if name in self._streams and frame is not None:
-                self._streams[name].append(frame)
+                self._streams[name].append(frame, time_s)
                 self.bytes_written += frame.nbytes
         assert self._timepoints_file is not None
         with self._timepoints_file.open("a") as handle:
-            handle.write(json.dumps({"index": item.index, **item.provenance}) + "\n")
+            record = {"index": item.index, **({"time_s": round(time_s, 6)} if time_s is not None else {})}
+            handle.write(json.dumps(record | item.provenance) + "\n")
         self.written += 1
 
 
@@ -170,11 +220,16 @@ def recording_targets(plan: RecordingPlan) -> dict[str, Path]:
     """Every path a recording writes, by stream (``separated``, ``raw``, ``sr``) plus ``timepoints``."""
     path = plan.path
     if plan.format == "ome-zarr":
-        return {"separated": path, "raw": path / "raw", "sr": path / "sr", "timepoints": path / "timepoints.jsonl"}
-    stem = path.name.removesuffix(".tiff").removesuffix(".tif").removesuffix(".ome")
+        return {
+            "separated": path,
+            "raw": path / "raw",
+            "sr": path / "sr",
+            "timepoints": timepoints_file(path, "ome-zarr"),
+        }
+    stem = tiff_stem(path)
     return {
         "separated": path if is_tiff(path) else path.with_name(stem + ".ome.tif"),  # PATH itself if a TIFF name
         "raw": path.with_name(f"{stem}.raw.ome.tif"),
         "sr": path.with_name(f"{stem}.sr.ome.tif"),
-        "timepoints": path.with_name(stem + ".timepoints.jsonl"),
+        "timepoints": timepoints_file(path, "ome-tiff"),
     }

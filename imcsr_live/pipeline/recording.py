@@ -1,8 +1,8 @@
 """What a live recording contains: image specs, provenance, and one :class:`RecordItem` per :class:`LiveFrame`.
 
-Provenance (ARCHITECTURE.md): app version, model name + SHA-256 of its weights, engine + precision, the rig
-config as written, reconstruction parameters and the per-frame confidence per timepoint (``timepoints.jsonl``),
-and dropped frames and the confidence summary (added when the recording stops).
+Provenance (docs/architecture.md#recordings): app version, model name + weights SHA-256, engine + precision, the rig
+config as written, reconstruction parameters and the per-frame confidence per timepoint (``*.timepoints.jsonl``
+beside the recording), and dropped frames and the confidence summary (added when the recording stops).
 """
 
 from __future__ import annotations
@@ -113,4 +113,5 @@ def record_item(frame: LiveFrame) -> RecordItem:
         raw=frame.raw.frames,
         sr=np.asarray(frame.recon.sr, dtype=np.float32),
         provenance=info,
+        acquired_s=frame.raw.t_start_s,
     )

@@ -50,3 +50,23 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     junk.write_bytes(b"not a tiff at all")
     with pytest.raises(InputDataError, match="not a readable TIFF"):
         read_tiff(junk)
+
+
+def test_appender_grows_past_its_estimate_and_keeps_every_deltat(tmp_path: Path) -> None:
+    import tifffile
+
+    from imcsr_live.io.tiff import OmeTiffAppender
+
+    path = tmp_path / "grow.ome.tif"
+    meta = StackMetadata(axes="TCYX", pixel_size_um=0.03, time_increment_s=1.0, channel_names=("a", "b", "c"))
+    writer = OmeTiffAppender(path, (3, 8, 8), "uint16", meta, expected_timepoints=1)  # far too few reserved
+    for t in range(40):
+        writer.append(np.full((3, 8, 8), t + 1, np.uint16), time_s=0.5 * t)
+        assert read_tiff(path)[0].shape[0] == t + 1 if t else True  # readable, and exact, at every step
+    writer.close()
+    data, back = read_tiff(path)
+    assert data.shape == (40, 3, 8, 8) and (data[:, 0, 0, 0] == np.arange(1, 41)).all()
+    assert back.channel_names == ("a", "b", "c")
+    with tifffile.TiffFile(path) as tif:
+        planes = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]["Plane"]
+    assert [p["DeltaT"] for p in planes if p["TheC"] == 0] == [0.5 * t for t in range(40)]

@@ -38,7 +38,7 @@ def test_round_trip_growth_and_valid_ome_metadata(tmp_path: Path) -> None:
     data, attributes = read_ome_zarr(tmp_path / "rec.ome.zarr")
     np.testing.assert_array_equal(data, frames)
     assert channel_names(attributes) == ["Microtubules", "ER", "Lysosomes"]
-    assert attributes["imcsr_live"] == {"app": "imcsr-live", "dropped_frames": 0}
+    assert attributes["imcsr_live"] == {"app": "imcsr-live", "dropped_frames": 0, "timepoints_s": [0, 2, 4, 6, 8]}
     group = (tmp_path / "rec.ome.zarr" / "zarr.json").read_text()
     model = yaozarrs.validate_ome_json(group)  # raises if not OME-Zarr v0.5
     scale = json.loads(group)["attributes"]["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
@@ -74,8 +74,8 @@ def test_killed_writer_leaves_finished_timepoints(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            progress = path / "progress.json"
-            if progress.exists() and json.loads(progress.read_text())["timepoints_written"] >= 20:
+            array_meta = path / "0" / "zarr.json"  # the time axis counts finished timepoints only
+            if array_meta.exists() and json.loads(array_meta.read_text())["shape"][0] >= 20:
                 break
             time.sleep(0.02)
     finally:

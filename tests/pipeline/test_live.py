@@ -126,7 +126,7 @@ def test_recording_carries_separated_raw_sr_and_provenance(rig, tmp_path: Path) 
     assert meta["engine"]["kind"] == "torch-cpu"
     assert meta["rig_config_toml"] == SIMULATED.read_text()
     assert meta["timepoints_separated"] == 3 and meta["dropped_frames"]["record"] == 0
-    lines = [json.loads(line) for line in (path / "timepoints.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in Path(f"{path}.timepoints.jsonl").read_text().splitlines()]
     assert [line["index"] for line in lines] == [0, 1, 2]
     assert len(lines[0]["recon_params"]["k0_cycles_per_um"]) == 3
     assert raw.min() > 0 and np.isfinite(separated).all()
@@ -185,7 +185,7 @@ def test_recording_started_and_stopped_mid_run(rig, tmp_path: Path) -> None:
     meta = attributes["imcsr_live"]
     assert meta["display"] == {"channels": [{"name": "ER", "color": "#FF00FF"}]}  # the settings at the stop
     assert meta["timepoints_recorded"] == written
-    indices = [json.loads(line)["index"] for line in (path / "timepoints.jsonl").read_text().splitlines()]
+    indices = [json.loads(line)["index"] for line in Path(f"{path}.timepoints.jsonl").read_text().splitlines()]
     assert len(indices) == written and indices[0] >= 2  # started mid-run
 
 

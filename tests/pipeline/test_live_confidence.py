@@ -56,7 +56,7 @@ def test_recording_keeps_the_confidence_of_every_timepoint(rig, tmp_path: Path) 
     pipeline.stop()
     separated, attributes = read_ome_zarr(path)
     sr, _ = read_ome_zarr(path / "sr")
-    lines = [json.loads(line) for line in (path / "timepoints.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in Path(f"{path}.timepoints.jsonl").read_text().splitlines()]
     assert [line["index"] for line in lines] == [0, 1, 2]
     for t, line in enumerate(lines):
         conf = line["confidence"]

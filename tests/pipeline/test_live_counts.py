@@ -177,7 +177,7 @@ def dropped_events(pipeline: LivePipeline, stage: str) -> int:
 def recording_of(path: Path) -> tuple[dict[str, Any], list[int]]:
     """The recording's metadata and the slots it holds, read back from disk."""
     separated, attributes = read_ome_zarr(path)
-    slots = [json.loads(line)["index"] for line in (path / "timepoints.jsonl").read_text().splitlines()]
+    slots = [json.loads(line)["index"] for line in Path(f"{path}.timepoints.jsonl").read_text().splitlines()]
     assert separated.shape[0] == len(slots)
     return attributes["imcsr_live"], slots
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imcsr_live.io.streams import read_timepoints
 from imcsr_live.io.tiff import read_tiff
 from imcsr_live.io.zarr import ImageSpec, read_ome_zarr
 from imcsr_live.pipeline.recorder import Recorder, RecordingPlan, RecordItem
@@ -44,17 +44,16 @@ def test_records_all_streams_and_provenance(tmp_path: Path, fmt: str) -> None:
         raw, _ = read_ome_zarr(path / "raw")
         sr, _ = read_ome_zarr(path / "sr")
         assert attributes["imcsr_live"]["timepoints_recorded"] == 4
-        lines = (path / "timepoints.jsonl").read_text().splitlines()
     else:
         separated, meta = read_tiff(path)
         raw, _ = read_tiff(tmp_path / "rec.raw.ome.tif")
         sr, _ = read_tiff(tmp_path / "rec.sr.ome.tif")
         assert meta.channel_names == ("MT", "ER", "Lyso")
-        lines = (tmp_path / "rec.timepoints.jsonl").read_text().splitlines()
+        assert (tmp_path / "rec.timepoints.jsonl").is_file()
     assert separated.shape == (4, 3, 32, 32) and raw.shape == (4, 9, 16, 16) and sr.shape == (4, 32, 32)
     np.testing.assert_allclose(separated[:, 0, 0, 0], [0.0, 0.1, 0.2, 0.3], rtol=1e-6)
     assert raw[3, 0, 0, 0] == 103
-    assert [json.loads(line)["index"] for line in lines] == [0, 1, 2, 3]
+    assert [r["index"] for r in read_timepoints(path)] == [0, 1, 2, 3]
     assert recorder.bytes_written == 4 * (3 * 32 * 32 * 4 + 9 * 16 * 16 * 2 + 32 * 32 * 4)
 
 
@@ -75,7 +74,7 @@ def test_write_failure_stops_recording_but_keeps_what_was_written(tmp_path: Path
         time.sleep(0.01)
     assert not recorder.active
     assert recorder.error is not None and recorder.error.startswith("recording stopped at timepoint 2")
-    assert "choose another folder" in recorder.error
+    assert "start recording again to a new path" in recorder.error
     assert recorder.put(item(3)) is False  # refused, and the caller carries on
     recorder.stop()
     assert recorder.written == 2
