@@ -100,7 +100,8 @@ if __name__ == "__main__":
         _, _, desc = build_samplers(load_train_config(path))
         print(f"{path}: {desc[:120]}... in {time.perf_counter() - t:.0f} s", flush=True)
 EOF
-  $PY "$WORK/render_pools.py" "$@"
+  # one BLAS / OpenMP thread per render process (16 threads in each of 15 workers thrashed the cores)
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $PY "$WORK/render_pools.py" "$@"
 }
 export -f render_pools
 step render 200 render_pools "$WORK/cfg/cpu_rand.toml" "$WORK/cfg/cpu_indep.toml"
@@ -135,7 +136,7 @@ MODELS=(--model "Paper-rand=$WORK/runs/paper/imcsr_paper_tc" --model "CPU-rand=$
   --model "CPU-indep=$WORK/runs/cpu_indep/imcsr_cpu_indep_tc" --model "Shipped-default=imcsr_live/weights/imcsr_cpu_demo_tc")
 if [ -f tools/cross_world.py ]; then
   # shellcheck disable=SC2086
-  step cross_world 110 $PY tools/cross_world.py "${MODELS[@]}" --worlds default,randomised,independent \
+  step cross_world 110 env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $PY tools/cross_world.py "${MODELS[@]}" --worlds default,randomised,independent \
     --images "$EVAL_IMAGES" --size "$SIZE" --photons $PHOTONS --workers "$WORKERS" --out "$WORK/res/cross_world"
 fi
 
