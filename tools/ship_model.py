@@ -8,7 +8,8 @@ The card keeps the trained one's architecture, structures, normalisation and tra
 name, weights file and SHA-256, and, when a model of that name is already shipped, a ``replaces`` entry
 (its SHA-256, iterations and training data) so the lineage of a fine-tuned model stays readable; shipping the
 same weights again (e.g. with new metrics) keeps that entry.
-``--metrics`` adds the per-level, per-structure medians of one method of an ``evaluate --compare`` run.
+``--metrics`` adds the per-level, per-structure medians of one method of an ``evaluate --compare`` run; repeat it
+for several runs (e.g. the worlds of ``tools/cross_world.py``: their level names differ, so they merge).
 """
 
 from __future__ import annotations
@@ -76,18 +77,22 @@ def ship(src: Path, name: str, dest: Path, metrics: dict | None, note: str | Non
     return card_path
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", type=Path, help="trained checkpoint stem (DIR/NAME)")
     ap.add_argument("--name", required=True, help="name to ship it under")
     ap.add_argument("--dest", type=Path, default=REPO / "imcsr_live" / "weights")
-    ap.add_argument("--metrics", type=Path, default=None, help="metrics.csv of an evaluate --compare run")
+    ap.add_argument(
+        "--metrics", type=Path, action="append", default=None, help="metrics.csv of an evaluate --compare run (repeat)"
+    )
     ap.add_argument("--method", default=None, help="the method label of this model in --metrics")
     ap.add_argument("--note", default=None, help="one line on how this model was made (kept in the card)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if (args.metrics is None) != (args.method is None):
         raise SystemExit("--metrics and --method go together")
-    metrics = median_metrics(args.metrics, args.method) if args.metrics else None
+    metrics = None
+    for path in args.metrics or []:
+        metrics = {**(metrics or {}), **median_metrics(path, args.method)}
     print(ship(args.checkpoint, args.name, args.dest, metrics, args.note))
 
 

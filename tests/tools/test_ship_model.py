@@ -67,3 +67,21 @@ def test_shipping_a_method_missing_from_the_metrics_fails_clearly(tmp_path: Path
     metrics.write_text("level,image,structure,method,nrmse,ssim,pcc\n1000 photons,0,ER,Old,0.2,0.4,0.5\n")
     with pytest.raises(SystemExit, match="no rows for method 'New'"):
         _tool().median_metrics(metrics, "New")
+
+
+def test_metrics_of_several_worlds_merge_by_level(tmp_path: Path) -> None:
+    ship = _tool()
+    paths = []
+    for world, pcc in (("randomised", 0.7), ("independent", 0.6)):
+        path = tmp_path / f"{world}.csv"
+        path.write_text(
+            "level,image,structure,method,nrmse,ssim,pcc\n"
+            f"{world} 1000 photons,0,ER,New,0.2,0.4,{pcc}\n{world} 1000 photons,0,ER,Old,0.3,0.3,0.1\n"
+        )
+        paths += ["--metrics", str(path)]
+    rc = ship.main([str(_trained(tmp_path / "a", "run", 0, 10)), "--name", "demo", "--dest", str(tmp_path / "w"),
+                    *paths, "--method", "New"])  # fmt: skip
+    assert rc in (0, None)
+    medians = read_card(tmp_path / "w" / "demo")["metrics"]["evaluation_medians"]
+    assert {k: v["ER"]["pcc"] for k, v in medians.items()} == {"randomised 1000 photons": 0.7,
+                                                               "independent 1000 photons": 0.6}  # fmt: skip
