@@ -431,7 +431,7 @@ def _benchmark_recon(sizes: list[int], repeats: int, threads: int | None, config
     import torch
 
     from imcsr_live.config import load_rig_config
-    from imcsr_live.recon.bench import format_recon_table, run_recon_benchmark
+    from imcsr_live.synth.recon_bench import format_recon_table, run_recon_benchmark
 
     rig = load_rig_config(config)
     if threads is not None:

@@ -4,7 +4,7 @@
 Rows: cached parameters (pre-processing + Wiener stage), per-frame update (+ parameter update, guards,
 filter refresh), the one-off start-up search, and the Wiener stage alone. ``--device cuda`` runs the Wiener
 stage on the GPU (estimation stays on the CPU, in numpy). Prints a Markdown table (and writes it with --out).
-The measuring code lives in ``imcsr_live/recon/bench.py`` (also behind ``imcsr-live benchmark --stage recon``).
+The measuring code lives in ``imcsr_live/synth/recon_bench.py`` (also behind ``imcsr-live benchmark --stage recon``).
 
 Run: python tools/bench_recon.py --size 512 --threads 1 --repeats 15  (and --threads 2 on an idle machine)
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from imcsr_live.config import load_rig_config
-from imcsr_live.recon.bench import format_stage_table, run_recon_benchmark
+from imcsr_live.synth.recon_bench import format_stage_table, run_recon_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 

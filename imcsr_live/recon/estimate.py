@@ -53,10 +53,10 @@ import numpy as np
 import scipy.fft as sfft
 from threadpoolctl import ThreadpoolController
 
+from imcsr_live.optics import frequency_grid
 from imcsr_live.recon.otf import OtfModel
 from imcsr_live.recon.params import SimParameters
 from imcsr_live.recon.preprocess import DEFAULT_TAPER_PX, edge_taper, mean_gains
-from imcsr_live.synth.optics import frequency_grid
 
 # The estimator's matrix products are small: multi-threaded BLAS only adds synchronisation, and on a busy
 # 2-core machine it made the per-frame update 5x slower (measured). They run single-threaded.

@@ -1,7 +1,7 @@
 """Detection OTF for the reconstruction: a model from NA / wavelength / pixel size, or a measured one.
 
 The model is the circular-pupil OTF with the empirical damping and the camera-pixel sinc used by the forward
-model (``synth/optics.py``), so simulated data and reconstruction agree by construction. A measured OTF
+model (``imcsr_live/optics.py``), so simulated data and reconstruction agree by construction. A measured OTF
 (radial profile, or the radial average of a bead image's spectrum) replaces the model; it already contains the
 camera-pixel integration, so no sinc is applied on top.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcsr_live.errors import InputDataError
-from imcsr_live.synth.optics import DEFAULT_OTF_DAMPING, ideal_otf, otf_cutoff_cycles_per_um
+from imcsr_live.optics import DEFAULT_OTF_DAMPING, ideal_otf, otf_cutoff_cycles_per_um
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 
 from imcsr_live.errors import InputDataError
+from imcsr_live.optics import frequency_grid, ideal_otf
 from imcsr_live.recon.estimate import band_matrix
 from imcsr_live.recon.otf import OtfModel
 from imcsr_live.recon.params import SimParameters
-from imcsr_live.synth.optics import frequency_grid, ideal_otf
 
 K0_REBUILD_TOLERANCE_PX = 0.05  # post-filter rebuild threshold (a smooth function of k0)
 PHASOR_REBUILD_TOLERANCE_PX = 0.002  # demodulation phasor rebuild threshold (<= 0.7 deg at the far edge)

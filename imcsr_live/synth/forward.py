@@ -1,6 +1,6 @@
 """2D linear SIM forward model: truth density -> raw SIM frames (expected photoelectrons and camera ADU).
 
-Coordinates and phase convention (shared by every grid here and by ``synth/optics.py``)
+Coordinates and phase convention (shared by every grid here and by ``imcsr_live/optics.py``)
 ---------------------------------------------------------------------------------------
 * Arrays are indexed ``[row, column]`` = ``[y, x]``; x grows with the column index, y with the row index
   (downwards on screen when row 0 is drawn at the top).
@@ -45,8 +45,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from imcsr_live.errors import SynthError
-from imcsr_live.synth.camera import CameraParams, expose
-from imcsr_live.synth.optics import (
+from imcsr_live.optics import (
     DEFAULT_OTF_DAMPING,
     fourier_resize,
     frequency_grid,
@@ -56,6 +55,7 @@ from imcsr_live.synth.optics import (
     pixel_sinc,
     resize_fft_axis,
 )
+from imcsr_live.synth.camera import CameraParams, expose
 
 GOLDEN_ANGLE_DEG = 180.0 * (3.0 - math.sqrt(5.0))  # ~137.508 deg
 DEFAULT_CAMERA = CameraParams()

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from imcsr_live.config import RigConfig
-from imcsr_live.synth.optics import DEFAULT_OTF_DAMPING, frequency_grid, otf_at, otf_cutoff_cycles_per_um
+from imcsr_live.optics import DEFAULT_OTF_DAMPING, frequency_grid, otf_at, otf_cutoff_cycles_per_um
 from imcsr_live.synth.world import PHOTON_PERCENTILE
 
 

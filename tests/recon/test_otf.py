@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from imcsr_live.errors import InputDataError
+from imcsr_live.optics import frequency_grid
 from imcsr_live.recon.otf import OtfModel
 from imcsr_live.synth.forward import OpticsParams, PatternParams, SimForwardModel
-from imcsr_live.synth.optics import frequency_grid
 
 NA, LAM, P = 1.49, 525.0, 0.0626
 

@@ -50,7 +50,7 @@ def test_frc_cutoff_does_not_depend_on_the_grid_the_widefield_is_compared_on() -
     # Resolution gain = SIM cutoff (SR grid) / widefield cutoff (camera grid). Measuring the widefield on the
     # SR grid instead (Fourier-upsampled, the same taper width in um) must give the same cutoff: the rings
     # have the same width in cycles/um on both grids.
-    from imcsr_live.synth.optics import fourier_resize
+    from imcsr_live.optics import fourier_resize
 
     rng = np.random.default_rng(2)
     n, p = 256, 0.05

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from imcsr_live.cli import app
 from imcsr_live.config import load_rig_config
 from imcsr_live.errors import InputDataError
-from imcsr_live.recon.bench import format_recon_table, format_stage_table, run_recon_benchmark
+from imcsr_live.synth.recon_bench import format_recon_table, format_stage_table, run_recon_benchmark
 from tests.conftest import SIMULATED_TOML
 
 

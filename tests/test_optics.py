@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imcsr_live.synth.optics import (
+from imcsr_live.optics import (
     DEFAULT_OTF_DAMPING,
     fourier_resize,
     frequency_grid,
