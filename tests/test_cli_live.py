@@ -9,7 +9,7 @@ from pathlib import Path
 from imcsr_live.config import load_rig_config
 from imcsr_live.io.zarr import read_ome_zarr
 from imcsr_live.model import IMCSRNet, IMCSRNetConfig
-from imcsr_live.train.checkpoint import save_checkpoint
+from imcsr_live.model.checkpoint import save_checkpoint
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hardware_configs"
 

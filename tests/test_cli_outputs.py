@@ -11,10 +11,10 @@ import pytest
 from imcsr_live.config import load_rig_config
 from imcsr_live.errors import InputDataError
 from imcsr_live.model import IMCSRNet, IMCSRNetConfig
+from imcsr_live.model.checkpoint import save_checkpoint
 from imcsr_live.outputs import refuse_existing, refuse_input_as_output, staged
 from imcsr_live.synth.export import write_synthetic_timelapse
 from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
-from imcsr_live.train.checkpoint import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SIMULATED = REPO / "hardware_configs" / "simulated.toml"

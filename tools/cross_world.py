@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from imcsr_live.errors import ImcsrError, InputDataError  # noqa: E402
+from imcsr_live.model.checkpoint import read_card  # noqa: E402
 from imcsr_live.synth.world import WORLDS  # noqa: E402
-from imcsr_live.train.checkpoint import read_card  # noqa: E402
 from imcsr_live.train.compare import BASELINE, CompareReport, compare_methods, parse_method_specs  # noqa: E402
 from imcsr_live.train.evaluate import check_world_available, pipeline_level_name  # noqa: E402
 

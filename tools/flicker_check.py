@@ -28,8 +28,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from imcsr_live.model.checkpoint import load_checkpoint  # noqa: E402
 from imcsr_live.model.normalization import normalize_input  # noqa: E402
-from imcsr_live.train.checkpoint import load_checkpoint  # noqa: E402
 from imcsr_live.train.compare import flicker_pair  # noqa: E402
 from imcsr_live.train.evaluate import load_eval_levels, predict  # noqa: E402
 

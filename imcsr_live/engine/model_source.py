@@ -107,7 +107,7 @@ def load_model(path: str | Path, expect_structures: list[str] | None = None) -> 
     CheckpointError
         Missing/corrupt files or a structure list that differs from ``expect_structures``.
     """
-    from imcsr_live.train.checkpoint import load_checkpoint  # lazy: keeps engine imports light
+    from imcsr_live.model.checkpoint import load_checkpoint  # lazy: keeps engine imports light
 
     path = resolve_checkpoint(path)
     net, card = load_checkpoint(path, expect_structures=expect_structures)
@@ -175,7 +175,7 @@ class ShippedModel:
 def shipped_models(weights_dir: Path | None = None) -> list[ShippedModel]:
     """Valid shipped models (card + weights), by name; a damaged card is skipped (and logged)."""
     from imcsr_live.errors import CheckpointError
-    from imcsr_live.train.checkpoint import read_card
+    from imcsr_live.model.checkpoint import read_card
 
     folder = WEIGHTS_DIR if weights_dir is None else weights_dir
     out = []
@@ -193,7 +193,7 @@ def shipped_models(weights_dir: Path | None = None) -> list[ShippedModel]:
 def resolve_checkpoint(path: str | Path) -> Path:
     """``path`` itself when its card exists (``DIR/NAME``, ``NAME.json``, ``NAME.safetensors``); else, for a bare
     name, the shipped model of that name. Unchanged otherwise (the loader then names what is missing)."""
-    from imcsr_live.train.checkpoint import checkpoint_paths
+    from imcsr_live.model.checkpoint import checkpoint_paths
 
     p = Path(path)
     if checkpoint_paths(p)[1].is_file() or len(p.parts) != 1:

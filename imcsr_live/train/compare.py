@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from imcsr_live.errors import InputDataError
+from imcsr_live.model.checkpoint import load_checkpoint
 from imcsr_live.model.metrics import evaluate_image
 from imcsr_live.model.normalization import normalize_input
-from imcsr_live.train.checkpoint import load_checkpoint
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.evaluate import EvalLevel, EvalReport, load_eval_levels, predict
 

@@ -27,9 +27,9 @@ import torch
 
 from imcsr_live.config import RigConfig
 from imcsr_live.errors import InputDataError
+from imcsr_live.model.checkpoint import load_checkpoint
 from imcsr_live.model.metrics import evaluate_image
 from imcsr_live.model.normalization import normalize_input
-from imcsr_live.train.checkpoint import load_checkpoint
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.data import SampleSpec, SeparationSampler, StructurePool, folder_pool, synthetic_pool
 from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation

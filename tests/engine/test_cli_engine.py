@@ -12,7 +12,7 @@ import pytest
 
 from imcsr_live.engine import load_model, nrmse, random_model
 from imcsr_live.engine.torch_engine import TorchEngine
-from imcsr_live.train.checkpoint import save_checkpoint
+from imcsr_live.model.checkpoint import save_checkpoint
 
 STRUCTURES = [{"name": n, "color": c} for n, c in (("Microtubules", "#00FF00"), ("ER", "#FF00FF"), ("Lyso", "#00FFFF"))]
 

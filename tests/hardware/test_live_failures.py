@@ -12,8 +12,8 @@ from imcsr_live.config import AcquisitionConfig, RigConfig
 from imcsr_live.errors import HardwareError
 from imcsr_live.hardware.mmcore_backends import PymmcorePlusBackend
 from imcsr_live.model import IMCSRNet, IMCSRNetConfig
+from imcsr_live.model.checkpoint import save_checkpoint
 from imcsr_live.runs import RunOptions, run_live_pipeline
-from imcsr_live.train.checkpoint import save_checkpoint
 
 TINY = IMCSRNetConfig(in_frames=3, out_channels=3, width=8, groups=1, blocks=1, reduction=2)
 

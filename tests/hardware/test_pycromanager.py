@@ -15,7 +15,7 @@ from imcsr_live.config import load_rig_config
 from imcsr_live.errors import MicroManagerUnavailableError, PixelTypeError
 from imcsr_live.hardware.mmcore_backends import PycromanagerBackend
 from imcsr_live.model import IMCSRNet, IMCSRNetConfig
-from imcsr_live.train.checkpoint import save_checkpoint
+from imcsr_live.model.checkpoint import save_checkpoint
 
 from .conftest import SIM_DEMO_CFG, SIM_DEMO_TOML
 

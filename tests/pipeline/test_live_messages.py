@@ -18,12 +18,12 @@ from imcsr_live.engine.torch_engine import TorchEngine
 from imcsr_live.errors import CameraTimeoutError, InputDataError
 from imcsr_live.hardware.simulated import SimulatedBackend
 from imcsr_live.model import IMCSRNet, IMCSRNetConfig
+from imcsr_live.model.checkpoint import save_checkpoint
 from imcsr_live.pipeline.live import LivePipeline, PipelineSettings
 from imcsr_live.pipeline.session import LiveRequest, build_live_pipeline
 from imcsr_live.recon.reconstructor import Reconstructor
 from imcsr_live.runs import RunOptions, run_live_pipeline
 from imcsr_live.synth.world import WorldSettings
-from imcsr_live.train.checkpoint import save_checkpoint
 
 SIMULATED = Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
 TINY = IMCSRNetConfig(in_frames=1, out_channels=3, width=8, groups=1, blocks=1, reduction=2)

@@ -16,10 +16,10 @@ from imcsr_live.hardware.replay import ReplayBackend, ReplayFinished
 from imcsr_live.io.tiff import StackMetadata, create_timelapse, read_tiff
 from imcsr_live.io.zarr import channel_names, read_ome_zarr
 from imcsr_live.model import IMCSRNet, IMCSRNetConfig
+from imcsr_live.model.checkpoint import save_checkpoint
 from imcsr_live.pipeline.offline import process_file, separate_file
 from imcsr_live.synth.export import write_synthetic_timelapse
 from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
-from imcsr_live.train.checkpoint import save_checkpoint
 
 SIMULATED = Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
 

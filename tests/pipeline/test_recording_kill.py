@@ -17,7 +17,7 @@ import zarr
 from imcsr_live.config import load_rig_config
 from imcsr_live.io.streams import read_timepoints
 from imcsr_live.model import IMCSRNet, IMCSRNetConfig
-from imcsr_live.train.checkpoint import save_checkpoint
+from imcsr_live.model.checkpoint import save_checkpoint
 
 SIMULATED = Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
 

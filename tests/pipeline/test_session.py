@@ -10,8 +10,8 @@ from imcsr_live.config import load_rig_config
 from imcsr_live.errors import CheckpointError
 from imcsr_live.io.zarr import read_ome_zarr
 from imcsr_live.model import IMCSRNet, IMCSRNetConfig
+from imcsr_live.model.checkpoint import save_checkpoint
 from imcsr_live.pipeline.session import LiveRequest, build_live_pipeline, resolve_model
-from imcsr_live.train.checkpoint import save_checkpoint
 
 CONFIGS = Path(__file__).resolve().parents[2] / "hardware_configs"
 

@@ -134,8 +134,8 @@ def test_help_runs_as_a_script() -> None:
 def test_uncertainty_is_pooled_over_the_worlds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A model with an uncertainty head: predicted vs real error over every world's pipeline images together,
     and only those (the default world's fast-approximation levels are left out, as in the table)."""
+    from imcsr_live.model.checkpoint import save_checkpoint
     from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig
-    from imcsr_live.train.checkpoint import save_checkpoint
 
     torch.set_num_threads(1)
     monkeypatch.chdir(REPO)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from imcsr_live.errors import InputDataError
+from imcsr_live.model.checkpoint import save_checkpoint
 from imcsr_live.model.imcsr_net import IMCSRNet
-from imcsr_live.train.checkpoint import save_checkpoint
 from imcsr_live.train.compare import flicker, parse_method_specs
 from imcsr_live.train.config import TrainConfig, load_train_config
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from imcsr_live.model.checkpoint import read_card
 from imcsr_live.model.confidence import ConfidenceModel, ConfidenceReference, fit_reference, frame_values
-from imcsr_live.train.checkpoint import read_card
 from imcsr_live.train.config import load_train_config
 from imcsr_live.train.trainer import Trainer
 

@@ -14,7 +14,7 @@ import pytest
 
 from imcsr_live.errors import CheckpointError
 from imcsr_live.model import IMCSRNet, IMCSRNetConfig
-from imcsr_live.train.checkpoint import load_checkpoint, read_card, save_checkpoint
+from imcsr_live.model.checkpoint import load_checkpoint, read_card, save_checkpoint
 
 STRUCTURES = [
     {"name": "Microtubules", "color": "#00FF00"},

@@ -125,7 +125,7 @@ def _pipeline_config(tmp_path: Path, extra_train: str = "") -> Path:
 
 
 def test_tiny_pipeline_config_trains_end_to_end_and_fine_tunes(tmp_path: Path, monkeypatch) -> None:
-    from imcsr_live.train.checkpoint import load_checkpoint, read_card
+    from imcsr_live.model.checkpoint import load_checkpoint, read_card
     from imcsr_live.train.trainer import Trainer
 
     monkeypatch.setenv("IMCSR_LIVE_CACHE_DIR", str(tmp_path / "cache"))

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from imcsr_live.errors import CheckpointError, ConfigError
+from imcsr_live.model.checkpoint import load_checkpoint, read_card
 from imcsr_live.model.imcsr_net import IMCSRNetConfig
-from imcsr_live.train.checkpoint import load_checkpoint, read_card
 from imcsr_live.train.config import load_train_config
 from imcsr_live.train.trainer import Trainer
 

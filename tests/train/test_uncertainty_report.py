@@ -11,8 +11,8 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
+from imcsr_live.model.checkpoint import save_checkpoint
 from imcsr_live.model.imcsr_net import IMCSRNet
-from imcsr_live.train.checkpoint import save_checkpoint
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.uncertainty_report import spearman_rows, write_uncertainty
 
