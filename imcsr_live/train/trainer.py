@@ -7,11 +7,9 @@ Files in ``output_dir``: ``NAME.safetensors/.json`` (best validation NRMSE), ``N
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +27,12 @@ from imcsr_live.train.checkpoint import checkpoint_paths, load_checkpoint, save_
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.data import SampleSpec, SampleStream, SeparationSampler, folder_pool, synthetic_pool
 from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
+from imcsr_live.train.loop_policies import IterationRate, MetricsLog, PlateauPolicy, TimeBudget
 from imcsr_live.train.pipeline_data import PipelineSampler, cached_pipeline_pool
 
 log = logging.getLogger("imcsr_live.train")
 
 Sampler = SeparationSampler | PipelineSampler
-
-CSV_FIELDS = ["iteration", "loss", "lr", "it_per_s", "val_loss", "val_nrmse", "val_ssim", "val_pcc"]
 
 
 @dataclass
@@ -48,6 +45,19 @@ class Progress:
     lr: float
     it_per_s: float
     val_nrmse: float | None = None
+
+
+@dataclass
+class _Setup:
+    """What a run trains: the model (and its DDP wrapper), optimiser, data and the resumable loop state."""
+
+    model: IMCSRNet
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    loader: torch.utils.data.DataLoader
+    val: tuple[torch.Tensor, torch.Tensor]
+    data_desc: str
+    state: dict[str, Any]
 
 
 @dataclass
@@ -304,8 +314,54 @@ class Trainer:
         """Train to ``[train] iterations``; with ``max_minutes``, stop cleanly once that much wall time has passed
         (checked every ``log_every`` iterations, the same decision on every rank) after saving ``NAME_last`` and
         its optimiser state, so that ``resume=True`` continues (a job time limit, a short GPU lease)."""
+        t = self.cfg.train
+        budget = TimeBudget(max_minutes, t.log_every, broadcast=self._broadcast)
+        setup = self._setup(resume)
+        plateau = PlateauPolicy(
+            t.lr_factor, t.plateau_iterations, t.min_lr, setup.state["best_nrmse"], setup.state["last_improved"]
+        )
+        metrics = self._metrics_log(resume)
+        it = int(setup.state["iteration"])
+        speed = IterationRate(it)
+        rate, running = 0.0, 0.0
+        val_metrics: dict[str, float] = {}
+        setup.net.train()
+        batches = iter(setup.loader)
+        try:
+            while it < t.iterations:
+                loss = self._step(setup.net, setup.opt, next(batches), it)
+                it += 1
+                running = loss if it == 1 or running == 0 else 0.9 * running + 0.1 * loss
+                lr = setup.opt.param_groups[0]["lr"]
+                last = it == t.iterations
+                row: dict[str, float] | None = None
+                if it % t.log_every == 0 or it % t.val_every == 0 or last:
+                    rate = speed.lap(it)
+                    row = {"iteration": it, "loss": running, "lr": lr, "it_per_s": rate}
+                if it % t.val_every == 0 or last:
+                    val_metrics = self._validation_step(setup, plateau, it)
+                    assert row is not None
+                    row.update(val_metrics)
+                if row is not None:
+                    metrics.write(row)
+                out_of_time = budget.exhausted(it)
+                if (it % t.checkpoint_every == 0 or last or out_of_time) and self.is_main:
+                    self._save_last(setup, plateau, it, val_metrics)
+                if self.on_progress is not None and self.is_main:
+                    self.on_progress(Progress(it, t.iterations, running, lr, rate, val_metrics.get("val_nrmse")))
+                if out_of_time:
+                    log.info(
+                        "stopped after %.1f min at iteration %d of %d (--max-minutes)", max_minutes, it, t.iterations
+                    )
+                    break
+        finally:
+            metrics.close()
+        self._finish(setup, it, val_metrics)
+        return TrainResult(self.best_stem, self.last_stem, it, metrics.history, val_metrics)
+
+    def _setup(self, resume: bool) -> _Setup:
+        """Data, model (DDP-wrapped on several ranks), optimiser and the start state (resumed or fine-tuned)."""
         cfg, t = self.cfg, self.cfg.train
-        started = time.perf_counter()
         torch.manual_seed(t.seed + self.rank)
         train_sampler, val_sampler, data_desc = build_samplers(cfg)
         val = val_sampler.fixed_set(cfg.data.val_samples, seed=cfg.data.seed + 7)
@@ -320,7 +376,7 @@ class Trainer:
         else:
             net = model
         opt = torch.optim.Adam(net.parameters(), lr=t.lr)
-        state = {"iteration": 0, "best_nrmse": math.inf, "last_improved": 0, "epoch": 0}
+        state: dict[str, Any] = {"iteration": 0, "best_nrmse": math.inf, "last_improved": 0, "epoch": 0}
         if resume:
             state = self._resume(model, opt)
         elif t.init is not None:
@@ -334,102 +390,63 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             persistent_workers=cfg.data.workers > 0,
         )
-        writer = self._tensorboard() if self.is_main else None
-        history: list[dict[str, float]] = []
-        val_metrics: dict[str, float] = {}
-        if self.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            new_csv = not (resume and self.csv_path.exists())
-            csv_file = open(self.csv_path, "w" if new_csv else "a", newline="")
-            csv_out = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
-            if new_csv:
-                csv_out.writeheader()
-        it = int(state["iteration"])
-        tick, tick_it = time.perf_counter(), it
-        rate = 0.0
-        running = 0.0
-        net.train()
-        batches = iter(loader)
-        try:
-            while it < t.iterations:
-                x, y = next(batches)
-                x = x.to(self.device, non_blocking=True)
-                y = y.to(self.device, non_blocking=True)
-                with self._autocast():
-                    out = net(x)
-                loss, _ = imcsr_loss(
-                    out.float(),
-                    y,
-                    x,
-                    ssim_weight=self.ssim_weight(it),
-                    summation_alpha=cfg.summation_alpha,
-                    nll_weight=cfg.loss.nll_weight,
-                )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                it += 1
-                lv = float(loss.detach())
-                running = lv if it == 1 or running == 0 else 0.9 * running + 0.1 * lv
-                lr = opt.param_groups[0]["lr"]
-                row: dict[str, float] | None = None
-                if it % t.log_every == 0 or it % t.val_every == 0 or it == t.iterations:
-                    now = time.perf_counter()
-                    rate = (it - tick_it) / max(now - tick, 1e-9)
-                    tick, tick_it = now, it
-                    row = {"iteration": it, "loss": running, "lr": lr, "it_per_s": rate}
-                if it % t.val_every == 0 or it == t.iterations:
-                    val_metrics = self.validate(net, val) if self.is_main else {}
-                    nrmse = self._broadcast(val_metrics.get("val_nrmse", 0.0))
-                    if nrmse < state["best_nrmse"] - 1e-6:
-                        state["best_nrmse"], state["last_improved"] = nrmse, it
-                        if self.is_main:
-                            self._save(self.best_stem, model, it, val_metrics, data_desc, val)
-                    elif it - state["last_improved"] >= t.plateau_iterations:
-                        for g in opt.param_groups:
-                            g["lr"] = max(g["lr"] * t.lr_factor, min(t.min_lr, g["lr"]))  # never raise it
-                        state["last_improved"] = it
-                        log.info("validation NRMSE plateau: lr -> %.3g", opt.param_groups[0]["lr"])
-                    assert row is not None
-                    row.update(val_metrics)
-                if row is not None and self.is_main:
-                    csv_out.writerow({k: row.get(k, "") for k in CSV_FIELDS})
-                    csv_file.flush()
-                    history.append(row)
-                    if writer is not None:
-                        for k, v in row.items():
-                            if k != "iteration":
-                                writer.add_scalar(k, v, it)
-                out_of_time = (
-                    max_minutes is not None
-                    and it % t.log_every == 0
-                    and self._broadcast(float(time.perf_counter() - started >= 60.0 * max_minutes)) > 0.5
-                )
-                if (it % t.checkpoint_every == 0 or it == t.iterations or out_of_time) and self.is_main:
-                    state["iteration"] = it
-                    self._save(self.last_stem, model, it, val_metrics, data_desc, None)
-                    self._save_state(opt, state)
-                if self.on_progress is not None and self.is_main:
-                    self.on_progress(Progress(it, t.iterations, running, lr, rate, val_metrics.get("val_nrmse")))
-                if out_of_time:
-                    log.info(
-                        "stopped after %.1f min at iteration %d of %d (--max-minutes)", max_minutes, it, t.iterations
-                    )
-                    break
-        finally:
-            if self.is_main:
-                csv_file.close()
-                if writer is not None:
-                    writer.close()
-        self.model = model
+        return _Setup(model, net, opt, loader, val, data_desc, state)
+
+    def _metrics_log(self, resume: bool) -> MetricsLog:
+        """The metrics CSV (+ TensorBoard) on rank 0; a log that records nothing on the other ranks."""
+        if not self.is_main:
+            return MetricsLog(None)
+        tensorboard = self._tensorboard()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return MetricsLog(self.csv_path, append=resume, tensorboard=tensorboard)
+
+    def _step(
+        self, net: torch.nn.Module, opt: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor], it: int
+    ) -> float:
+        """One optimiser step on a batch at iteration ``it`` (0-based); returns its loss."""
+        x, y = batch
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        with self._autocast():
+            out = net(x)
+        loss, _ = imcsr_loss(
+            out.float(),
+            y,
+            x,
+            ssim_weight=self.ssim_weight(it),
+            summation_alpha=self.cfg.summation_alpha,
+            nll_weight=self.cfg.loss.nll_weight,
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    def _validation_step(self, setup: _Setup, plateau: PlateauPolicy, it: int) -> dict[str, float]:
+        """Validate on rank 0, share its NRMSE, save a new best checkpoint or apply the plateau policy."""
+        val_metrics = self.validate(setup.net, setup.val) if self.is_main else {}
+        nrmse = self._broadcast(val_metrics.get("val_nrmse", 0.0))
+        if plateau.observe(nrmse, it, setup.opt.param_groups) and self.is_main:
+            self._save(self.best_stem, setup.model, it, val_metrics, setup.data_desc, setup.val)
+        return val_metrics
+
+    def _save_last(self, setup: _Setup, plateau: PlateauPolicy, it: int, val_metrics: dict[str, float]) -> None:
+        """``NAME_last`` and the optimiser + loop state that ``resume=True`` continues from."""
+        setup.state["iteration"] = it
+        setup.state.update(plateau.state())
+        self._save(self.last_stem, setup.model, it, val_metrics, setup.data_desc, None)
+        self._save_state(setup.opt, setup.state)
+
+    def _finish(self, setup: _Setup, it: int, val_metrics: dict[str, float]) -> None:
+        """Keep the model, make sure a best checkpoint exists, and leave the process group together."""
+        self.model = setup.model
         if not checkpoint_paths(self.best_stem)[0].exists() and self.is_main:
-            self._save(self.best_stem, model, it, val_metrics, data_desc, val)
+            self._save(self.best_stem, setup.model, it, val_metrics, setup.data_desc, setup.val)
         if self.world > 1:
             # every rank leaves together and tears the group down: a rank that exits while gloo threads of
             # the group are still alive aborts ("terminate called without an active exception")
             dist.barrier()
             dist.destroy_process_group()
-        return TrainResult(self.best_stem, self.last_stem, it, history, val_metrics)
 
     # ------------------------------------------------------------------------------------------ persistence
     def _broadcast(self, value: float) -> float:
