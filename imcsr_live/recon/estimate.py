@@ -47,6 +47,7 @@ All of it is numpy + scipy.fft, float32/complex64 arrays with float64 accumulati
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -129,6 +130,45 @@ def fit_weight(side_band_snr: float) -> float:
     """Weight of the overlap-fit phases against Wicker's: ``snr / (snr + FIT_SNR_HALF)``; 0 for NaN or <= 0."""
     snr = float(side_band_snr)
     return snr / (snr + FIT_SNR_HALF) if np.isfinite(snr) and snr > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _PeakSearch:
+    """The k0 search of one angle: the peak and the bands it was found with."""
+
+    k0_px: np.ndarray
+    peak: float  # |cross-correlation| at k0
+    at_edge: bool  # the refinement hit the edge of its first window
+    band0: np.ndarray  # band 0 spectrum
+    band1_weighted: np.ndarray  # search-weighted band +1, real space
+    product: np.ndarray  # cross-correlation product (its DFT peaks at k0)
+    band1: np.ndarray  # band +1 spectrum
+
+
+@dataclass(frozen=True)
+class _OverlapFit:
+    """The overlap fit of one angle and the Gram factor it ran on (for a refit with the final gains)."""
+
+    phases: np.ndarray  # (P,)
+    gains: np.ndarray  # (P,)
+    gain_sigma: float  # predicted rms error of the gains, scaled for the side-band SNR
+    gram: tuple[np.ndarray, float, float, int]
+
+
+@dataclass(frozen=True)
+class _AngleEstimate:
+    """First-pass estimate of one angle, kept until the final frame gains (pooled over the angles) are known."""
+
+    k0_px: np.ndarray
+    k0_jumped: bool  # the per-frame update ran into the edge of its search window
+    correlation: np.ndarray  # Wicker correlation (P, Q), for the phases again with the final gains
+    phases: np.ndarray  # Wicker's phases with the start gains
+    phase_sigma: float
+    modulation: float
+    side_band_snr: float
+    peak_to_noise: float
+    fit_weight: float  # of the overlap-fit phases against Wicker's
+    fit: _OverlapFit | None  # None: the fit did not run or failed
 
 
 class ParameterEstimator:
@@ -536,76 +576,123 @@ class ParameterEstimator:
         spectra: np.ndarray | None,
         gains: np.ndarray | None,
     ) -> SimParameters:
+        """A first pass per angle with the start gains, the frame gains combined over all angles, then each
+        angle's phases again with the final gains."""
         spec = self.spectra(frames) if spectra is None else spectra
         n_a, n_p = self.n_angles, self.n_phases
-        g_start = mean_gains(frames, n_a, n_p) if gains is None else np.asarray(gains, dtype=np.float64)
-        g_out = np.array(g_start, dtype=np.float64).reshape(n_a, n_p)
-        g_fit = g_out.copy()
-        fit_sigma = np.full(n_a, np.nan)  # predicted rms error of the fitted gains per angle (NaN: no fit)
-        pending: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, float]] = []
-        k0_out = np.zeros((n_a, 2))
-        ph_out = np.zeros((n_a, n_p))
-        m_out = np.zeros(n_a)
-        pnr = np.zeros(n_a)
-        phase_sigma = np.zeros(n_a)
-        side_snr = np.zeros(n_a)
-        notes: list[str] = []
-        nominal_steps = 2.0 * np.pi * np.arange(n_p) / n_p
-        for a in range(n_a):
-            s = spec[a * n_p : (a + 1) * n_p]
-            g = g_out[a].copy()
-            if previous is None:
-                _, _, prod, _ = self._search_images(s, nominal_steps, g)
-                cc = np.abs(sfft.fft2(prod, workers=self.workers))
-                cc[~self._annulus] = 0.0
-                iy, ix = np.unravel_index(int(np.argmax(cc)), cc.shape)
-                start = np.array([self._fy[iy], self._fx[ix]])
-                k0_px, _, _ = self._refine(prod, start, START_LEVELS)
-                first, _ = self.phases(s, k0_px, g)
-                # Second pass with the measured phases: cleaner bands, better k0.
-                b0, r1, prod, b1 = self._search_images(s, first, g)
-                k0_px, peak, _ = self._refine(prod, k0_px, ((0.05, 0.01),))
-            else:
-                start = self._to_px(previous.k0_cycles_per_um[a])
-                b0, r1, prod, b1 = self._search_images(s, previous.phases_rad[a], g)
-                k0_px, peak, edge = self._refine(prod, start, UPDATE_LEVELS)
-                if edge:
-                    notes.append(f"angle {a}: k0 moved by more than 0.5 px since the last timepoint")
-            corr = self._wicker_correlation(s, k0_px)
-            phases, sigma = self._wicker_phases(corr, g)
-            m_out[a] = self.modulation(b0, r1, k0_px)
-            side_snr[a] = self.side_band_snr(b1, k0_px)
-            weight = fit_weight(side_snr[a])
-            fit_phases, gram = None, None
-            if weight >= FIT_MIN_WEIGHT:
-                gram = self.fit_gram(frames[a * n_p : (a + 1) * n_p], k0_px)
-                fitted = None if gram is None else self.overlap_fit(None, None, k0_px, phases, m_out[a], g, gram=gram)
-                if fitted is not None:
-                    fit_phases, g_fit[a], sg = fitted
-                    fit_sigma[a] = sg * np.sqrt(1.0 + FIT_GAIN_SIGMA_SNR / side_snr[a])
-            pending.append((corr, fit_phases, weight, gram, k0_px))
-            k0_out[a] = self._to_cycles(k0_px)
-            ph_out[a] = phases
-            phase_sigma[a] = sigma
-            pnr[a] = self._peak_to_noise(prod, k0_px, peak)
-        g_out = combine_gains(g_out, g_fit, fit_sigma)
-        for a, (corr, fit_phases, weight, gram, k0_a) in enumerate(pending):
-            if fit_phases is None:
-                continue
-            if np.max(np.abs(g_out[a] / g_fit[a] - 1.0)) > 1e-7:
-                # The final gains are not the fitted ones (noisy fit): phases again, with the gains held.
-                refit = self.overlap_fit(None, None, k0_a, fit_phases, m_out[a], g_out[a], fit_gains=False, gram=gram)
-                fit_phases = fit_phases if refit is None else refit[0]
-            phases, phase_sigma[a] = self._wicker_phases(corr, g_out[a])  # Wicker again, with the final gains
-            ph_out[a] = np.mod(phases + weight * _wrap(fit_phases - phases), 2.0 * np.pi)
+        start = mean_gains(frames, n_a, n_p) if gains is None else gains
+        g_start = np.array(start, dtype=np.float64).reshape(n_a, n_p)
+        rows = [slice(a * n_p, (a + 1) * n_p) for a in range(n_a)]  # the frames of each angle
+        angles = [self._estimate_angle(a, frames[r], spec[r], g_start[a], previous) for a, r in enumerate(rows)]
+        g_fit = np.array([g if e.fit is None else e.fit.gains for e, g in zip(angles, g_start, strict=True)])
+        fit_sigma = np.array([np.nan if e.fit is None else e.fit.gain_sigma for e in angles])  # NaN: no fit
+        g_out = combine_gains(g_start, g_fit, fit_sigma)
+        final = [self._final_phases(e, g) for e, g in zip(angles, g_out, strict=True)]
+        moved = [a for a, e in enumerate(angles) if e.k0_jumped]
+        notes = [f"angle {a}: k0 moved by more than 0.5 px since the last timepoint" for a in moved]
         return SimParameters(
-            k0_out,
-            ph_out,
-            m_out,
-            pnr,
-            phase_sigma_rad=phase_sigma,
-            side_band_snr=side_snr,
+            np.array([self._to_cycles(e.k0_px) for e in angles], dtype=np.float64),
+            np.array([phases for phases, _ in final], dtype=np.float64),
+            np.array([e.modulation for e in angles], dtype=np.float64),
+            np.array([e.peak_to_noise for e in angles], dtype=np.float64),
+            phase_sigma_rad=np.array([sigma for _, sigma in final], dtype=np.float64),
+            side_band_snr=np.array([e.side_band_snr for e in angles], dtype=np.float64),
             gains=g_out,
             confident=not notes,
             notes=tuple(notes),
         )
+
+    def _estimate_angle(
+        self,
+        a: int,
+        frames_angle: np.ndarray,
+        spec_angle: np.ndarray,
+        gains: np.ndarray,
+        previous: SimParameters | None,
+    ) -> _AngleEstimate:
+        """First pass over one angle with the start gains: k0, Wicker phases, modulation, SNR, overlap fit."""
+        if previous is None:
+            search = self._search_annulus(spec_angle, gains)
+        else:
+            search = self._search_near(spec_angle, gains, previous.k0_cycles_per_um[a], previous.phases_rad[a])
+        k0_px = search.k0_px
+        correlation = self._wicker_correlation(spec_angle, k0_px)
+        phases, sigma = self._wicker_phases(correlation, gains)
+        modulation = self.modulation(search.band0, search.band1_weighted, k0_px)
+        snr = self.side_band_snr(search.band1, k0_px)
+        weight = fit_weight(snr)
+        fit = self._fit_angle(frames_angle, k0_px, phases, modulation, gains, snr) if weight >= FIT_MIN_WEIGHT else None
+        return _AngleEstimate(
+            k0_px=k0_px,
+            k0_jumped=previous is not None and search.at_edge,
+            correlation=correlation,
+            phases=phases,
+            phase_sigma=sigma,
+            modulation=modulation,
+            side_band_snr=snr,
+            peak_to_noise=self._peak_to_noise(search.product, k0_px, search.peak),
+            fit_weight=weight,
+            fit=fit,
+        )
+
+    def _search_annulus(self, spec_angle: np.ndarray, gains: np.ndarray) -> _PeakSearch:
+        """Start-up k0 search: the highest cross-correlation peak in the annulus, refined; then a second pass
+        with the phases measured at that k0 (cleaner bands, better k0)."""
+        nominal_steps = 2.0 * np.pi * np.arange(self.n_phases) / self.n_phases
+        _, _, prod, _ = self._search_images(spec_angle, nominal_steps, gains)
+        cc = np.abs(sfft.fft2(prod, workers=self.workers))
+        cc[~self._annulus] = 0.0
+        iy, ix = np.unravel_index(int(np.argmax(cc)), cc.shape)
+        start = np.array([self._fy[iy], self._fx[ix]])
+        k0_px, _, _ = self._refine(prod, start, START_LEVELS)
+        first, _ = self.phases(spec_angle, k0_px, gains)
+        b0, r1, prod, b1 = self._search_images(spec_angle, first, gains)
+        k0_px, peak, at_edge = self._refine(prod, k0_px, ((0.05, 0.01),))
+        return _PeakSearch(k0_px, peak, at_edge, b0, r1, prod, b1)
+
+    def _search_near(
+        self, spec_angle: np.ndarray, gains: np.ndarray, k0_cycles: np.ndarray, phases_rad: np.ndarray
+    ) -> _PeakSearch:
+        """Per-frame k0 update: a local refinement around the previous k0 with the previous phases."""
+        start = self._to_px(k0_cycles)
+        b0, r1, prod, b1 = self._search_images(spec_angle, phases_rad, gains)
+        k0_px, peak, at_edge = self._refine(prod, start, UPDATE_LEVELS)
+        return _PeakSearch(k0_px, peak, at_edge, b0, r1, prod, b1)
+
+    def _fit_angle(
+        self,
+        frames_angle: np.ndarray,
+        k0_px: np.ndarray,
+        phases: np.ndarray,
+        modulation: float,
+        gains: np.ndarray,
+        side_band_snr: float,
+    ) -> _OverlapFit | None:
+        """The overlap fit of one angle from Wicker's phases and the start gains; None where it did not run."""
+        gram = self.fit_gram(frames_angle, k0_px)
+        fitted = None if gram is None else self.overlap_fit(None, None, k0_px, phases, modulation, gains, gram=gram)
+        if fitted is None or gram is None:
+            return None
+        fit_phases, fit_gains, gain_sigma = fitted
+        return _OverlapFit(
+            phases=fit_phases,
+            gains=fit_gains,
+            gain_sigma=float(gain_sigma * np.sqrt(1.0 + FIT_GAIN_SIGMA_SNR / side_band_snr)),
+            gram=gram,
+        )
+
+    def _final_phases(self, angle: _AngleEstimate, gains: np.ndarray) -> tuple[np.ndarray, float]:
+        """Phases and their predicted rms error with the final gains: Wicker's again, blended with the overlap
+        fit (fitted again with the gains held where they are not the fitted ones)."""
+        fit = angle.fit
+        if fit is None:
+            return angle.phases, angle.phase_sigma
+        fit_phases = fit.phases
+        if np.max(np.abs(gains / fit.gains - 1.0)) > 1e-7:
+            # The final gains are not the fitted ones (noisy fit): phases again, with the gains held.
+            refit = self.overlap_fit(
+                None, None, angle.k0_px, fit.phases, angle.modulation, gains, fit_gains=False, gram=fit.gram
+            )
+            fit_phases = fit_phases if refit is None else refit[0]
+        phases, sigma = self._wicker_phases(angle.correlation, gains)
+        return np.mod(phases + angle.fit_weight * _wrap(fit_phases - phases), 2.0 * np.pi), sigma
