@@ -206,9 +206,9 @@ def engine_uses_gpu(kind: str) -> bool:
     """Whether engine ``kind`` (``auto`` included) would run on a CUDA GPU on this machine."""
     if not torch.cuda.is_available():
         return False
-    from imcsr_live.engine.select import _device_of
+    from imcsr_live.engine.devices import device_of
 
-    return kind == "auto" or _device_of(kind) == "cuda"
+    return kind == "auto" or device_of(kind) == "cuda"
 
 
 def choose_default_model(structures: list[str], engine_kind: str = "auto") -> tuple[Path | None, str]:

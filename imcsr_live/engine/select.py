@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from imcsr_live.engine.base import BaseEngine, Progress
+from imcsr_live.engine.devices import device_of
 from imcsr_live.engine.model_source import ModelSource
 from imcsr_live.errors import EngineError
 
@@ -88,22 +89,6 @@ def engine_options(max_tile_pixels: int | None) -> dict[str, dict[str, Any]] | N
     return {kind: {"max_tile_pixels": max_tile_pixels} for kind in KINDS}
 
 
-def _device_of(kind: str) -> str:
-    if kind in ("tensorrt", "torch-cuda"):
-        return "cuda"
-    if kind == "onnxruntime":
-        return "cuda" if torch.cuda.is_available() and _ort_has_cuda() else "cpu"
-    return "cpu"
-
-
-def _ort_has_cuda() -> bool:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return False
-    return "CUDAExecutionProvider" in ort.get_available_providers()
-
-
 def select_engine(
     kind: str,
     source: ModelSource,
@@ -134,7 +119,7 @@ def select_engine(
     for candidate in order:
         reason = unavailable_reason(candidate)
         if reason is None:
-            device = _device_of(candidate)
+            device = device_of(candidate)
             prec = engine_precision(candidate, precision, device)
             opts = dict((options or {}).get(candidate, {}))
             if candidate == "onnxruntime":

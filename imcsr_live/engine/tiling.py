@@ -22,7 +22,7 @@ import logging
 import math
 import types
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -32,12 +32,26 @@ from imcsr_live.errors import EngineError
 from imcsr_live.model.imcsr_net import ChannelAttention
 
 if TYPE_CHECKING:
-    from imcsr_live.engine.base import BaseEngine
+    from imcsr_live.engine.model_source import ModelSource
 
 log = logging.getLogger(__name__)
 
 RAMP = 8  # pixels over which a seam blends
 GLOBAL_POOL_PASSES = 2  # fixed-point passes after the first (see module docstring)
+
+
+class TiledEngine(Protocol):
+    """What tiling needs from an engine (:class:`~imcsr_live.engine.base.BaseEngine` has it; no import of it here).
+
+    Torch engines also have ``module`` (the network) and may have ``_infer_eager``; both are looked up with getattr.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    source: ModelSource
+
+    def _infer(self, x: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -133,7 +147,7 @@ class SharedPooling:
         return forward
 
 
-def tiled_inference(engine: BaseEngine, x: np.ndarray, max_pixels: int, passes: int | None = None) -> np.ndarray:
+def tiled_inference(engine: TiledEngine, x: np.ndarray, max_pixels: int, passes: int | None = None) -> np.ndarray:
     """Network output for a normalised ``(1, F, H, W)`` batch, computed in tiles of at most ``max_pixels``."""
     _, _, h, w = x.shape
     margin = engine.source.receptive_radius()

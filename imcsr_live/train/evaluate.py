@@ -18,7 +18,7 @@ Writes ``metrics.csv`` (one row per image, structure and method), ``metrics.md``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -33,9 +33,8 @@ from imcsr_live.model.normalization import normalize_input
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.data import SampleSpec, SeparationSampler, StructurePool, folder_pool, synthetic_pool
 from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
+from imcsr_live.train.eval_report import EvalReport
 from imcsr_live.train.pipeline_data import drop_render_pool, one_torch_thread, render_pool
-
-METRICS = ("nrmse", "ssim", "pcc")
 
 # Cell seeds of the named worlds' test data start here: far above every training and validation seed (training
 # renders seeds from 0 up to ~10^7), so an evaluation never images a cell a model was trained on. Test image i
@@ -77,20 +76,6 @@ class EvalSet:
     inputs: np.ndarray
     targets: np.ndarray
     margin: int = 0  # border left out of the scores (see EvalLevel.margin)
-
-
-@dataclass
-class EvalReport:
-    rows: list[dict[str, object]] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-
-    def median(self, level: str, structure: str, method: str, metric: str) -> float:
-        vals = [
-            float(r[metric])
-            for r in self.rows
-            if r["level"] == level and r["structure"] == structure and r["method"] == method
-        ]
-        return float(np.nanmedian(vals)) if vals else float("nan")
 
 
 def iter_test_images(

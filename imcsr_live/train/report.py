@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from imcsr_live.train.evaluate import EvalReport
+from imcsr_live.train.eval_report import METRICS, EvalReport
 
-METRICS = ("nrmse", "ssim", "pcc")
 METHODS = ("IMC-SR", "baseline")
 
 
