@@ -57,6 +57,10 @@ class StaticSource:
     def error_events(self) -> list:
         return []
 
+    def set_grey_kind(self, kind: str) -> None: ...
+
+    def set_display_settings(self, settings: dict) -> None: ...
+
 
 def synthetic_frames(size: int, channels: int, count: int, seed: int = 0) -> tuple[list, float]:
     """``count`` different frames of ``channels`` random-blob images; returns them and the median prepare ms."""

@@ -15,12 +15,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from imcsr_live.pipeline.live import PipelineEvent
 from imcsr_live.pipeline.scheduler import IntervalScheduler, Pausable
-from imcsr_live.pipeline.views import DisplayFrame, RunStatus, SourceInfo, make_layer
+from imcsr_live.pipeline.views import DisplayFrame, GreyKind, RunStatus, SourceInfo, make_layer
 from imcsr_live.synth.world import SyntheticMicroscope, SynthTimepoint
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,12 @@ class SimulatedPreview(Pausable):
 
     def error_events(self) -> list[PipelineEvent]:
         return list(self._errors)
+
+    def set_grey_kind(self, kind: GreyKind) -> None:
+        """Nothing to choose: the grey view is always the sum of the ground truth (``grey_kinds`` is ("sr",))."""
+
+    def set_display_settings(self, settings: dict[str, Any]) -> None:
+        """Nothing records them: the preview has no recorder."""
 
     def latest(self) -> PreviewFrame | None:
         """The newest finished frame (older ones are simply replaced: latest wins)."""

@@ -163,6 +163,14 @@ class DisplaySource(Protocol):
 
     def error_events(self) -> list[PipelineEvent]: ...
 
+    def set_grey_kind(self, kind: GreyKind) -> None:
+        """The grey view of the frames prepared from now on (one of ``info().grey_kinds``)."""
+        ...
+
+    def set_display_settings(self, settings: dict[str, Any]) -> None:
+        """The window's channel display settings (levels, colours, palette), for recordings to store."""
+        ...
+
 
 def free_disk_bytes(path: Path) -> int | None:
     """Free space on the disk that holds ``path`` (or its nearest existing parent)."""
@@ -297,6 +305,9 @@ class LiveView:
         return list(self.pipeline.errors)
 
     # -- controls ---------------------------------------------------------------------------------------------
+    def set_grey_kind(self, kind: GreyKind) -> None:
+        self.grey_kind = kind  # the display-prep worker reads it once per frame
+
     def pause(self) -> None:
         self.pipeline.pause()
 

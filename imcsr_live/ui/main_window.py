@@ -51,8 +51,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.log_panel.attach(logging.getLogger("imcsr_live"))
         saved = load_settings() if persist else {}
         self.displays = channel_displays(source.channel_names, source.channel_colors, rig.display.gamma, saved)
+        self._build_views(show_channel_panels=bool(saved.get("channel_panels", False)))
+        self._build_side_panels()
+        self._build_status_bar()
+        self._connect_signals()
+        self._restore_settings(saved)
+        self._start_polling(poll_ms)
 
-        # -- views ------------------------------------------------------------------------------------------------
+    # -- construction ----------------------------------------------------------------------------------------------
+    def _build_views(self, show_channel_panels: bool) -> None:
+        """The linked image views (overlay large; widefield and grey view stacked beside it), the error notice
+        and the view tool row, as the central widget."""
         self.notice = NoticeBanner()
         self.widefield_panel = GreyPanel("Widefield (mean of the raw frames)")
         self.grey_panel = GreyPanel(GREY_TITLES["sr"])
@@ -65,27 +74,32 @@ class MainWindow(QtWidgets.QMainWindow):
         strip.setContentsMargins(0, 0, 0, 0)
         for panel in self.channel_panels:
             strip.addWidget(panel)
-        self.channel_strip.setVisible(bool(saved.get("channel_panels", False)))
-        for panel in (*self.panels, *self.channel_panels):
-            panel.cursor_moved.connect(self._cursor_moved)
+        self.channel_strip.setVisible(show_channel_panels)
+        tools = self._build_view_tools()
+        central = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(central)
+        column.setContentsMargins(2, 2, 2, 2)
+        column.addWidget(self.notice)
+        column.addLayout(tools)
+        column.addWidget(self._build_view_splitter(), 1)
+        self.setCentralWidget(central)
+
+    def _build_view_tools(self) -> QtWidgets.QHBoxLayout:
+        """Zoom buttons, grey-view choice, channel-panels switch and the frame label, in one row."""
         self.fit_button = QtWidgets.QPushButton("Fit")
         self.fit_button.setShortcut("F")
         self.fit_button.setToolTip("whole image (F); mouse wheel zooms, drag pans, in any view")
-        self.fit_button.clicked.connect(self.fit)
         self.one_button = QtWidgets.QPushButton("1:1")
         self.one_button.setShortcut("1")
         self.one_button.setToolTip("one image pixel per screen pixel (1)")
-        self.one_button.clicked.connect(self.one_to_one)
         self.grey_choice = QtWidgets.QComboBox()
         for kind in self.info.grey_kinds:
             self.grey_choice.addItem(_KIND_LABELS[kind], kind)
         self.grey_choice.setToolTip("middle view: SR input, or what the channels do not explain (SR − Σ channels)")
-        self.grey_choice.currentIndexChanged.connect(self._grey_kind_changed)
         self.grey_choice.setEnabled(len(self.info.grey_kinds) > 1)
         self.split_box = QtWidgets.QCheckBox("Channel panels")
         self.split_box.setToolTip("each channel on its own, in its colour, under the overlay")
         self.split_box.setChecked(self.channel_strip.isVisible())
-        self.split_box.toggled.connect(self._split_toggled)
         self.frame_label = QtWidgets.QLabel("")
         tools = QtWidgets.QHBoxLayout()
         for widget in (self.fit_button, self.one_button, QtWidgets.QLabel("Grey view"), self.grey_choice,
@@ -93,7 +107,10 @@ class MainWindow(QtWidgets.QMainWindow):
             tools.addWidget(widget)
         tools.addStretch(1)
         tools.addWidget(self.frame_label)
-        # the overlay large; widefield and the grey view stacked beside it (all linked)
+        return tools
+
+    def _build_view_splitter(self) -> QtWidgets.QSplitter:
+        """The overlay (with the channel strip under it) large; widefield and the grey view stacked beside it."""
         greys = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         greys.addWidget(self.widefield_panel)
         greys.addWidget(self.grey_panel)
@@ -108,22 +125,13 @@ class MainWindow(QtWidgets.QMainWindow):
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([700, 350])
-        central = QtWidgets.QWidget()
-        column = QtWidgets.QVBoxLayout(central)
-        column.setContentsMargins(2, 2, 2, 2)
-        column.addWidget(self.notice)
-        column.addLayout(tools)
-        column.addWidget(splitter, 1)
-        self.setCentralWidget(central)
+        return splitter
 
-        # -- controls ---------------------------------------------------------------------------------------------
-        self.channels = ChannelPanel(self.displays, list(source.channel_colors))
-        self.channels.changed.connect(self._channel_changed)
-        if isinstance(saved.get("palette"), str):
-            self.channels.palette.setCurrentText(saved["palette"])
-        self.acquisition = AcquisitionPanel(source)
-        self.record = RecordPanel(source, self.display_metadata)
-        self.record.recording_changed.connect(self.acquisition.set_recording)
+    def _build_side_panels(self) -> None:
+        """Channel rows, acquisition and record controls in a scrollable dock on the right; the log at the bottom."""
+        self.channels = ChannelPanel(self.displays, list(self.source.channel_colors))
+        self.acquisition = AcquisitionPanel(self.source)
+        self.record = RecordPanel(self.source, self.display_metadata)
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(2, 2, 2, 2)
@@ -135,12 +143,30 @@ class MainWindow(QtWidgets.QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(330)
         self._dock("Controls", scroll, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        for panel in (self.acquisition, self.record):
-            panel.message.connect(self.log_panel.gui_message)
         log_dock = self._dock("Log", self.log_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self.resizeDocks([log_dock], [120], QtCore.Qt.Orientation.Vertical)
+
+    def _build_status_bar(self) -> None:
         self.status_line = StatusLine(self.statusBar())
 
+    def _connect_signals(self) -> None:
+        """Wire the views, tools and panels to the window (before saved settings are applied: a restored palette
+        recolours the channels through ``channels.changed``)."""
+        for panel in (*self.panels, *self.channel_panels):
+            panel.cursor_moved.connect(self._cursor_moved)
+        self.fit_button.clicked.connect(self.fit)
+        self.one_button.clicked.connect(self.one_to_one)
+        self.grey_choice.currentIndexChanged.connect(self._grey_kind_changed)
+        self.split_box.toggled.connect(self._split_toggled)
+        self.channels.changed.connect(self._channel_changed)
+        self.record.recording_changed.connect(self.acquisition.set_recording)
+        for panel in (self.acquisition, self.record):
+            panel.message.connect(self.log_panel.gui_message)
+
+    def _restore_settings(self, saved: dict[str, Any]) -> None:
+        """Palette, channel colours and levels, window geometry and dock layout from the saved settings."""
+        if isinstance(saved.get("palette"), str):
+            self.channels.palette.setCurrentText(saved["palette"])
         for index in range(len(self.displays)):
             self._apply_channel(index)
         self._publish_display_settings()
@@ -149,6 +175,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if isinstance(saved.get("state"), str):
             self.restoreState(QtCore.QByteArray.fromBase64(saved["state"].encode()))
 
+    def _start_polling(self, poll_ms: int) -> None:
+        """Poll the source every ``poll_ms``; numbers, notice and recording every ~0.5 s."""
         self.timer = QtCore.QTimer(self)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(poll_ms)
@@ -279,14 +307,10 @@ class MainWindow(QtWidgets.QMainWindow):
         }
 
     def _publish_display_settings(self) -> None:
-        setter = getattr(self.source, "set_display_settings", None)
-        if setter is not None:
-            setter(self.display_metadata()["display"])
+        self.source.set_display_settings(self.display_metadata()["display"])
 
     def _grey_kind_changed(self, _: int) -> None:
-        kind = self.grey_choice.currentData()
-        if hasattr(self.source, "grey_kind"):
-            self.source.grey_kind = kind  # type: ignore[attr-defined]  # the worker reads it per frame
+        self.source.set_grey_kind(self.grey_choice.currentData())
 
     # -- cursor ------------------------------------------------------------------------------------------------
     def _cursor_moved(self, x: float, y: float) -> None:
