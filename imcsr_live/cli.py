@@ -22,6 +22,7 @@ from rich.text import Text
 from imcsr_live.config import MAX_RAW_SIDE
 from imcsr_live.errors import ImcsrError, InputDataError
 from imcsr_live.logging_setup import setup_logging
+from imcsr_live.rigs import default_rig
 
 if TYPE_CHECKING:
     from imcsr_live.runs import RunOptions
@@ -189,7 +190,7 @@ def synth(
         typer.echo(str(p))
 
 
-DEFAULT_DEMO_CONFIG = Path(__file__).resolve().parents[1] / "hardware_configs" / "simulated.toml"
+DEFAULT_DEMO_CONFIG = default_rig("simulated")  # the shipped copy of hardware_configs/simulated.toml
 
 
 @app.command()

@@ -284,10 +284,11 @@ def load_eval_levels(
 
 
 def _eval_rig(rig: Path | None) -> tuple[RigConfig, Path]:
-    """The rig of synthetic test data (default ``hardware_configs/simulated.toml``) and its path."""
+    """The rig of synthetic test data (default: the shipped simulated rig) and its path."""
     from imcsr_live.config import load_rig_config
+    from imcsr_live.rigs import default_rig
 
-    rig_path = rig or Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
+    rig_path = rig or default_rig("simulated")
     return load_rig_config(rig_path), rig_path
 
 

@@ -23,6 +23,7 @@ from imcsr_live.errors import CheckpointError, ConfigError
 from imcsr_live.model.imcsr_net import IMCSRNet
 from imcsr_live.model.losses import imcsr_loss
 from imcsr_live.model.metrics import evaluate_channels
+from imcsr_live.rigs import default_rig
 from imcsr_live.train.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.data import SampleSpec, SampleStream, SeparationSampler, folder_pool, synthetic_pool
@@ -102,7 +103,7 @@ def _pipeline_samplers(
     from imcsr_live.config import load_rig_config
 
     d = cfg.data
-    rig_path = cfg.resolve(d.rig) or Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
+    rig_path = cfg.resolve(d.rig) or default_rig("simulated")
     rig = load_rig_config(rig_path)
     if rig.structure_names != cfg.structure_names:
         raise ConfigError(
@@ -161,7 +162,7 @@ def build_samplers(
     if d.kind == "synthetic":
         from imcsr_live.config import load_rig_config
 
-        rig_path = cfg.resolve(d.rig) or Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml"
+        rig_path = cfg.resolve(d.rig) or default_rig("simulated")
         rig = load_rig_config(rig_path)
         degrader = SimReconApproximation(SimDegradeParams.from_rig(rig))
         kw = {
