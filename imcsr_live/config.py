@@ -12,16 +12,14 @@ it), hang (waits derived from it) or give NaN images without an error.
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from imcsr_live.colours import is_hex_colour
 from imcsr_live.errors import ConfigError
-
-_HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -188,7 +186,7 @@ class StructureConfig(_Table):
     @field_validator("color")
     @classmethod
     def _hex_colour(cls, value: str) -> str:
-        if not _HEX_COLOUR.match(value):
+        if not is_hex_colour(value):
             raise ValueError(f'colour {value!r} is not of the form #RRGGBB (e.g. "#00FF00")')
         return value.upper()
 

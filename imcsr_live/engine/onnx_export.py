@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
-from imcsr_live.engine.cache import atomic_write, cache_dir, cache_key
+from imcsr_live.engine.cache import cache_dir, cache_key
 from imcsr_live.engine.model_source import ModelSource
 from imcsr_live.engine.torch_engine import cast_network
 from imcsr_live.errors import EngineError
+from imcsr_live.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from imcsr_live.engine.base import BaseEngine, Progress
-from imcsr_live.engine.cache import atomic_write, cache_dir, cache_key, file_sha256
+from imcsr_live.engine.cache import cache_dir, cache_key
 from imcsr_live.engine.model_source import ModelSource
 from imcsr_live.engine.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
 from imcsr_live.errors import EngineError, EnginePlanError
+from imcsr_live.fileio import atomic_write, file_sha256
 
 log = logging.getLogger(__name__)
 

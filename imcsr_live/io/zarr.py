@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from imcsr_live.colours import is_hex_colour
 from imcsr_live.errors import InputDataError
 
 LEGACY_PROGRESS_FILE = "progress.json"  # inside the store: only read, never written
@@ -83,17 +84,12 @@ def channel_looks(spec: ImageSpec) -> list[ChannelLook]:
         ok = isinstance(levels, list | tuple) and len(levels) == 2 and all(isinstance(v, int | float) for v in levels)
         ok = ok and float(levels[0]) < float(levels[1])
         start, end = (float(levels[0]), float(levels[1])) if ok else full
-        colour = display.get("color") if _is_hex(display.get("color")) else colour
+        colour = display.get("color") if is_hex_colour(display.get("color"), hash_optional=True) else colour
         looks.append(
             ChannelLook(str(display.get("name") or label), str(colour).lstrip("#").upper(), start, end,
                         bool(display.get("visible", True)))
         )  # fmt: skip
     return looks
-
-
-def _is_hex(value: object) -> bool:
-    text = value.lstrip("#") if isinstance(value, str) else ""
-    return len(text) == 6 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _ome_attributes(spec: ImageSpec) -> dict[str, Any]:

@@ -7,13 +7,13 @@ naming the key and the problem, never a ``KeyError``/``TypeError`` further down.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from imcsr_live.colours import is_hex_colour
+
 CARD_FORMAT = "imcsr-live-model/1"
-_HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
 class CardStructure(BaseModel):
@@ -27,7 +27,7 @@ class CardStructure(BaseModel):
     @field_validator("color")
     @classmethod
     def _hex_colour(cls, value: str) -> str:
-        if not _HEX_COLOUR.match(value):
+        if not is_hex_colour(value):
             raise ValueError(f'colour {value!r} is not of the form #RRGGBB (e.g. "#00FF00")')
         return value
 

@@ -9,7 +9,6 @@ state (optimiser, iteration, lr schedule) goes to ``NAME.state.pt`` next to a ch
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,10 @@ from pydantic import ValidationError
 from safetensors.torch import load_file, save_file
 
 from imcsr_live.errors import CheckpointError
+from imcsr_live.fileio import atomic_path, atomic_write, file_sha256
 from imcsr_live.model.card import CARD_FORMAT, ModelCard, describe_card_error
 from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig
 from imcsr_live.model.normalization import NORMALIZATION_CARD
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def checkpoint_paths(stem: str | Path) -> tuple[Path, Path]:
@@ -60,11 +52,9 @@ def save_checkpoint(
     if len(structures) != net.cfg.out_channels:
         raise CheckpointError(f"{len(structures)} structures for a network with {net.cfg.out_channels} outputs")
     weights, card_path = checkpoint_paths(stem)
-    weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
-    tmp = weights.with_name(weights.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": CARD_FORMAT})
-    tmp.replace(weights)
+    with atomic_path(weights) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": CARD_FORMAT})
     card = {
         "format": CARD_FORMAT,
         "name": weights.stem,
@@ -79,7 +69,7 @@ def save_checkpoint(
         "uncertainty_calibration": calibration,
         "confidence_reference": confidence_reference,
         "weights_file": weights.name,
-        "weights_sha256": sha256_file(weights),
+        "weights_sha256": file_sha256(weights),
     }
     try:
         from imcsr_live import __version__
@@ -87,9 +77,7 @@ def save_checkpoint(
         card["app_version"] = __version__
     except ImportError:  # pragma: no cover
         pass
-    tmp = card_path.with_name(card_path.name + ".tmp")
-    tmp.write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
-    tmp.replace(card_path)
+    atomic_write(card_path, json.dumps(card, indent=2, default=str))
     return weights, card_path
 
 
@@ -140,7 +128,7 @@ def load_checkpoint(
     card = read_card(stem)
     if not weights.is_file():
         raise CheckpointError(f"weights {weights} not found (its card {card_path.name} is there)")
-    if verify_hash and sha256_file(weights) != card["weights_sha256"]:
+    if verify_hash and file_sha256(weights) != card["weights_sha256"]:
         raise CheckpointError(
             f"{weights}: SHA-256 differs from its card {card_path.name}; the file is corrupt or replaced"
         )

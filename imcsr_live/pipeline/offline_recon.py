@@ -9,7 +9,6 @@ pre-allocated OME-TIFF and, on request, the parameters used per timepoint as JSO
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from imcsr_live import __version__
 from imcsr_live.config import RigConfig
 from imcsr_live.errors import InputDataError
+from imcsr_live.fileio import atomic_write
 from imcsr_live.io.raw_readers import read_raw_stack
 from imcsr_live.io.tiff import StackMetadata, create_timelapse
 from imcsr_live.recon.otf import OtfModel
@@ -105,6 +105,4 @@ def reconstruct_file(
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomic rewrite, so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1))

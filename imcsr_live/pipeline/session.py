@@ -14,6 +14,7 @@ from typing import Any
 from imcsr_live.config import RigConfig
 from imcsr_live.engine import ModelSource, load_model, select_engine
 from imcsr_live.engine.base import Progress
+from imcsr_live.engine.model_source import WEIGHTS_DIR
 from imcsr_live.engine.select import engine_options
 from imcsr_live.errors import CheckpointError, InputDataError
 from imcsr_live.hardware import MicroscopeBackend, create_backend
@@ -24,8 +25,6 @@ from imcsr_live.pipeline.recording import ModelIdentity, RecordingPlan, record_i
 from imcsr_live.recon.reconstructor import Reconstructor
 
 log = logging.getLogger(__name__)
-
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
 
 def shipped_models() -> list[Path]:

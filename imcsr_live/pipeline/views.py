@@ -27,11 +27,13 @@ from imcsr_live.pipeline.live import LiveFrame, LivePipeline, PipelineEvent
 log = logging.getLogger(__name__)
 
 GreyKind = Literal["sr", "residual", "uncertainty"]
+#: Per grey-view kind: the panel title, and the short label of the view chooser and the cursor read-out.
 GREY_TITLES: dict[str, str] = {
     "sr": "SIM reconstruction",
     "residual": "Sum residual (SR input − Σ channels)",
     "uncertainty": "Uncertainty (Σ channel σ)",
 }
+GREY_LABELS: dict[str, str] = {"sr": "SR reconstruction", "residual": "Sum residual", "uncertainty": "Uncertainty"}
 _COUNTS = 65535.0
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from imcsr_live.config import RigConfig
 from imcsr_live.errors import InputDataError
+from imcsr_live.fileio import atomic_path
 from imcsr_live.model.normalization import normalize_input
 from imcsr_live.train.data import NormalisingSampler, SampleSpec
 
@@ -267,10 +268,8 @@ def cached_pipeline_pool(
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring unreadable pipeline pool cache %s (%s); rendering again", path, exc)
     pool = render_pipeline_pool(rig, on_progress=on_progress, workers=workers, **kw)  # type: ignore[arg-type]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, inputs=pool.inputs, truth=pool.truth, photons=pool.photons, source=np.array(pool.source))
-    tmp.replace(path)  # atomic: a crash never leaves a half-written pool
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # atomic: a crash never leaves a half-written pool
+        np.savez(f, inputs=pool.inputs, truth=pool.truth, photons=pool.photons, source=np.array(pool.source))
     return pool, path, False
 
 

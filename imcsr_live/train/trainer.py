@@ -20,11 +20,12 @@ import torch
 from torch import distributed as dist
 
 from imcsr_live.errors import CheckpointError, ConfigError
+from imcsr_live.fileio import atomic_path
+from imcsr_live.model.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 from imcsr_live.model.imcsr_net import IMCSRNet
 from imcsr_live.model.losses import imcsr_loss
 from imcsr_live.model.metrics import evaluate_channels
 from imcsr_live.rigs import default_rig
-from imcsr_live.train.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.data import SampleSpec, SampleStream, SeparationSampler, folder_pool, synthetic_pool
 from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
@@ -486,9 +487,8 @@ class Trainer:
         )
 
     def _save_state(self, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        torch.save({"optimizer": opt.state_dict(), "state": state}, tmp)
-        tmp.replace(self.state_path)
+        with atomic_path(self.state_path) as tmp:
+            torch.save({"optimizer": opt.state_dict(), "state": state}, tmp)
 
     def _init_from(self, model: IMCSRNet) -> None:
         """Fine-tuning: start from the weights of ``[train] init`` (same structures and architecture).

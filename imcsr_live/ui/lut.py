@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from imcsr_live.colours import is_hex_colour
+
 # Colour-blind-safe sets for additive overlays (hue pairs that stay apart for deuteranopes/protanopes).
 PALETTES: dict[str, tuple[str, ...]] = {
     "Okabe-Ito": ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"),
@@ -39,7 +41,7 @@ class ChannelDisplay:
     def from_dict(cls, data: dict[str, object], name: str, fallback_color: str, gamma: float) -> ChannelDisplay:
         """A display from saved settings; raises ``ValueError`` naming the first value that is not usable."""
         color = data.get("color", fallback_color)
-        if not isinstance(color, str) or not _is_hex(color):
+        if not isinstance(color, str) or not is_hex_colour(color):
             raise ValueError(f"colour {color!r} is not #RRGGBB")
         saved_gamma = data.get("gamma", gamma)
         if not _is_number(saved_gamma) or not GAMMA_RANGE[0] <= float(saved_gamma) <= GAMMA_RANGE[1]:  # type: ignore[arg-type]
@@ -68,10 +70,6 @@ GAMMA_RANGE = (0.1, 5.0)  # what the channel row's gamma box offers
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_hex(colour: str) -> bool:
-    return len(colour) == 7 and colour.startswith("#") and all(c in "0123456789abcdefABCDEF" for c in colour[1:])
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:

@@ -16,7 +16,7 @@ import numpy as np
 from qtpy import QtCore, QtWidgets
 
 from imcsr_live.config import RigConfig
-from imcsr_live.pipeline.views import GREY_TITLES, DisplayFrame, DisplaySource
+from imcsr_live.pipeline.views import GREY_LABELS, GREY_TITLES, DisplayFrame, DisplaySource
 from imcsr_live.ui.acquisition_panel import AcquisitionPanel
 from imcsr_live.ui.channel_rows import ChannelPanel
 from imcsr_live.ui.log_panel import LogPanel, NoticeBanner
@@ -25,8 +25,6 @@ from imcsr_live.ui.overlay_view import GreyPanel, OverlayPanel, ViewSync
 from imcsr_live.ui.record_panel import RecordPanel
 from imcsr_live.ui.settings import channel_displays, load_settings, save_settings
 from imcsr_live.ui.status_bar import StatusLine
-
-_KIND_LABELS = {"sr": "SR reconstruction", "residual": "Sum residual", "uncertainty": "Uncertainty"}
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -94,7 +92,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.one_button.setToolTip("one image pixel per screen pixel (1)")
         self.grey_choice = QtWidgets.QComboBox()
         for kind in self.info.grey_kinds:
-            self.grey_choice.addItem(_KIND_LABELS[kind], kind)
+            self.grey_choice.addItem(GREY_LABELS[kind], kind)
         self.grey_choice.setToolTip("middle view: SR input, or what the channels do not explain (SR − Σ channels)")
         self.grey_choice.setEnabled(len(self.info.grey_kinds) > 1)
         self.split_box = QtWidgets.QCheckBox("Channel panels")
@@ -325,7 +323,7 @@ class MainWindow(QtWidgets.QMainWindow):
         parts = [f"x {int(np.floor(x))}  y {int(np.floor(y))}"]
         grey = self.grey_panel.value_at(x, y)
         if grey is not None:
-            parts.append(f"{_KIND_LABELS.get(self.frame.grey_kind if self.frame else 'sr', 'grey')} {grey:.4g}")
+            parts.append(f"{GREY_LABELS.get(self.frame.grey_kind if self.frame else 'sr', 'grey')} {grey:.4g}")
         parts += [f"{d.name} {v:.4g}" for d, v in zip(self.displays, values, strict=True)]
         return "   ".join(parts)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from platformdirs import user_config_dir
 
+from imcsr_live.fileio import atomic_write
 from imcsr_live.ui.lut import ChannelDisplay
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,7 @@ def save_settings(data: dict[str, Any], path: Path | None = None) -> Path | None
     """Write atomically; returns the path, or None if it could not be written (logged, not raised)."""
     path = path or settings_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": VERSION, **data}, indent=1), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(path, json.dumps({"version": VERSION, **data}, indent=1))
     except OSError as exc:
         log.warning("cannot save the viewer settings to %s (%s); set %s to a writable folder", path, exc,
                     CONFIG_DIR_ENV)  # fmt: skip
