@@ -51,7 +51,7 @@ from imcsr_live.synth.er import EndoplasmicReticulum, ERParams
 from imcsr_live.synth.lysosomes import LysosomeParams, Lysosomes
 from imcsr_live.synth.microtubules import MicrotubuleParams, Microtubules
 from imcsr_live.synth.render import Field, Grid, render_blobs, render_points, render_segments
-from imcsr_live.synth.specimen import Specimen, SpecimenParams
+from imcsr_live.synth.specimen import Specimen, SpecimenParams, seed_sequence
 
 MICROTUBULE_FAMILIES = ("sparse", "aster", "parallel")
 ER_FAMILIES = ("fine", "open", "sheets", "perinuclear")
@@ -454,12 +454,7 @@ class RandomisedSpecimen(Specimen):
         pixel_size_um: float,
         seed: int | np.random.Generator,
     ) -> None:
-        if isinstance(seed, np.random.Generator):
-            seq = np.random.SeedSequence(int(seed.integers(0, 2**63 - 1)))
-        elif isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0:
-            seq = np.random.SeedSequence(int(seed))
-        else:
-            raise SynthError(f"specimen seed must be a non-negative integer or a numpy Generator (got {seed!r})")
+        seq = seed_sequence(seed)
         style_seq, structure_seq = seq.spawn(2)
         grid = Grid((int(shape[0]), int(shape[1])), float(pixel_size_um))
         self.cell = draw_cell(np.random.default_rng(style_seq), grid.field)

@@ -157,6 +157,15 @@ class SpecimenParams:
 Generator = Microtubules | EndoplasmicReticulum | Lysosomes | ClathrinCoatedPits
 
 
+def seed_sequence(seed: int | np.random.Generator) -> np.random.SeedSequence:
+    """The seed sequence of a specimen seed (a non-negative integer or a numpy Generator)."""
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(int(seed.integers(0, 2**63 - 1)))
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0:
+        return np.random.SeedSequence(int(seed))
+    raise SynthError(f"specimen seed must be a non-negative integer or a numpy Generator (got {seed!r})")
+
+
 class Specimen:
     """A moving specimen with one ground-truth channel per structure.
 
@@ -208,12 +217,7 @@ class Specimen:
         self._names = names
         self._kinds = kinds
 
-        if isinstance(seed, np.random.Generator):
-            seq = np.random.SeedSequence(int(seed.integers(0, 2**63 - 1)))
-        elif isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0:
-            seq = np.random.SeedSequence(int(seed))
-        else:
-            raise SynthError(f"specimen seed must be a non-negative integer or a numpy Generator (got {seed!r})")
+        seq = seed_sequence(seed)
         streams = dict(zip(_STREAM_ORDER, seq.spawn(len(_STREAM_ORDER)), strict=True))
         rng = {k: np.random.default_rng(s) for k, s in streams.items()}
 
