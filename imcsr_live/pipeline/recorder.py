@@ -194,6 +194,22 @@ class Recorder:
         if free < need:
             raise DiskFullError(f"the disk is full ({free / 2**20:.0f} MB free, {need / 2**20:.0f} MB needed)")
 
+    def _append_line(self, line: str) -> int:
+        """Append one line to the timepoints file, flushed; returns where it starts (to undo it)."""
+        assert self._timepoints_file is not None
+        with self._timepoints_file.open("a") as handle:
+            start = handle.tell()
+            handle.write(line)
+        return start
+
+    def _truncate_lines(self, size: int) -> None:
+        assert self._timepoints_file is not None
+        try:
+            with self._timepoints_file.open("r+") as handle:
+                handle.truncate(size)
+        except OSError:  # the file went with its folder: the failure being reported already says so
+            pass
+
     def _write(self, item: RecordItem) -> None:
         for stream in self._streams.values():  # a deleted folder is reported, never silently recreated
             stream.check_present()
@@ -203,16 +219,21 @@ class Recorder:
         time_s = None
         if item.acquired_s is not None and self._first_acquired_s is not None:
             time_s = item.acquired_s - self._first_acquired_s
-        # Side streams first, the separated image (which readers of the recording trust) last: after a kill,
-        # every timepoint the separated image holds is complete in all streams.
-        for name, frame in (("raw", item.raw), ("sr", item.sr), ("separated", item.separated)):
+        # Side streams first, then the timepoint's line, then the separated image (which readers trust): after a
+        # kill, every timepoint the separated image holds is complete in all streams and has its line (times
+        # live only there until close). A line may run one timepoint ahead of the image, never behind it.
+        for name, frame in (("raw", item.raw), ("sr", item.sr)):
             if name in self._streams and frame is not None:
                 self._streams[name].append(frame, time_s)
                 self.bytes_written += frame.nbytes
-        assert self._timepoints_file is not None
-        with self._timepoints_file.open("a") as handle:
-            record = {"index": item.index, **({"time_s": round(time_s, 6)} if time_s is not None else {})}
-            handle.write(json.dumps(record | item.provenance) + "\n")
+        record = {"index": item.index, **({"time_s": round(time_s, 6)} if time_s is not None else {})}
+        line_start = self._append_line(json.dumps(record | item.provenance) + "\n")
+        try:
+            self._streams["separated"].append(item.separated, time_s)
+        except BaseException:
+            self._truncate_lines(line_start)  # the timepoint did not make it: neither does its line
+            raise
+        self.bytes_written += item.separated.nbytes
         self.written += 1
 
 

@@ -102,3 +102,36 @@ def test_a_failure_while_finalising_is_reported_not_raised(tmp_path: Path) -> No
     recorder.stop({})  # trimming the time axis fails inside tensorstore (a ValueError)
     assert recorder.error is not None and "could not be finalised" in recorder.error
     assert recorder.stopped_s is not None and not recorder.active
+
+
+@pytest.mark.parametrize("fmt", ["ome-zarr", "ome-tiff"])
+def test_each_timepoint_has_its_line_before_the_separated_image_holds_it(tmp_path: Path, fmt: str) -> None:
+    # After a kill, the lines are the only record of when each timepoint was taken: none may be missing.
+    path = tmp_path / ("rec.ome.zarr" if fmt == "ome-zarr" else "rec.ome.tif")
+    recorder = Recorder(RecordingPlan(path, fmt, SEP, RAW, SR, expected_timepoints=3))  # type: ignore[arg-type]
+    separated = recorder._streams["separated"]
+    lines_when_appended: list[int] = []
+    real_append = separated.append
+
+    def observed_append(frame: np.ndarray, time_s: float | None = None) -> int:
+        lines_when_appended.append(len(read_timepoints(path)))
+        return real_append(frame, time_s)
+
+    separated.append = observed_append  # type: ignore[method-assign]
+    for t in range(3):
+        assert recorder.put(item(t))
+    recorder.stop({})
+    assert recorder.error is None and lines_when_appended == [1, 2, 3]
+
+
+def test_a_timepoint_the_separated_image_refuses_leaves_no_line(tmp_path: Path) -> None:
+    path = tmp_path / "rec.ome.zarr"
+    recorder = Recorder(RecordingPlan(path, "ome-zarr", SEP, RAW, SR, expected_timepoints=3))  # type: ignore[arg-type]
+    recorder.put(item(0))
+    bad = item(1)
+    bad.separated = np.zeros((3, 16, 16), np.float32)  # not the recording's frame shape: the append fails
+    recorder.put(bad)
+    recorder.stop({})
+    assert recorder.error is not None and "timepoint 1" in recorder.error
+    assert [r["index"] for r in read_timepoints(path)] == [0]
+    assert read_ome_zarr(path)[0].shape[0] == 1

@@ -68,7 +68,7 @@ def test_killed_ome_zarr_recording_opens_with_zarr(tmp_path: Path) -> None:
     assert separated.shape[0] == finished and raw.shape[0] >= finished
     assert separated.shape[1:] == (3, 128, 128) and np.isfinite(separated).all()
     assert (raw.reshape(raw.shape[0], -1).min(axis=1) > 0).all()  # every timepoint in the array is complete
-    assert len(read_timepoints(record)) >= finished
+    assert finished <= len(read_timepoints(record)) <= finished + 1  # a line is written just before its image
 
 
 def test_killed_ome_tiff_recording_opens_with_tifffile(tmp_path: Path) -> None:
@@ -86,5 +86,6 @@ def test_killed_ome_tiff_recording_opens_with_tifffile(tmp_path: Path) -> None:
         names = [c.get("Name") for c in tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]["Channel"]]
     assert names == ["Microtubules", "ER", "Lysosomes"]
     assert separated.shape[1:] == (3, 128, 128)
-    assert finished <= separated.shape[0] <= finished + 1  # the OME-XML counts finished timepoints, not 500
+    assert finished - 1 <= separated.shape[0] <= finished  # the OME-XML counts finished timepoints, not 500;
+    # each timepoint's line goes down just before its image, so the lines may be one ahead, never behind
     assert all(separated[t].max() > 0 for t in range(separated.shape[0]))
