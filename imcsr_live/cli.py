@@ -191,6 +191,14 @@ def synth(
 
 
 DEFAULT_DEMO_CONFIG = default_rig("simulated")  # the shipped copy of hardware_configs/simulated.toml
+ValidateEveryOption = Annotated[
+    int | None,
+    typer.Option(
+        "--validate-every", min=1, max=100_000, metavar="K",
+        help="multi-colour sample: every K-th timepoint also image each structure with its own preset and show "
+        "and record the per-channel PCC and error map (needs a preset per structure; see README)",
+    ),
+]  # fmt: skip
 
 
 @app.command()
@@ -219,6 +227,7 @@ def demo(
             "(a separately written world no model trained on)",
         ),
     ] = "default",
+    validate_every: ValidateEveryOption = None,
 ) -> None:
     """The simulated microscope, live: a moving synthetic cell imaged by SIM, reconstructed and separated."""
     from imcsr_live.config import check_frame_budget, load_rig_config
@@ -227,7 +236,7 @@ def demo(
     rig = load_rig_config(config)
     check_frame_budget((size, size), SYNTH_BYTES_PER_PIXEL, "demo --size")
     model = _default_model(model, rig.structure_names, rig.engine.kind)
-    options = _run_options(headless, frames, interval, record, screenshot, model)
+    options = _run_options(headless, frames, interval, record, screenshot, model, validate_every)
     _check_world(world)
     run_demo(rig, options, DemoWorld(size=size, photons=photons, seed=seed, world=world), typer.echo)
 
@@ -242,6 +251,7 @@ def live(
         Path | None, typer.Option("--model", help="checkpoint DIR/NAME or shipped NAME (default: shipped, see info)")
     ] = None,
     screenshot: Annotated[Path | None, typer.Option("--screenshot", help="save the window as PNG")] = None,
+    validate_every: ValidateEveryOption = None,
 ) -> None:
     """Live IMC-SR on the rig described by a TOML (Micro-Manager or simulated)."""
     from imcsr_live.config import load_rig_config
@@ -249,13 +259,13 @@ def live(
 
     rig = load_rig_config(config)
     model = _default_model(model, rig.structure_names, rig.engine.kind)
-    options = _run_options(headless, frames, None, record, screenshot, model)
+    options = _run_options(headless, frames, None, record, screenshot, model, validate_every)
     run_live_pipeline(rig, options, typer.echo, f"imcsr-live — {config.name}", progress=_warmup_printer())
 
 
 def _run_options(
     headless: bool, frames: int | None, interval: float | None, record: Path | None, screenshot: Path | None,
-    model: Path | None,
+    model: Path | None, validate_every: int | None = None,
 ) -> RunOptions:  # fmt: skip
     """Shared demo/live option rules: no screen -> headless; headless and screenshots need a frame count."""
     from imcsr_live.runs import RunOptions
@@ -269,7 +279,7 @@ def _run_options(
         frames = 3
     if headless and frames is None:
         frames = 10
-    return RunOptions(headless, frames, interval, record, screenshot, model)
+    return RunOptions(headless, frames, interval, record, screenshot, model, validate_every)
 
 
 def _warmup_printer():

@@ -182,6 +182,9 @@ class StructureConfig(_Table):
 
     name: str = Field(min_length=1)
     color: str = Field(description="display colour as #RRGGBB")
+    # On a multi-colour sample: the [backend] channel_group preset that images this structure alone (live
+    # validation, training data). Unset: a preset of the structure's own name, if the rig has one.
+    preset: str | None = Field(default=None, min_length=1, max_length=200)
 
     @field_validator("color")
     @classmethod

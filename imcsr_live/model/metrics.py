@@ -87,12 +87,20 @@ class ImageMetrics:
         return asdict(self)
 
 
-def evaluate_image(pred: np.ndarray, gt: np.ndarray, low: float = P_LOW, high: float = P_HIGH) -> ImageMetrics:
-    """Paper metrics of one separated channel against its ground truth (2D arrays)."""
+def scored_pair(
+    pred: np.ndarray, gt: np.ndarray, low: float = P_LOW, high: float = P_HIGH
+) -> tuple[np.ndarray, np.ndarray]:
+    """The images every metric compares: the prediction percentile-normalised and linearly fitted to the
+    percentile-normalised ground truth, and that ground truth (float64, the shape of the inputs)."""
     gt_n = percentile_normalize(gt, low, high)
     pred_n = percentile_normalize(pred, low, high)
     alpha, beta = linear_fit(pred_n, gt_n)
-    pred_t = alpha * pred_n + beta
+    return alpha * pred_n + beta, gt_n
+
+
+def evaluate_image(pred: np.ndarray, gt: np.ndarray, low: float = P_LOW, high: float = P_HIGH) -> ImageMetrics:
+    """Paper metrics of one separated channel against its ground truth (2D arrays)."""
+    pred_t, gt_n = scored_pair(pred, gt, low, high)
     return ImageMetrics(nrmse(pred_t, gt_n), ssim(pred_t, gt_n), pcc(pred_t, gt_n))
 
 

@@ -17,6 +17,10 @@ Every separated timepoint gets a per-frame confidence (:class:`~imcsr_live.model
 judged against the model card's reference; computed on a subsample, a few ms); a frame out of distribution is
 warned about in ``events`` and the log at most once per ``confidence_warn_interval_s``.
 
+With a :class:`~imcsr_live.pipeline.validation.Validator` (``live --validate-every K``), every K-th timepoint also
+takes one stack per structure's excitation preset and is scored against those real colours
+(:mod:`imcsr_live.pipeline.validation`); a failed validation is one log line, never a lost timepoint.
+
 Every message names a timepoint the same way, 1-based and out of the run's total: ``timepoint k/N`` (k = grid
 slot + 1, as in the window and on the recording's time axis). When the first timepoints show that reconstruction
 or separation takes longer than the interval, one warning says so, with what to change.
@@ -45,10 +49,13 @@ from imcsr_live.pipeline.display_bus import DisplayBus
 from imcsr_live.pipeline.memory import keep_large_allocations_unpooled
 from imcsr_live.pipeline.recorder import Recorder, RecordItem
 from imcsr_live.pipeline.scheduler import IntervalScheduler, Pausable
+from imcsr_live.pipeline.validation import RealImages, ValidationResult, Validator
 
 log = logging.getLogger(__name__)
 
 _END = object()  # end-of-run marker passed down the queues
+# What the separation thread keeps per timepoint: raw stack, SR frame, stage stamps, real colours if validated.
+_Centre = tuple[RawStack, Any, dict[str, float], RealImages | None]
 
 
 class SRFrameLike(Protocol):
@@ -83,6 +90,7 @@ class LiveFrame:
     separated: Any  # Separated
     stamps: dict[str, float]  # monotonic seconds: acquired, reconstructed, separated, published
     confidence: FrameConfidence | None = None  # None if it could not be computed
+    validation: ValidationResult | None = None  # set on validated timepoints (pipeline/validation.py)
 
     @property
     def latencies_ms(self) -> dict[str, float]:
@@ -183,8 +191,10 @@ class LivePipeline(Pausable):
         recorder: Recorder | None = None,
         record_item: Callable[[LiveFrame], RecordItem] | None = None,
         confidence: ConfidenceModel | None = None,
+        validator: Validator | None = None,
     ) -> None:
-        """``confidence``: how frames are judged; by default from the engine's model card."""
+        """``confidence``: how frames are judged; by default from the engine's model card. ``validator``: live
+        validation against the real colours (a rig with a preset per structure), on or off."""
         self.backend = backend
         self.reconstructor = reconstructor
         self.engine = engine
@@ -194,6 +204,10 @@ class LivePipeline(Pausable):
         self.display: DisplayBus[LiveFrame] = DisplayBus()
         self.stats = PipelineStats()
         self.confidence = confidence or confidence_model_of(engine)
+        self.validator = validator
+        self.validation_unavailable: str | None = None  # why this rig cannot validate (set by the session)
+        if validator is not None:
+            validator.report, validator.label = self._event, self._tp
         self.confidence_warn_interval_s = 30.0  # at most one low-confidence warning this often
         self.confidence_counts = {"checked": 0, "low": 0}
         self._confidence_warned_s: float | None = None  # monotonic time of the last warning
@@ -242,6 +256,12 @@ class LivePipeline(Pausable):
         self.settings = replace(self.settings, interval_s=interval_s)
         if self._scheduler is not None:
             self._scheduler.set_interval(interval_s)
+
+    def set_validate_every(self, every: int | None) -> None:
+        """Validate every ``every``-th timepoint from the next grid slot on (None: off); see pipeline/validation.py."""
+        if self.validator is None:
+            raise InputDataError("this run cannot validate: the rig has no excitation preset per structure")
+        self.validator.set_every(every)
 
     def queue_fill(self) -> dict[str, float]:
         """How full the hand-over queues are, 0..1 (raw -> reconstruction, SR -> separation, recorder)."""
@@ -345,6 +365,8 @@ class LivePipeline(Pausable):
         }
         if self.display_settings is not None:
             summary["display"] = self.display_settings
+        if self.validator is not None:
+            summary["validation"] = self.validator.summary()
         return summary
 
     # -- helpers --------------------------------------------------------------------------------------------
@@ -416,9 +438,13 @@ class LivePipeline(Pausable):
                 in_a_row = 0
                 stack.index = slot
                 self.stats.acquired += 1
+                acquired = time.monotonic()
+                taken = None  # per-structure stacks of a validated slot: not timepoints, never counted as such
+                if self.validator is not None:
+                    taken = self.validator.take(self.backend, slot, self.settings.acquisition_timeout_s, self._stop)
                 # Free-running (interval 0) is throughput mode: wait for the stages instead of dropping.
                 wait = self.settings.interval_s <= 0
-                if not self._offer(self._raw_q, (stack, time.monotonic()), wait_while=None if not wait else self._stop):
+                if not self._offer(self._raw_q, (stack, acquired, taken), wait_while=None if not wait else self._stop):
                     self.stats.dropped["reconstruct"] += 1
                     self._event(f"{self._tp(slot)} dropped: reconstruction is behind")
         finally:
@@ -438,7 +464,7 @@ class LivePipeline(Pausable):
             item = self._raw_q.get()
             if item is _END:
                 break
-            stack, acquired = item  # type: ignore[misc]
+            stack, acquired, taken = item  # type: ignore[misc]
             start = time.monotonic()
             try:
                 recon = self.reconstructor.reconstruct(stack.frames, stack.index)
@@ -450,14 +476,15 @@ class LivePipeline(Pausable):
                 self._event(f"{self._tp(stack.index)}: {warning}")
             self.stats.reconstructed += 1
             stamps = {"acquired": acquired, "recon_start": start, "reconstructed": time.monotonic()}
+            real = self.validator.reconstruct(taken) if self.validator is not None else None
             wait = self._stop if self.settings.interval_s <= 0 else None
-            if not self._offer(self._sr_q, (stack, recon, stamps), wait_while=wait):
+            if not self._offer(self._sr_q, (stack, recon, stamps, real), wait_while=wait):
                 self.stats.dropped["separate"] += 1
                 self._event(f"{self._tp(stack.index)} dropped: separation is behind")
         _put_end(self._sr_q, wait=True)
 
     def _separate_loop(self) -> None:
-        buffer: TemporalBuffer[tuple[RawStack, Any, dict[str, float]]] = TemporalBuffer(self.settings.in_frames)
+        buffer: TemporalBuffer[_Centre] = TemporalBuffer(self.settings.in_frames)
         while True:
             item = self._sr_q.get()
             if item is _END:
@@ -465,16 +492,14 @@ class LivePipeline(Pausable):
                 if window is not None:
                     self._separate(window.frames, window.centre, window.centre[2]["acquired"])
                 break
-            stack, recon, stamps = item  # type: ignore[misc]
-            window = buffer.push(np.asarray(recon.sr, dtype=np.float32), (stack, recon, stamps))
+            stack, recon, stamps, real = item  # type: ignore[misc]
+            window = buffer.push(np.asarray(recon.sr, dtype=np.float32), (stack, recon, stamps, real))
             if window is not None:
                 self._separate(window.frames, window.centre, stamps["acquired"])
 
-    def _separate(
-        self, frames: np.ndarray, centre: tuple[RawStack, Any, dict[str, float]], window_complete: float
-    ) -> None:
+    def _separate(self, frames: np.ndarray, centre: _Centre, window_complete: float) -> None:
         """Separate the centre frame; ``window_complete`` = when the newest raw stack of the window arrived."""
-        stack, recon, stamps = centre
+        stack, recon, stamps, real = centre
         stamps = dict(stamps, separate_start=time.monotonic(), window_complete=window_complete)
         try:
             separated = self.engine.separate(frames)
@@ -483,7 +508,10 @@ class LivePipeline(Pausable):
             return
         confidence = self._assess(frames, separated, stack.index)
         stamps["separated"] = time.monotonic()
-        frame = LiveFrame(stack.index, stack, recon, separated, stamps, confidence)
+        validation = None
+        if self.validator is not None:  # scored after the separation stamp: its cost is the validation's
+            validation = self.validator.compare(stack.index, separated.channels, real)
+        frame = LiveFrame(stack.index, stack, recon, separated, stamps, confidence, validation)
         stamps["published"] = time.monotonic()
         self.display.publish(frame)
         self.stats.separated += 1

@@ -1,8 +1,9 @@
 """Recorder: a bounded queue and one writer thread, so disk speed never blocks acquisition.
 
-Streams: the separated time-lapse (T, C, Y, X) always, raw (T, A*P, Y, X) and SR (T, 2Y, 2X) optionally.
-OME-Zarr (default): ``PATH`` is the separated image; ``PATH/raw`` and ``PATH/sr`` are sub-images.
-OME-TIFF: ``PATH`` (``.ome.tif``) plus ``.raw.ome.tif`` / ``.sr.ome.tif`` beside it.
+Streams: the separated time-lapse (T, C, Y, X) always, raw (T, A*P, Y, X) and SR (T, 2Y, 2X) optionally, and
+with live validation the real per-structure images of the validated timepoints (V, C, Y, X), V <= T.
+OME-Zarr (default): ``PATH`` is the separated image; ``PATH/raw``, ``PATH/sr``, ``PATH/validation`` are sub-images.
+OME-TIFF: ``PATH`` (``.ome.tif``) plus ``.raw.ome.tif`` / ``.sr.ome.tif`` / ``.validation.ome.tif`` beside it.
 Every stream holds finished timepoints only (no zero-filled slots, even after a kill) and the real acquisition
 time of each (``imcsr_live.timepoints_s`` / OME ``Plane DeltaT``). Per-timepoint provenance (reconstruction
 parameters, latencies) is appended to a JSON-lines file beside the recording as it happens
@@ -54,12 +55,13 @@ class RecordItem:
     separated: np.ndarray  # (C, Y, X)
     raw: np.ndarray | None = None  # (A*P, y, x)
     sr: np.ndarray | None = None  # (Y, X)
+    validation: np.ndarray | None = None  # (C, Y, X) real per-structure images (validated timepoints only)
     provenance: dict[str, Any] = field(default_factory=dict)  # e.g. reconstruction parameters used
     acquired_s: float | None = None  # when its raw frames were taken (monotonic clock), for the time metadata
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.separated, self.raw, self.sr) if a is not None)
+        return sum(a.nbytes for a in (self.separated, self.raw, self.sr, self.validation) if a is not None)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class RecordingPlan:
     separated: ImageSpec
     raw: ImageSpec | None = None
     sr: ImageSpec | None = None
+    validation: ImageSpec | None = None  # real per-structure images of validated timepoints
     expected_timepoints: int = 100
     queue_size: int = 8
 
@@ -97,7 +100,7 @@ class Recorder:
     # -- set-up -------------------------------------------------------------------------------------------
     def _open(self) -> None:
         plan = self.plan
-        specs = {"separated": plan.separated, "raw": plan.raw, "sr": plan.sr}
+        specs = {"separated": plan.separated, "raw": plan.raw, "sr": plan.sr, "validation": plan.validation}
         targets = recording_targets(plan)
         for name, spec in specs.items():
             if spec is None:
@@ -222,7 +225,7 @@ class Recorder:
         # Side streams first, then the timepoint's line, then the separated image (which readers trust): after a
         # kill, every timepoint the separated image holds is complete in all streams and has its line (times
         # live only there until close). A line may run one timepoint ahead of the image, never behind it.
-        for name, frame in (("raw", item.raw), ("sr", item.sr)):
+        for name, frame in (("raw", item.raw), ("sr", item.sr), ("validation", item.validation)):
             if name in self._streams and frame is not None:
                 self._streams[name].append(frame, time_s)
                 self.bytes_written += frame.nbytes
@@ -238,13 +241,14 @@ class Recorder:
 
 
 def recording_targets(plan: RecordingPlan) -> dict[str, Path]:
-    """Every path a recording writes, by stream (``separated``, ``raw``, ``sr``) plus ``timepoints``."""
+    """Every path a recording writes, by stream (``separated``, ``raw``, ``sr``, ``validation``) plus ``timepoints``."""
     path = plan.path
     if plan.format == "ome-zarr":
         return {
             "separated": path,
             "raw": path / "raw",
             "sr": path / "sr",
+            "validation": path / "validation",
             "timepoints": timepoints_file(path, "ome-zarr"),
         }
     stem = tiff_stem(path)
@@ -252,5 +256,6 @@ def recording_targets(plan: RecordingPlan) -> dict[str, Path]:
         "separated": path if is_tiff(path) else path.with_name(stem + ".ome.tif"),  # PATH itself if a TIFF name
         "raw": path.with_name(f"{stem}.raw.ome.tif"),
         "sr": path.with_name(f"{stem}.sr.ome.tif"),
+        "validation": path.with_name(f"{stem}.validation.ome.tif"),
         "timepoints": timepoints_file(path, "ome-tiff"),
     }

@@ -2,7 +2,10 @@
 
 Provenance (docs/architecture.md#recordings): app version, model name + weights SHA-256, engine + precision, the rig
 config as written, reconstruction parameters and the per-frame confidence per timepoint (``*.timepoints.jsonl``
-beside the recording), and dropped frames and the confidence summary (added when the recording stops).
+beside the recording), and dropped frames and the confidence summary (added when the recording stops). With live
+validation, each validated timepoint's line carries its per-channel PCC, the metadata the run's validation summary
+(``validation``: timepoints, PCC per structure, medians, cost), and the real per-structure images form the
+``validation`` stream.
 """
 
 from __future__ import annotations
@@ -57,8 +60,10 @@ def recording_plan(
     model: ModelIdentity,
     expected_timepoints: int,
     interval_s: float | None = None,
+    validation: bool = False,
 ) -> RecordingPlan:
-    """Streams to record for a rig with ``raw_shape`` camera frames: separated always, raw/SR per ``[recording]``."""
+    """Streams to record for a rig with ``raw_shape`` camera frames: separated always, raw/SR per ``[recording]``,
+    and the real per-structure images of validated timepoints if ``validation``."""
     dt = rig.acquisition.interval_s if interval_s is None else interval_s
     ny, nx = raw_shape
     sr_px = rig.optics.pixel_size_um / 2
@@ -87,7 +92,16 @@ def recording_plan(
     sr = None
     if rig.recording.save_sr:
         sr = ImageSpec((2 * ny, 2 * nx), "float32", sr_px, dt, name="sr")
-    return RecordingPlan(path, rig.recording.format, separated, raw, sr, expected_timepoints=expected_timepoints)
+    real = None
+    if validation:
+        real = ImageSpec(
+            separated.frame_shape, "float32", sr_px, dt, channel_names=separated.channel_names,
+            channel_colors=separated.channel_colors, name="validation",
+            attributes={"content": "real per-structure SR images of the validated timepoints (see timepoints.jsonl)"},
+        )  # fmt: skip
+    return RecordingPlan(
+        path, rig.recording.format, separated, raw, sr, validation=real, expected_timepoints=expected_timepoints
+    )
 
 
 def record_item(frame: LiveFrame) -> RecordItem:
@@ -107,11 +121,14 @@ def record_item(frame: LiveFrame) -> RecordItem:
         info["warnings"] = list(warnings)
     if frame.confidence is not None:
         info["confidence"] = frame.confidence.to_dict()
+    if frame.validation is not None:
+        info["validation"] = frame.validation.to_dict()
     return RecordItem(
         index=frame.index,
         separated=np.asarray(frame.separated.channels, dtype=np.float32),
         raw=frame.raw.frames,
         sr=np.asarray(frame.recon.sr, dtype=np.float32),
+        validation=frame.validation.real if frame.validation is not None else None,
         provenance=info,
         acquired_s=frame.raw.t_start_s,
     )

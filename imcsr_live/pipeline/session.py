@@ -22,6 +22,7 @@ from imcsr_live.io.streams import is_tiff
 from imcsr_live.pipeline.live import LivePipeline, PipelineSettings
 from imcsr_live.pipeline.recorder import Recorder, recording_targets
 from imcsr_live.pipeline.recording import ModelIdentity, RecordingPlan, record_item, recording_plan
+from imcsr_live.pipeline.validation import ValidationSettings, ValidationUnavailableError, Validator, resolve_presets
 from imcsr_live.recon.reconstructor import Reconstructor
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class LiveRequest:
     timepoints: int | None = None
     interval_s: float | None = None
     record: Path | None = None
+    validate_every: int | None = None  # live validation against the real colours every K timepoints
 
 
 def resolve_model(rig: RigConfig, requested: Path | None) -> ModelSource:
@@ -87,11 +89,13 @@ class RecorderFactory:
     identity: ModelIdentity
     expected_timepoints: int
     interval_s: float | None = None
+    validator: Validator | None = None  # real colours are recorded when validation is on at the recording's start
 
     def __call__(self, path: Path, metadata: dict[str, Any] | None = None, interval_s: float | None = None) -> Recorder:
         """``interval_s``: the interval in force now (the operator may have changed it since the start)."""
         dt = self.interval_s if interval_s is None else interval_s
-        plan = recording_plan(self.rig, path, self.raw_shape, self.identity, self.expected_timepoints, dt)
+        validating = self.validator is not None and self.validator.every is not None
+        plan = recording_plan(self.rig, path, self.raw_shape, self.identity, self.expected_timepoints, dt, validating)
         plan = replace(plan, format=recording_format(path, self.rig.recording.format))
         refuse_taken(plan)
         plan.separated.attributes.update(metadata or {})  # e.g. the display settings at the start
@@ -120,6 +124,7 @@ def build_live_pipeline(
     backend.open()
     try:
         ny, nx = frame_shape(backend)
+        validator, unavailable = build_validator(rig, backend, request.validate_every)
         expected = request.timepoints or rig.acquisition.timepoints
         if request.record is not None:  # a taken path is an input error: say it before the warm-up's progress
             provisional = ModelIdentity(source.name, source.weights_sha256, rig.engine.kind, rig.engine.precision)
@@ -130,7 +135,7 @@ def build_live_pipeline(
             options=engine_options(rig.engine.max_tile_pixels),
         )  # fmt: skip
         identity = ModelIdentity(source.name, source.weights_sha256, engine.name, engine.precision)
-        factory = RecorderFactory(rig, (ny, nx), identity, expected, request.interval_s)
+        factory = RecorderFactory(rig, (ny, nx), identity, expected, request.interval_s, validator)
         recorder = factory(request.record) if request.record is not None else None
     except BaseException:
         backend.close()
@@ -142,6 +147,22 @@ def build_live_pipeline(
         max_consecutive_failures=rig.acquisition.max_consecutive_failures,
         in_frames=source.cfg.in_frames,
     )
-    pipeline = LivePipeline(backend, Reconstructor(rig), engine, settings, recorder, record_item)
+    pipeline = LivePipeline(backend, Reconstructor(rig), engine, settings, recorder, record_item, validator=validator)
     pipeline.recorder_factory = factory
+    pipeline.validation_unavailable = unavailable
     return pipeline
+
+
+def build_validator(
+    rig: RigConfig, backend: MicroscopeBackend, every: int | None
+) -> tuple[Validator | None, str | None]:
+    """The run's validator (off unless ``every``), or None and why the rig cannot validate. Asking for validation
+    (``every``) on a rig without a preset per structure raises :class:`ValidationUnavailableError` (one line)."""
+    try:
+        presets = resolve_presets(rig, backend)
+    except ValidationUnavailableError as exc:
+        if every is not None:
+            raise ValidationUnavailableError(f"--validate-every refused: {exc}") from None
+        return None, str(exc)
+    settings = ValidationSettings(every=every, presets=presets)
+    return Validator(settings, lambda: Reconstructor(rig)), None
