@@ -61,6 +61,11 @@ class StaticSource:
 
     def set_display_settings(self, settings: dict) -> None: ...
 
+    def validation_state(self) -> None:
+        return None
+
+    def set_validate_every(self, every: int | None) -> None: ...
+
 
 def synthetic_frames(size: int, channels: int, count: int, seed: int = 0) -> tuple[list, float]:
     """``count`` different frames of ``channels`` random-blob images; returns them and the median prepare ms."""

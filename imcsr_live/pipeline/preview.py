@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from imcsr_live.errors import InputDataError
 from imcsr_live.pipeline.live import PipelineEvent
 from imcsr_live.pipeline.scheduler import IntervalScheduler, Pausable
 from imcsr_live.pipeline.views import DisplayFrame, GreyKind, RunStatus, SourceInfo, make_layer
@@ -130,6 +131,13 @@ class SimulatedPreview(Pausable):
 
     def set_display_settings(self, settings: dict[str, Any]) -> None:
         """Nothing records them: the preview has no recorder."""
+
+    def validation_state(self) -> None:
+        """The ground truth needs no validation (``can_validate`` is False)."""
+        return None
+
+    def set_validate_every(self, every: int | None) -> None:
+        raise InputDataError("the ground-truth preview separates nothing, so there is nothing to validate")
 
     def latest(self) -> PreviewFrame | None:
         """The newest finished frame (older ones are simply replaced: latest wins)."""

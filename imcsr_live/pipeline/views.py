@@ -23,6 +23,7 @@ import numpy as np
 from imcsr_live.config import RigConfig
 from imcsr_live.model.confidence import FrameConfidence
 from imcsr_live.pipeline.live import LiveFrame, LivePipeline, PipelineEvent
+from imcsr_live.pipeline.validation import ValidationState
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,9 @@ class SourceInfo:
     can_record: bool = False
     can_set_interval: bool = False
     grey_kinds: tuple[str, ...] = ("sr",)
+    can_validate: bool = False  # live validation against the real colours (a preset per structure)
+    validate_every: int | None = None  # validation interval in force (None: off)
+    validation_note: str = ""  # why the source cannot validate
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,14 @@ class DisplaySource(Protocol):
 
     def set_display_settings(self, settings: dict[str, Any]) -> None:
         """The window's channel display settings (levels, colours, palette), for recordings to store."""
+        ...
+
+    def validation_state(self) -> ValidationState | None:
+        """Live validation so far (PCC trend, newest error maps); None when the source cannot validate."""
+        ...
+
+    def set_validate_every(self, every: int | None) -> None:
+        """Validate every ``every``-th timepoint from now on (None: off); raises ImcsrError if it cannot."""
         ...
 
 
@@ -284,6 +296,9 @@ class LiveView:
             can_record=self.pipeline.recorder_factory is not None and self.pipeline.record_item is not None,
             can_set_interval=True,
             grey_kinds=kinds,
+            can_validate=self.pipeline.validator is not None,
+            validate_every=self.pipeline.validator.every if self.pipeline.validator is not None else None,
+            validation_note=self.pipeline.validation_unavailable or "",
         )
 
     def status(self) -> RunStatus:
@@ -321,6 +336,13 @@ class LiveView:
 
     def set_display_settings(self, settings: dict[str, Any]) -> None:
         self.pipeline.display_settings = settings
+
+    def validation_state(self) -> ValidationState | None:
+        validator = self.pipeline.validator
+        return validator.state() if validator is not None else None
+
+    def set_validate_every(self, every: int | None) -> None:
+        self.pipeline.set_validate_every(every)
 
     def start_recording(self, path: Path, metadata: dict[str, Any] | None = None) -> None:
         self._recorder = self.pipeline.start_recording(path, metadata)

@@ -1,5 +1,6 @@
 """The live-imaging window: widefield, grey (SR / residual / uncertainty) and colour overlay views side by side
-(linked zoom/pan), channel rows, acquisition and record controls, log panel, error notice and status bar.
+(linked zoom/pan), channel rows, acquisition, record and live-validation controls, log panel, error notice and
+status bar.
 
 Sources prepare :class:`~imcsr_live.pipeline.views.DisplayFrame` s on their worker threads; this window only
 uploads the newest one on a timer ("latest wins"), so the GUI thread never reconstructs, infers or colours.
@@ -25,6 +26,7 @@ from imcsr_live.ui.overlay_view import GreyPanel, OverlayPanel, ViewSync
 from imcsr_live.ui.record_panel import RecordPanel
 from imcsr_live.ui.settings import channel_displays, load_settings, save_settings
 from imcsr_live.ui.status_bar import StatusLine
+from imcsr_live.ui.validation_panel import ValidationPanel
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -130,6 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channels = ChannelPanel(self.displays, list(self.source.channel_colors))
         self.acquisition = AcquisitionPanel(self.source)
         self.record = RecordPanel(self.source, self.display_metadata)
+        self.validation = ValidationPanel(self.source, self.source.channel_names, self.source.channel_colors)
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(2, 2, 2, 2)
@@ -142,7 +145,12 @@ class MainWindow(QtWidgets.QMainWindow):
         scroll.setMinimumWidth(330)
         self._dock("Controls", scroll, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         log_dock = self._dock("Log", self.log_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([log_dock], [120], QtCore.Qt.Orientation.Vertical)
+        # live validation beside the log (only where the source can validate: a rig with a preset per structure)
+        self.validation_dock = self._dock("Validation (real colours)", self.validation,
+                                          QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)  # fmt: skip
+        self.splitDockWidget(log_dock, self.validation_dock, QtCore.Qt.Orientation.Horizontal)
+        self.validation_dock.setVisible(self.info.can_validate)
+        self.resizeDocks([log_dock], [150 if self.info.can_validate else 120], QtCore.Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
         self.status_line = StatusLine(self.statusBar())
@@ -158,7 +166,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.split_box.toggled.connect(self._split_toggled)
         self.channels.changed.connect(self._channel_changed)
         self.record.recording_changed.connect(self.acquisition.set_recording)
-        for panel in (self.acquisition, self.record):
+        for panel in (self.acquisition, self.record, self.validation):
             panel.message.connect(self.log_panel.gui_message)
 
     def _restore_settings(self, saved: dict[str, Any]) -> None:
@@ -251,6 +259,7 @@ class MainWindow(QtWidgets.QMainWindow):
             newest = events[-1]
             self.notice.show_error(newest.seq, str(newest), newest.seq)
         self.record.refresh()
+        self.validation.refresh()
         if self.acquisition.show_run(status):
             self.record.run_ended()
 
