@@ -2,7 +2,9 @@
 
 Deterministic for a seed; optionally paced in real time (each burst takes A*P exposures of wall time).
 Excitation presets: ``"all"`` (every structure in one colour, the IMC-SR case) or one structure name (a
-per-structure stack, as a lab would record for training ground truth).
+per-structure stack, as a lab would record for training ground truth). The specimen moves on by the acquisition
+interval just before each ``"all"`` stack after the first, so per-structure stacks taken right after one (live
+validation) image the state it saw.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ class SimulatedBackend(BackendBase):
         self.preset = ALL
         self._abort = threading.Event()
         self._index = 0
+        self._live_stacks = 0  # "all" stacks taken: the specimen moves on before each one after the first
 
     def open(self) -> None:
         if self.world is None:
             self.world = SyntheticMicroscope(self.rig, self.settings)
+            self._live_stacks = 0
 
     def close(self) -> None:
         self.world = None
@@ -75,7 +79,10 @@ class SimulatedBackend(BackendBase):
         self._abort.clear()
         t0 = time.monotonic()
         if self.preset == ALL:
-            point = self.world.next_timepoint()
+            if self._live_stacks:
+                self.world.specimen.advance(self.rig.acquisition.interval_s)
+            point = self.world.next_timepoint(dt_s=0.0)
+            self._live_stacks += 1
             raw = point.raw
         else:
             raw, point = self._single_structure(self.rig.structure_names.index(self.preset))
