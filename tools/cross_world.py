@@ -58,24 +58,31 @@ class ModelSpec(NamedTuple):
 
 
 def card_world(stem: str) -> str:
-    """The world a checkpoint was trained on: its card's ``training.config.data.world``, else "default"."""
+    """The world(s) a checkpoint was trained on, from its card's ``training.config.data``: ``world``, else
+    "default"; ``world+default`` when ``default_fraction`` mixed default-world cells in."""
     card = read_card(stem)
     data = card.get("training", {}).get("config", {}).get("data", {}) or {}
-    return str(data.get("world") or "default")
+    world = str(data.get("world") or "default")
+    return f"{world}+default" if data.get("default_fraction") and world != "default" else world
+
+
+def trained_worlds(trained_on: str) -> list[str]:
+    """``"randomised+default"`` -> ``["randomised", "default"]``."""
+    return trained_on.split("+")
 
 
 def parse_trained_on(specs: list[str], labels: list[str]) -> dict[str, str]:
-    """``["B=randomised"]`` -> ``{"B": "randomised"}`` (labels must be models, worlds known)."""
+    """``["B=randomised+default"]`` -> ``{"B": "randomised+default"}`` (labels must be models, worlds known)."""
     out: dict[str, str] = {}
     for spec in specs:
-        label, sep, world = spec.partition("=")
-        if not sep or not label or not world:
-            raise InputDataError(f"--trained-on {spec!r}: expected LABEL=WORLD, e.g. B=randomised")
+        label, sep, worlds = spec.partition("=")
+        if not sep or not label or not worlds:
+            raise InputDataError(f"--trained-on {spec!r}: expected LABEL=WORLD[+WORLD], e.g. B=randomised+default")
         if label not in labels:
             raise InputDataError(f"--trained-on {spec!r}: no --model labelled {label!r} (models: {', '.join(labels)})")
-        if world not in WORLDS:
-            raise InputDataError(f"--trained-on {spec!r}: unknown world; choose one of {', '.join(WORLDS)}")
-        out[label] = world
+        if any(w not in WORLDS for w in trained_worlds(worlds)):
+            raise InputDataError(f"--trained-on {spec!r}: unknown world; choose from {', '.join(WORLDS)}, joined by +")
+        out[label] = worlds
     return out
 
 
@@ -144,7 +151,7 @@ def summarise(
             "checkpoint": ",".join(Path(c).name for c in m.checkpoints),
             "trained_on": m.trained_on,
             "world": world,
-            "seen": "in-world" if m.trained_on == world else "unseen",
+            "seen": "in-world" if world in trained_worlds(m.trained_on) else "unseen",
         }
         beats = True
         for p in photons:

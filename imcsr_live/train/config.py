@@ -59,6 +59,13 @@ class DataTable(_Table):
         description="pipeline: the synthetic world the cells come from (randomised = many morphology families "
         "per structure; independent = the held-out evaluation world, never for shipped models)",
     )
+    default_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.9,
+        description="pipeline: share of each photon level's cells drawn from the default world instead of `world` "
+        "(keeps the quality on the default world while training on another; 0 = all from `world`)",
+    )
     render_workers: int = Field(
         default=1, ge=1, le=64, description="pipeline: processes rendering the pool (the result does not depend on it)"
     )
@@ -74,6 +81,8 @@ class DataTable(_Table):
             raise ValueError("[data] kind = 'folder' needs path = 'ROOT' (ROOT/<Structure>/*.tif)")
         if self.world != "default" and self.kind != "pipeline":
             raise ValueError(f"[data] world = {self.world!r} needs kind = 'pipeline'")
+        if self.default_fraction > 0 and (self.kind != "pipeline" or self.world == "default"):
+            raise ValueError("[data] default_fraction needs kind = 'pipeline' and a world other than 'default'")
         if self.kind == "pipeline" and (self.size % 4 or self.size < 128):
             raise ValueError(
                 f"[data] kind = 'pipeline' needs size = a multiple of 4, >= 128 (raw >= 64), got {self.size}"

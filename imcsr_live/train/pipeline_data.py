@@ -20,6 +20,9 @@ rig TOML's text, so a resumed or repeated run does not render again.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -133,12 +136,15 @@ def render_pipeline_pool(
     in_frames: int = 1,
     brightness_range: tuple[float, float] | None = None,
     world: str = "default",
+    default_fraction: float = 0.0,
     workers: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> PipelinePool:
     """Render ``cells`` sequences per photon level; sequence ``j`` of level ``i`` uses microscope seed
     ``seed + i * cells + j``. ``in_frames`` = the model's input frames (which truth frames to keep).
 
+    ``default_fraction``: the first ``round(default_fraction * cells)`` cells of each level come from the default
+    world instead of ``world`` (a mix that keeps the default world's quality).
     ``workers`` > 1 renders in that many processes; every sequence has its own seed, so the pool is the same.
     """
     if size % 4 or size - 2 * EDGE_MARGIN < 32:
@@ -152,8 +158,9 @@ def render_pipeline_pool(
     inputs = np.empty((n, frames, inner, inner), np.float16)
     truth = np.empty((n, frames - 2 * pad, c, inner, inner), np.float16)
     levels = np.repeat(np.asarray(photons, np.float32), cells)
+    n_default = round(default_fraction * cells)
     tasks = [
-        (rig, float(p), size, seed + i * cells + j, frames, brightness_range, world)
+        (rig, float(p), size, seed + i * cells + j, frames, brightness_range, "default" if j < n_default else world)
         for i, p in enumerate(photons)
         for j in range(cells)
     ]
@@ -164,9 +171,9 @@ def render_pipeline_pool(
             truth[k] = (gt[pad : frames - pad, :, m:-m, m:-m] * g).astype(np.float16)
             if on_progress is not None:
                 on_progress(k + 1, n)
-    src = (
-        f"live pipeline (synthetic microscope + Reconstructor, {world} world, seeds {seed}.., {cells} cells per "
-        "photon level)"
+    worlds = f"{world} world" if not n_default else f"{world} world, {n_default} of them from the default world"
+    src = f"live pipeline (synthetic microscope + Reconstructor, seeds {seed}.., {cells} cells per photon level, " + (
+        f"{worlds})"
     )
     return PipelinePool(list(rig.structure_names), inputs, truth, levels, src)
 
@@ -187,11 +194,30 @@ def _task_map(workers: int) -> Iterator[Callable]:
         raise
 
 
-def _single_threaded_worker() -> None:
-    """Render workers share the machine: one torch thread each (16 threads in each of 15 workers thrash)."""
+def _single_threaded_worker(parent: int) -> None:
+    """Render workers share the machine: one torch thread each (16 threads in each of 15 workers thrash).
+
+    They also end with ``parent``, the process that started them: a killed trainer must not leave orphans rendering
+    on. Its id comes from the parent itself: a worker still importing torch when the parent dies already sees the
+    process it was re-parented to.
+    """
     import torch
 
     torch.set_num_threads(1)
+    _exit_with_parent(parent)
+
+
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> threading.Thread:
+    """A daemon thread that ends this process once ``parent`` is gone (its parent id changes on re-parenting)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextmanager
@@ -219,7 +245,9 @@ def render_pool(workers: int) -> Executor:
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch / CUDA state
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_worker)
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_single_threaded_worker, initargs=(os.getpid(),)
+        )
         _RENDER_POOLS[workers] = pool
     return pool
 
@@ -247,6 +275,7 @@ def cached_pipeline_pool(
     in_frames: int = 1,
     brightness_range: tuple[float, float] | None = None,
     world: str = "default",
+    default_fraction: float = 0.0,
     workers: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[PipelinePool, Path, bool]:
@@ -258,6 +287,8 @@ def cached_pipeline_pool(
           "in_frames": in_frames,
           "brightness_range": None if brightness_range is None else [float(v) for v in brightness_range],
           "world": world}  # fmt: skip
+    if default_fraction:  # only when set, so that earlier caches stay valid
+        kw["default_fraction"] = float(default_fraction)
     path = pool_cache_path({**kw, "rig": rig_text, "structures": rig.structure_names})
     if path.is_file():
         try:

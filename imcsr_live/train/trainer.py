@@ -114,7 +114,8 @@ def _pipeline_samplers(
     text = rig_path.read_text(encoding="utf-8")
     kw = {"photons": list(d.photons), "size": d.size, "frames": d.frames or max(cfg.model.in_frames, 1),
           "in_frames": cfg.model.in_frames,
-          "brightness_range": tuple(d.brightness_range), "world": d.world}  # fmt: skip
+          "brightness_range": tuple(d.brightness_range), "world": d.world,
+          "default_fraction": d.default_fraction}  # fmt: skip
     pools = []
     for split, cells, seed in (("train", d.cells, PIPELINE_TRAIN_SEED), ("val", d.val_cells, PIPELINE_VAL_SEED)):
 
@@ -127,11 +128,12 @@ def _pipeline_samplers(
         )
         log.info("%s pipeline pool %s: %s", split, "loaded from cache" if hit else "rendered", path)
         pools.append(pool)
+    mix = f", {d.default_fraction:.0%} of the cells from the default world" if d.default_fraction else ""
     desc = (
         f"{pools[0].describe()}; validation {d.val_cells} other cells per photon level; input = real "
         f"reconstructions of raw SIM stacks at {list(d.photons)} photons (per-structure brightness "
         f"{list(d.brightness_range)} per cell), truth = the world's per-structure SR truth (rig {rig_path.name}, "
-        f"world {d.world})"
+        f"world {d.world}{mix})"
     )
     return PipelineSampler(pools[0], spec), PipelineSampler(pools[1], spec), desc
 

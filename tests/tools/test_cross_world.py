@@ -92,6 +92,14 @@ def test_trained_on_comes_from_the_option_or_the_card(tmp_path: Path) -> None:
     assert tool.card_world(str(tmp_path / "m")) == "randomised"
     models = tool.load_models([f"A={stem}", f"B={tmp_path / 'm'}"], ["A=independent"])
     assert [(m.label, m.trained_on) for m in models] == [("A", "independent"), ("B", "randomised")]
+    # a mix ([data] default_fraction) was trained on both worlds: both rows are in-world, only the third is unseen
+    card["training"]["config"]["data"]["default_fraction"] = 0.25
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    assert tool.card_world(str(tmp_path / "m")) == "randomised+default"
+    mixed = tool.load_models([f"B={tmp_path / 'm'}"], [])[0]
+    seen = {w: tool.summarise([mixed], w, [], [], [])[0]["seen"] for w in ("default", "randomised", "independent")}
+    assert seen == {"default": "in-world", "randomised": "in-world", "independent": "unseen"}
+    assert tool.parse_trained_on(["B=randomised+default"], ["B"]) == {"B": "randomised+default"}
 
 
 @pytest.mark.parametrize(
@@ -100,6 +108,7 @@ def test_trained_on_comes_from_the_option_or_the_card(tmp_path: Path) -> None:
         (["--worlds", "default,nowhere"], "--worlds"),
         (["--trained-on", "Z=default"], "no --model labelled 'Z'"),
         (["--trained-on", "A=nowhere"], "unknown world"),
+        (["--trained-on", "A=randomised+nowhere"], "unknown world"),
         (["--photons", "1000,x"], "--photons"),
     ],
 )

@@ -161,3 +161,71 @@ def test_tiny_pipeline_config_trains_end_to_end_and_fine_tunes(tmp_path: Path, m
     for k, v in start.state_dict().items():
         assert torch.equal(seen["w"][k], v)
     assert [p.stat().st_mtime_ns for p in pools] == stamps
+
+
+def test_default_fraction_takes_the_first_cells_of_each_level_from_the_default_world(rig) -> None:
+    kw = {"photons": [1000.0], "size": SIZE, "frames": 1, "brightness_range": (0.5, 2.0)}
+    mixed = render_pipeline_pool(rig, cells=2, seed=11, world="randomised", default_fraction=0.5, **kw)
+    default_only = render_pipeline_pool(rig, cells=1, seed=11, world="default", **kw)
+    randomised_only = render_pipeline_pool(rig, cells=1, seed=12, world="randomised", **kw)
+    np.testing.assert_array_equal(mixed.truth[0], default_only.truth[0])
+    np.testing.assert_array_equal(mixed.truth[1], randomised_only.truth[0])
+    assert not np.array_equal(mixed.truth[1], render_pipeline_pool(rig, cells=1, seed=12, **kw).truth[0])
+    assert "1 of them from the default world" in mixed.describe()
+
+
+def test_default_fraction_needs_another_world(tmp_path: Path) -> None:
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[data]\nkind = "pipeline"\ndefault_fraction = 0.25\n')
+    with pytest.raises(ConfigError, match="default_fraction needs") as e:
+        load_train_config(cfg)
+    assert "\n" not in str(e.value)
+    cfg.write_text('[data]\nkind = "pipeline"\nworld = "randomised"\ndefault_fraction = 0.25\n')
+    assert load_train_config(cfg).data.default_fraction == 0.25
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+from imcsr_live.train.pipeline_data import render_pool
+
+if __name__ == "__main__":
+    pool = render_pool(2)
+    list(pool.map(time.sleep, [0.0, 0.0]))  # both workers up
+    for _ in range(2):
+        pool.submit(time.sleep, 600)
+    print(" ".join(str(p) for p in pool._processes), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_render_workers_end_when_their_trainer_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "trainer.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(p) for p in proc.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if _alive(p)]
+    for p in left:  # do not leave them behind when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"render workers {left} outlived their killed parent"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
