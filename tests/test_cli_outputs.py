@@ -89,6 +89,28 @@ def test_separate_refuses_an_existing_output(files, tmp_path: Path) -> None:
     assert out.read_bytes() == b"old"
 
 
+@pytest.mark.parametrize("command", ["reconstruct", "process", "separate"])
+def test_a_truncated_input_tiff_is_one_line_saying_so(files, tmp_path: Path, command: str) -> None:
+    source = files["raw"]
+    if command == "separate":  # separate reads an SR stack: make a real one, then cut it
+        source = tmp_path / "sr.ome.tif"
+        done = run_cli("reconstruct", str(files["raw"]), "-c", str(SIMULATED), "-o", str(source))
+        assert done.returncode == 0, done.stderr
+    cut = tmp_path / "cut.tif"
+    content = source.read_bytes()
+    cut.write_bytes(content[: len(content) * 2 // 3])  # an interrupted copy
+    options = ["-m", str(files["model"])] if command != "reconstruct" else []
+    options += ["-c", str(SIMULATED)] if command != "separate" else []
+    result = run_cli(command, str(cut), *options, "-o", str(tmp_path / "out.ome.tif"))
+    assert result.returncode != 0
+    line = one_error_line(result)
+    assert "cut.tif is truncated or damaged" in line and "re-copy it" in line
+    assert "shape" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["cut.tif"] + (["sr.ome.tif"] * (source != files["raw"]))
+    )
+
+
 def test_a_failed_run_leaves_no_output_and_keeps_what_was_there(tmp_path: Path) -> None:
     old = tmp_path / "old.ome.zarr"
     old.mkdir()

@@ -23,9 +23,9 @@ def load_otf(path: str | Path, pixel_size_um: float) -> OtfModel:
     suffix = p.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
-            import tifffile
+            from imcsr_live.io.tiff import read_tiff
 
-            img = np.asarray(tifffile.imread(p), dtype=np.float64)
+            img = np.asarray(read_tiff(p)[0], dtype=np.float64)
             if img.ndim == 3:
                 img = img.mean(axis=0)
             return OtfModel.from_psf_image(img, pixel_size_um)

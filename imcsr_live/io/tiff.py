@@ -12,7 +12,11 @@ Two writers, neither through a memory map (a page fault on a full disk kills the
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,19 +292,65 @@ class OmeTiffAppender:
 
 
 def read_tiff(path: str | Path) -> tuple[np.ndarray, StackMetadata]:
-    """Read the first series of a (OME-)TIFF and what it says about itself."""
+    """Read the first series of a (OME-)TIFF and what it says about itself.
+
+    A file cut short (an interrupted copy or download) is refused as truncated or damaged, never read as a
+    smaller stack of another shape: tifffile's complaints about offsets past the end, and pixel data that ends
+    past the end of the file, both count.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path} not found; check the path")
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            data = series.asarray()
-            axes = series.axes
-            meta = _metadata_from_ome(tif.ome_metadata, axes) if tif.is_ome else StackMetadata(axes=axes)
-    except (tifffile.TiffFileError, ValueError) as exc:
-        raise InputDataError(f"{path} is not a readable TIFF ({exc})") from None
+    past_end = None
+    with _tifffile_complaints() as complaints:
+        try:
+            with tifffile.TiffFile(path) as tif:
+                past_end = _data_past_end(tif.pages, path.stat().st_size)
+                if tif.series and not past_end:
+                    series = tif.series[0]
+                    data = series.asarray()
+                    axes = series.axes
+                    meta = _metadata_from_ome(tif.ome_metadata, axes) if tif.is_ome else StackMetadata(axes=axes)
+        except (tifffile.TiffFileError, ValueError) as exc:
+            if "not a TIFF file" in str(exc):
+                raise InputDataError(f"{path} is not a readable TIFF ({exc})") from None
+            complaints.append(str(exc))
+    if complaints or past_end:
+        reason = past_end or re.sub(r"<[^>]*>\s*", "", complaints[0])  # drop tifffile's object reprs
+        raise InputDataError(f"{path} is truncated or damaged: {reason}; re-copy it from its source")
+    if not tif.series:
+        raise InputDataError(f"{path} holds no image; give a TIFF with pixel data")
     return data, meta
+
+
+@contextmanager
+def _tifffile_complaints() -> Iterator[list[str]]:
+    """Collect what tifffile logs while reading (it logs, not raises, most damage) instead of printing it."""
+    messages: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger("tifffile")
+    handler = _Collect(logging.WARNING)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _data_past_end(pages: Any, file_size: int) -> str | None:
+    """Where a page's pixel data would end past the end of the file, say so."""
+    for page in pages:
+        ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False) if n]
+        if ends and max(ends) > file_size:
+            return f"page {page.index} needs {max(ends)} bytes, the file has {file_size}"
+    return None
 
 
 def _metadata_from_ome(xml: str | None, axes: str) -> StackMetadata:

@@ -52,6 +52,24 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
         read_tiff(junk)
 
 
+@pytest.mark.parametrize("ome", [False, True])
+def test_a_truncated_tiff_is_refused_as_truncated_at_every_cut(tmp_path: Path, ome: bool, capfd) -> None:
+    import tifffile
+
+    whole = tmp_path / "whole.tif"
+    data = np.arange(2 * 9 * 16 * 16, dtype=np.uint16).reshape(2, 9, 16, 16)
+    tifffile.imwrite(whole, data, ome=ome, metadata={"axes": "TCYX"})
+    content = whole.read_bytes()
+    cut = tmp_path / "cut.tif"
+    pixels_end = len(content) - 200  # past the header, into or after the pixel data
+    for size in range(16, pixels_end, max(1, pixels_end // 40)):
+        cut.write_bytes(content[:size])
+        with pytest.raises(InputDataError, match=r"cut\.tif is truncated or damaged: .*; re-copy it"):
+            read_tiff(cut)
+    assert capfd.readouterr().err == ""  # tifffile's own complaints are not printed
+    assert (read_tiff(whole)[0] == data).all()
+
+
 def test_appender_grows_past_its_estimate_and_keeps_every_deltat(tmp_path: Path) -> None:
     import tifffile
 
