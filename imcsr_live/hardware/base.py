@@ -90,6 +90,13 @@ class SupportsPresets(Protocol):
     def set_channel_preset(self, preset: str) -> None: ...
 
 
+@runtime_checkable
+class SupportsStage(Protocol):
+    """A backend that can move the sample to an XY position (micrometres) between stacks."""
+
+    def move_to(self, x_um: float, y_um: float) -> None: ...
+
+
 class BackendBase:
     """Context-manager plumbing shared by the concrete backends."""
 

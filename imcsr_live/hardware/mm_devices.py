@@ -7,6 +7,8 @@ Load them from a .cfg with ``#py pyDevice,<label>,imcsr_live.hardware.mm_devices
   per camera trigger while the sequence runs.
 * :class:`SimLaser` - a state device selecting the excitation line (Off / 488 / 561 / 640).
 * :class:`SimShutter` - blanks the excitation.
+* :class:`SimXYStage` - a motorised XY stage. There is one simulated cell per position: the camera images another
+  specimen at each position (seed from the camera's seed and the position), each with its own clock.
 * :class:`SimCamera` - renders the synthetic specimen (``imcsr_live.synth``) under whatever the SLM shows *now*
   (decoded from the SLM image: angle, phase, contrast, brightness), lit only when the shutter is open and a
   laser is on, with sCMOS noise; after each exposure it sends a "trigger" to the SLM (its ``TriggerOut``).
@@ -28,10 +30,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymmcore_plus.experimental.unicore import CameraDevice, ShutterDevice, SLMDevice, StateDevice
+from pymmcore_plus.experimental.unicore import (
+    CameraDevice,
+    ShutterDevice,
+    SLMDevice,
+    StateDevice,
+    XYStageDevice,
+)
 
 from imcsr_live.config import RigConfig, load_rig_config, parse_rig_config
 from imcsr_live.hardware.patterns import PatternDecoder, slm_pixel_um
+from imcsr_live.hardware.simulated import position_seed
 from imcsr_live.synth.camera import CameraParams, expose
 from imcsr_live.synth.forward import SimForwardModel, pattern_frame
 from imcsr_live.synth.specimen import Specimen
@@ -238,6 +247,38 @@ class SimShutter(ShutterDevice):
         self._open = bool(open)
 
 
+class SimXYStage(XYStageDevice):
+    """Motorised XY stage in micrometres; moves at once (the camera then images the cell at that position)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._xy = (0.0, 0.0)
+
+    def initialize(self) -> None:
+        _register(self)
+
+    def shutdown(self) -> None:
+        _unregister(self)
+
+    def set_position_um(self, x: float, y: float) -> None:
+        self._xy = (float(x), float(y))
+
+    def get_position_um(self) -> tuple[float, float]:
+        return self._xy
+
+    def set_origin_x(self) -> None:
+        self._xy = (0.0, self._xy[1])
+
+    def set_origin_y(self) -> None:
+        self._xy = (self._xy[0], 0.0)
+
+    def home(self) -> None:
+        self._xy = (0.0, 0.0)
+
+    def stop(self) -> None:
+        pass
+
+
 # ------------------------------------------------------------------------------------------------ camera
 class _World:
     """Specimen + forward model + noise for one camera geometry; caches the band images per specimen state."""
@@ -290,8 +331,9 @@ class SimCamera(CameraDevice):
         self._last_pattern = -1
         self._rig_path = ""
         self._rig = parse_rig_config(_DEFAULT_RIG, "SimCamera defaults")
-        self._links = {"SLM": "SLM", "Laser": "Laser", "Shutter": "Shutter"}
-        self._world: _World | None = None
+        self._links = {"SLM": "SLM", "Laser": "Laser", "Shutter": "Shutter", "XYStage": "XYStage"}
+        self._world: _World | None = None  # the cell under the objective now; None: settings changed
+        self._worlds: dict[tuple[float, float], _World] = {}  # one cell per stage position
         self._sim_time_s = 0.0
         self._last_wall = time.monotonic()
         self._decoded: tuple[Any, Any] | None = None  # (key, DecodedPattern)
@@ -353,11 +395,22 @@ class SimCamera(CameraDevice):
         return np.uint16 if self._pixel_type == "16bit" else np.uint8
 
     # imaging ----------------------------------------------------------------------------------------------
+    def _stage_position(self) -> tuple[float, float]:
+        stage = wired(self._links["XYStage"], SimXYStage)
+        x, y = stage.get_position_um() if stage is not None else (0.0, 0.0)
+        return round(x, 3), round(y, 3)
+
     def _ensure_world(self) -> _World:
-        if self._world is None:
-            self._world = _World(self._rig, self._size, self._photons, self._seed)
+        if self._world is None:  # first light, or a setting changed: every position starts afresh
+            self._worlds = {}
+        key = self._stage_position()
+        world = self._worlds.get(key)
+        if world is None:
+            world = _World(self._rig, self._size, self._photons, position_seed(self._seed, *key))
+            self._worlds[key] = world
             self._sim_time_s = 0.0
-        return self._world
+        self._world = world
+        return world
 
     def _advance_clock(self) -> None:
         """Move the specimen on: by the exposure per frame ('frames', deterministic) or by wall time."""

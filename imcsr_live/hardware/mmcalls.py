@@ -23,6 +23,8 @@ class CoreCalls(Protocol):
     def camera(self) -> str: ...
     def slm(self) -> str: ...
     def shutter(self) -> str: ...
+    def xy_stage(self) -> str: ...
+    def set_xy_position(self, x_um: float, y_um: float) -> None: ...
     def has_property(self, device: str, prop: str) -> bool: ...
     def get_property(self, device: str, prop: str) -> str: ...
     def set_property(self, device: str, prop: str, value: Any) -> None: ...
@@ -73,6 +75,13 @@ class PymmcorePlusCalls:
 
     def shutter(self) -> str:
         return str(self.core.getShutterDevice())
+
+    def xy_stage(self) -> str:
+        return str(self.core.getXYStageDevice())
+
+    def set_xy_position(self, x_um: float, y_um: float) -> None:
+        self.core.setXYPosition(float(x_um), float(y_um))
+        self.core.waitForDevice(self.xy_stage())
 
     def has_property(self, device: str, prop: str) -> bool:
         return bool(self.core.hasProperty(device, prop))
@@ -172,6 +181,13 @@ class PycromanagerCalls:
 
     def shutter(self) -> str:
         return str(self.core.get_shutter_device())
+
+    def xy_stage(self) -> str:
+        return str(self.core.get_xy_stage_device())
+
+    def set_xy_position(self, x_um: float, y_um: float) -> None:
+        self.core.set_xy_position(float(x_um), float(y_um))
+        self.core.wait_for_device(self.xy_stage())
 
     def has_property(self, device: str, prop: str) -> bool:
         return bool(self.core.has_property(device, prop))

@@ -91,6 +91,19 @@ class _MMBackend(BackendBase):
     def set_channel_preset(self, preset: str) -> None:
         self._engine().set_channel_preset(preset)
 
+    def move_to(self, x_um: float, y_um: float) -> None:
+        """Move the core's XY stage and wait for it; :class:`HardwareConfigError` if the rig has none."""
+        calls = self._engine().calls
+        if not calls.xy_stage():
+            raise HardwareConfigError(
+                "this rig's Micro-Manager config has no XY stage (Core XYStage role), so it cannot visit positions; "
+                "drop --positions or add a stage to the .cfg"
+            )
+        try:
+            calls.set_xy_position(x_um, y_um)
+        except Exception as exc:
+            raise HardwareError(f"the XY stage did not move to ({x_um:g}, {y_um:g}) um: {_one_line(exc)}") from None
+
     def _stop_engine(self) -> None:
         """Abort any burst, stop sequences/shutter, and wait for the camera thread (before devices unload)."""
         if self.engine is not None:

@@ -31,6 +31,7 @@ from imcsr_live.errors import InputDataError
 from imcsr_live.hardware.base import MicroscopeBackend, RawStack, SupportsPresets
 from imcsr_live.hardware.training import acquire_training_timepoint
 from imcsr_live.model.metrics import pcc, scored_pair
+from imcsr_live.pipeline.structure_recon import StructureReconstructors
 
 #: Longest side of the error maps kept for the window (strided; the scores use every pixel).
 DISPLAY_SIDE = 512
@@ -66,15 +67,16 @@ class ValidationSettings(BaseModel):
         return self.every is not None and slot % self.every == 0
 
 
-def resolve_presets(rig: RigConfig, backend: MicroscopeBackend) -> dict[str, str]:
-    """Structure -> excitation preset for an opened backend, or :class:`ValidationUnavailableError` (one line).
+def resolve_presets(rig: RigConfig, backend: MicroscopeBackend, purpose: str = "live validation") -> dict[str, str]:
+    """Structure -> excitation preset for an opened backend, or :class:`ValidationUnavailableError` (one line
+    starting with ``purpose``).
 
     A structure's preset is its ``preset`` in the rig TOML, else a preset of the structure's own name (the
     simulated microscope has those).
     """
     if not isinstance(backend, SupportsPresets):
         raise ValidationUnavailableError(
-            f"live validation needs a rig that switches excitation presets; the {type(backend).__name__} cannot"
+            f"{purpose} needs a rig that switches excitation presets; the {type(backend).__name__} cannot"
         )
     available = list(backend.channel_presets())
     presets: dict[str, str] = {}
@@ -82,12 +84,12 @@ def resolve_presets(rig: RigConfig, backend: MicroscopeBackend) -> dict[str, str
         preset = structure.preset or (structure.name if structure.name in available else None)
         if preset is None:
             raise ValidationUnavailableError(
-                f"live validation needs an excitation preset per structure: {structure.name} has none; add "
+                f"{purpose} needs an excitation preset per structure: {structure.name} has none; add "
                 f'preset = "..." under its [[structures]] in the rig TOML (presets: {", ".join(available) or "none"})'
             )
         if preset not in available:
             raise ValidationUnavailableError(
-                f"live validation: preset {preset!r} of {structure.name} is not defined on this rig "
+                f"{purpose}: preset {preset!r} of {structure.name} is not defined on this rig "
                 f"(presets: {', '.join(available) or 'none'})"
             )
         presets[structure.name] = preset
@@ -178,7 +180,7 @@ class Validator:
     label: Callable[[int], str] = lambda index: f"timepoint {index + 1}"
     history_size: int = 10_000
     failures: int = 0
-    _reconstructors: dict[str, Any] = field(default_factory=dict)
+    _reconstructors: StructureReconstructors | None = None
     _history: deque[tuple[int, tuple[float, ...]]] = field(default_factory=deque)
     _costs: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=1000))
     _newest: ValidationResult | None = None
@@ -227,14 +229,10 @@ class Validator:
         if taken is None:
             return None
         start = time.monotonic()
+        if self._reconstructors is None:
+            self._reconstructors = StructureReconstructors(self.make_reconstructor)
         try:
-            images = []
-            for name, stack in taken.stacks.items():
-                if name not in self._reconstructors:
-                    self._reconstructors[name] = self.make_reconstructor()
-                recon = self._reconstructors[name].reconstruct(stack.frames, taken.index)
-                images.append(np.asarray(recon.sr, dtype=np.float32))
-            real = np.stack(images)
+            real = self._reconstructors.images(taken.stacks, taken.index)
         except Exception as exc:
             self._fail(taken.index, "reconstruction", exc)
             return None
