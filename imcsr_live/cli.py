@@ -709,6 +709,53 @@ def process(
                f"{medians.get('reconstruct', 0):.0f} ms, separate {medians.get('separate', 0):.0f} ms)")  # fmt: skip
 
 
+@app.command("acquire-training")
+def acquire_training(
+    config: ConfigOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="dataset folder DIR (a second run resumes it)")],
+    timepoints: Annotated[
+        int, typer.Option("--timepoints", min=1, max=100_000, help="timepoints the dataset should hold in all")
+    ] = 20,
+    interval: Annotated[
+        float | None, typer.Option("--interval", min=0.001, help="seconds between timepoints (default: the rig's)")
+    ] = None,
+    presets: Annotated[
+        str | None,
+        typer.Option(
+            "--presets",
+            help="P1,P2,...: one excitation preset per structure, in the rig's order "
+            "(default: each [[structures]] preset)",
+        ),
+    ] = None,
+    positions: Annotated[
+        Path | None, typer.Option("--positions", help="CSV of stage positions, one x_um,y_um per line")
+    ] = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Training data on a multi-colour sample: per timepoint one SIM stack per structure's preset, reconstructed."""
+    from imcsr_live.config import load_rig_config
+    from imcsr_live.pipeline.training_data import (
+        TrainingRequest,
+        acquire_training_dataset,
+        describe_dataset,
+        read_positions,
+    )
+
+    rig = load_rig_config(config)
+    chosen = [p.strip() for p in presets.split(",")] if presets is not None else None
+    request = TrainingRequest(output, timepoints, interval, chosen, read_positions(positions) if positions else None,
+                              overwrite)  # fmt: skip
+    with progress_bar() as bar:
+        task = bar.add_task("acquiring", total=timepoints, status="")
+
+        def show(done) -> None:  # done: training_data.TimepointDone
+            bar.update(task, completed=done.done, status=f"timepoint {done.index + 1}: {done.seconds:.1f} s")
+
+        manifest = acquire_training_dataset(rig, request, show)
+    for line in describe_dataset(output, manifest):
+        typer.echo(line)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -117,6 +117,8 @@ class _MMBackend(BackendBase):
         if self.engine is not None:
             e = self.engine
             out.update(camera=e.camera, slm=e.slm or "external", frame_shape=e.shape, preset=e.preset)
+            if e.camera and e.calls.has_property(e.camera, "Photons"):  # the simulated camera says its brightness
+                out["photons"] = float(e.calls.get_property(e.camera, "Photons"))
         return out
 
 
