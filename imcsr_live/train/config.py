@@ -34,10 +34,15 @@ class ModelTable(_Table):
 
 
 class DataTable(_Table):
-    kind: Literal["synthetic", "pipeline", "folder"] = Field(
+    kind: Literal["synthetic", "pipeline", "folder", "acquired"] = Field(
         default="synthetic",
         description="synthetic: per-structure cells through the fast SIM approximation; pipeline: whole cells "
-        "through the synthetic microscope + real Reconstructor (rendered once, cached); folder: images on disk",
+        "through the synthetic microscope + real Reconstructor (rendered once, cached); folder: images on disk; "
+        "acquired: a dataset folder from imcsr-live acquire-training (root)",
+    )
+    root: Path | None = Field(default=None, description="acquired: the folder acquire-training -o wrote")
+    val_fraction: float = Field(
+        default=0.25, gt=0.0, lt=1.0, description="acquired: share of positions (one position: of timepoints) held out"
     )
     path: Path | None = Field(default=None, description="folder dataset: ROOT/<Structure>/*.tif|*.mrc")
     val_path: Path | None = Field(default=None, description="folder dataset for validation (default: held-out images)")
@@ -79,6 +84,8 @@ class DataTable(_Table):
     def _check(self) -> DataTable:
         if self.kind == "folder" and self.path is None:
             raise ValueError("[data] kind = 'folder' needs path = 'ROOT' (ROOT/<Structure>/*.tif)")
+        if (self.kind == "acquired") != (self.root is not None):
+            raise ValueError("[data] root = 'DIR' (an acquire-training dataset) goes with kind = 'acquired', and only")
         if self.world != "default" and self.kind != "pipeline":
             raise ValueError(f"[data] world = {self.world!r} needs kind = 'pipeline'")
         if self.default_fraction > 0 and (self.kind != "pipeline" or self.world == "default"):

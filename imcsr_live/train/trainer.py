@@ -26,6 +26,7 @@ from imcsr_live.model.imcsr_net import IMCSRNet
 from imcsr_live.model.losses import imcsr_loss
 from imcsr_live.model.metrics import evaluate_channels
 from imcsr_live.rigs import default_rig
+from imcsr_live.train.acquired_data import AcquiredSampler, acquired_samplers, dataset_record
 from imcsr_live.train.config import TrainConfig
 from imcsr_live.train.data import SampleSpec, SampleStream, SeparationSampler, folder_pool, synthetic_pool
 from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
@@ -34,7 +35,7 @@ from imcsr_live.train.pipeline_data import PipelineSampler, cached_pipeline_pool
 
 log = logging.getLogger("imcsr_live.train")
 
-Sampler = SeparationSampler | PipelineSampler
+Sampler = SeparationSampler | PipelineSampler | AcquiredSampler
 
 
 @dataclass
@@ -162,6 +163,10 @@ def build_samplers(
     )
     if d.kind == "pipeline":
         return _pipeline_samplers(cfg, spec, on_render)
+    if d.kind == "acquired":
+        root = cfg.resolve(d.root)
+        assert root is not None
+        return acquired_samplers(root, names, spec, d.val_fraction)
     if d.kind == "synthetic":
         from imcsr_live.config import load_rig_config
 
@@ -219,6 +224,7 @@ class Trainer:
         self.last_stem = out / f"{cfg.name}_last"
         self.state_path = out / f"{cfg.name}_last.state.pt"
         self.csv_path = out / f"{cfg.name}.metrics.csv"
+        self.dataset: dict[str, Any] | None = None  # an acquired dataset's record for the model card
 
     # --------------------------------------------------------------------------------------------- helpers
     @property
@@ -368,6 +374,8 @@ class Trainer:
         cfg, t = self.cfg, self.cfg.train
         torch.manual_seed(t.seed + self.rank)
         train_sampler, val_sampler, data_desc = build_samplers(cfg)
+        if cfg.data.kind == "acquired":
+            self.dataset = dataset_record(cfg.resolve(cfg.data.root))  # type: ignore[arg-type]
         val = val_sampler.fixed_set(cfg.data.val_samples, seed=cfg.data.seed + 7)
         model = IMCSRNet(cfg.net_config()).to(self.device)
         if self.world > 1:
@@ -473,6 +481,7 @@ class Trainer:
             "iterations": it,
             "data": data_desc,
             "config": self.cfg.model_dump(mode="json"),
+            **({"dataset": self.dataset} if self.dataset is not None else {}),
             "world_size": self.world,
             "device": str(self.device),
         }
