@@ -28,6 +28,25 @@ from imcsr_live.ui.settings import channel_displays, load_settings, save_setting
 from imcsr_live.ui.status_bar import StatusLine
 from imcsr_live.ui.validation_panel import ValidationPanel
 
+#: The window's design size; on a smaller screen it is shrunk to the screen's available area (:func:`fitted_geometry`).
+DESIGN_SIZE = (1500, 860)
+#: Window-manager frame assumed before the window is shown (title bar, borders); the real one is used once known.
+ASSUMED_FRAME = QtCore.QMargins(4, 32, 4, 4)
+
+
+def fitted_geometry(
+    size: QtCore.QSize, available: QtCore.QRect, frame: QtCore.QMargins, minimum: QtCore.QSize | None = None
+) -> QtCore.QRect:
+    """The client rectangle for a window of ``size`` whose frame (``frame`` around it) fits ``available``,
+    centred there: never larger than the available area less the frame, never smaller than ``minimum``."""
+    room = available.marginsRemoved(frame)
+    width, height = min(size.width(), room.width()), min(size.height(), room.height())
+    if minimum is not None:
+        width, height = max(width, minimum.width()), max(height, minimum.height())
+    rect = QtCore.QRect(0, 0, width, height)
+    rect.moveCenter(room.center())
+    return rect
+
 
 class MainWindow(QtWidgets.QMainWindow):
     """Composes the panels; polls the source every ``poll_ms`` and renders the newest frame only."""
@@ -45,8 +64,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._cursor: tuple[float, float] | None = None
         self._ticks = 0
         self.setWindowTitle(title or "imcsr-live")
-        self.resize(1500, 860)
+        self.resize(*DESIGN_SIZE)
         self.persist = persist  # False: neither read nor write the saved settings (screenshots, benchmarks)
+        self._shown_once = False  # the window manager's real frame is known from the first show on
+        self._shrunk = False  # fit_to_screen shrank the window (then fitted again with the real frame)
         self.log_panel = LogPanel()  # first, so a warning about damaged saved settings shows in it
         self.log_panel.attach(logging.getLogger("imcsr_live"))
         saved = load_settings() if persist else {}
@@ -56,6 +77,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status_bar()
         self._connect_signals()
         self._restore_settings(saved)
+        if persist:  # screenshot runs keep the design size (reproducible pictures, whatever the screen)
+            self.fit_to_screen()
         self._start_polling(poll_ms)
 
     # -- construction ----------------------------------------------------------------------------------------------
@@ -189,6 +212,36 @@ class MainWindow(QtWidgets.QMainWindow):
         self._slow_every = max(1, 500 // max(poll_ms, 1))
 
     # -- layout helpers --------------------------------------------------------------------------------------------
+    def fit_to_screen(self, available: QtCore.QRect | None = None, centre: bool = False) -> None:
+        """Shrink the window (frame included) to the screen's available area and centre it there, if it does not
+        fit (e.g. the 1500x860 design size on a 1366x768 laptop, or a geometry saved on a larger monitor);
+        ``centre``: centre it even if it fits."""
+        if available is None:
+            screen = self.screen() or QtWidgets.QApplication.primaryScreen()
+            if screen is None:
+                return
+            available = screen.availableGeometry()
+        frame = self._frame_margins()
+        if available.contains(self.geometry().marginsAdded(frame)) and not centre:
+            return
+        self.setGeometry(fitted_geometry(self.size(), available, frame, self.minimumSizeHint()))
+        self._shrunk = True
+
+    def _frame_margins(self) -> QtCore.QMargins:
+        """The window manager's frame around the client area (assumed until the window has been shown)."""
+        outer, inner = self.frameGeometry(), self.geometry()
+        real = QtCore.QMargins(inner.left() - outer.left(), inner.top() - outer.top(),
+                               outer.right() - inner.right(), outer.bottom() - inner.bottom())  # fmt: skip
+        return real if self._shown_once else ASSUMED_FRAME
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._shown_once:
+            return
+        self._shown_once = True
+        if self.persist and self._shrunk:  # fitted with an assumed frame: again with the real one, centred
+            self.fit_to_screen(centre=True)
+
     @property
     def panels(self) -> tuple[GreyPanel, GreyPanel, OverlayPanel]:
         return self.widefield_panel, self.grey_panel, self.overlay
