@@ -43,8 +43,7 @@ from imcsr_live.hardware.patterns import PatternDecoder, slm_pixel_um
 from imcsr_live.hardware.simulated import position_seed
 from imcsr_live.synth.camera import CameraParams, expose
 from imcsr_live.synth.forward import SimForwardModel, pattern_frame
-from imcsr_live.synth.specimen import Specimen
-from imcsr_live.synth.world import PHOTON_PERCENTILE, optics_params, pattern_params
+from imcsr_live.synth.world import PHOTON_PERCENTILE, WORLDS, make_specimen, optics_params, pattern_params
 
 # Optics and pattern of hardware_configs/simulated.toml: used until the camera's RigConfig property names a TOML.
 _DEFAULT_RIG = {
@@ -283,16 +282,16 @@ class SimXYStage(XYStageDevice):
 class _World:
     """Specimen + forward model + noise for one camera geometry; caches the band images per specimen state."""
 
-    def __init__(self, rig: RigConfig, shape: tuple[int, int], photons: float, seed: int) -> None:
+    def __init__(
+        self, rig: RigConfig, shape: tuple[int, int], photons: float, seed: int, world: str = "default"
+    ) -> None:
         specimen_seq, noise_seq = np.random.SeedSequence(seed).spawn(2)
         self.rig = rig
         self.forward = SimForwardModel(optics_params(rig), pattern_params(rig), shape, oversample=2)
-        self.specimen = Specimen(
-            rig.structure_names,
-            self.forward.truth_shape,
-            rig.optics.pixel_size_um / 2,
-            seed=np.random.default_rng(specimen_seq),
-        )
+        self.specimen = make_specimen(
+            world, rig.structure_names, self.forward.truth_shape, rig.optics.pixel_size_um / 2,
+            np.random.default_rng(specimen_seq),
+        )  # fmt: skip
         self.noise = np.random.default_rng(noise_seq)
         self.camera = CameraParams()
         self.photons = photons
@@ -306,10 +305,15 @@ class _World:
     def bands(self, channels: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         if channels not in self._bands:
             truth = self.specimen.render()
+            lit = list(channels)
+            background = self.specimen.background()  # unlabelled light: seen under every laser line
+            if background is not None:
+                truth = np.concatenate([truth, np.asarray(background, np.float32)[None]])
+                lit.append(truth.shape[0] - 1)
             if self.photon_scale is None:  # fixed at first light, like an exposure setting
                 wf, _ = self.forward.band_images(truth)
                 self.photon_scale = self.photons / max(float(np.percentile(wf, PHOTON_PERCENTILE)), 1e-12)
-            wf, bands = self.forward.band_images(truth[list(channels)])
+            wf, bands = self.forward.band_images(truth[lit])
             self._bands[channels] = (wf * np.float32(self.photon_scale), bands * np.float32(self.photon_scale))
         return self._bands[channels]
 
@@ -324,6 +328,7 @@ class SimCamera(CameraDevice):
         self._pixel_type = "16bit"
         self._photons = 300.0
         self._seed = 0
+        self._world_kind = "default"  # synthetic world of the cells (imcsr_live.synth.world.WORLDS)
         self._labels = "one-colour"
         self._clock = "frames"
         self._pacing = "real-time"
@@ -346,6 +351,8 @@ class SimCamera(CameraDevice):
         reg("Photons", getter=lambda s: s._photons, setter=lambda s, v: s._set_world("_photons", float(v)),
             property_type=float)  # fmt: skip
         reg("Seed", getter=lambda s: s._seed, setter=lambda s, v: s._set_world("_seed", int(v)), property_type=int)
+        reg("World", getter=lambda s: s._world_kind, setter=lambda s, v: s._set_world("_world_kind", str(v)),
+            allowed_values=tuple(WORLDS), property_type=str)  # fmt: skip
         reg("Labelling", getter=lambda s: s._labels, setter=lambda s, v: setattr(s, "_labels", str(v)),
             allowed_values=("one-colour", "per-laser"), property_type=str)  # fmt: skip
         reg("SpecimenClock", getter=lambda s: s._clock, setter=lambda s, v: setattr(s, "_clock", str(v)),
@@ -406,7 +413,7 @@ class SimCamera(CameraDevice):
         key = self._stage_position()
         world = self._worlds.get(key)
         if world is None:
-            world = _World(self._rig, self._size, self._photons, position_seed(self._seed, *key))
+            world = _World(self._rig, self._size, self._photons, position_seed(self._seed, *key), self._world_kind)
             self._worlds[key] = world
             self._sim_time_s = 0.0
         self._world = world
