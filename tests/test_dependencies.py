@@ -128,3 +128,36 @@ def test_layers_do_not_import_outer_layers(layer: str, forbidden: tuple[str, ...
         if any(_in(target, f) for f in forbidden)
     )
     assert not bad, "; ".join(bad)
+
+
+# The simulator serves the demo, the tests and synthetic training data. The live path on a real rig
+# (hardware backends and pattern images, reconstruction, engines, I/O, the window) never imports it; shared
+# illumination geometry lives in imcsr_live/illumination.py. These modules may import it, each for its reason.
+SIMULATOR_USERS = {
+    "imcsr_live.hardware.simulated": "the simulated microscope backend",
+    "imcsr_live.hardware.mm_devices": "simulated Micro-Manager devices (SimCamera) behind sim_demo.cfg",
+    "imcsr_live.pipeline.preview": "the demo's simulated preview source",
+    "imcsr_live.runs": "the demo run",
+    "imcsr_live.cli": "`synth` and the reconstruction benchmark (lazy imports)",
+    "imcsr_live.train": "synthetic training and evaluation data",
+}
+
+
+def _imports_simulator(module: str) -> bool:
+    return any(_in(target, "imcsr_live.synth") for target in GRAPH[module])
+
+
+def test_only_the_listed_modules_import_the_simulator() -> None:
+    bad = sorted(
+        name
+        for name in GRAPH
+        if not _in(name, "imcsr_live.synth")
+        and not any(_in(name, user) for user in SIMULATOR_USERS)
+        and _imports_simulator(name)
+    )
+    assert not bad, f"{bad} import imcsr_live.synth; move what they share into a neutral module (illumination.py)"
+
+
+@pytest.mark.parametrize("user", sorted(SIMULATOR_USERS))
+def test_each_listed_simulator_user_still_needs_it(user: str) -> None:
+    assert any(_imports_simulator(name) for name in GRAPH if _in(name, user)), f"drop {user} from SIMULATOR_USERS"

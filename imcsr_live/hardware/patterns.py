@@ -2,7 +2,7 @@
 
 Geometry: the SLM is imaged onto the same field as the camera, so SLM pixel ``(i, j)`` sits at sample position
 ``(x, y) = (j, i) * slm_pixel_um`` with ``slm_pixel_um = camera_pixel_um * camera_width / slm_width``; its
-pixel (0, 0) centre coincides with camera pixel (0, 0)'s (the convention of ``synth/forward.py``). The image of
+pixel (0, 0) centre coincides with camera pixel (0, 0)'s (the convention of ``illumination.py``). The image of
 pattern ``(a, p)`` is the grey-level sinusoid ``(1 + cos(2 pi k_a . x + phi_ap)) / 2`` scaled to the SLM's
 range, with the same ``k_a`` and ``phi_ap`` the forward model uses, so a simulated camera that decodes the
 displayed image renders exactly the frame the forward model would.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcsr_live.config import RigConfig
-from imcsr_live.synth.world import pattern_params
+from imcsr_live.illumination import pattern_params
 
 MIN_CONTRAST = 0.2  # below this an SLM image counts as uniform illumination
 

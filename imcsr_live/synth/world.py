@@ -15,8 +15,9 @@ import numpy as np
 
 from imcsr_live.config import RigConfig
 from imcsr_live.errors import SynthError
+from imcsr_live.illumination import pattern_params
 from imcsr_live.synth.camera import CameraParams
-from imcsr_live.synth.forward import OpticsParams, PatternParams, SimForwardModel
+from imcsr_live.synth.forward import OpticsParams, SimForwardModel
 from imcsr_live.synth.specimen import Specimen, SpecimenParams
 
 # Photon level = expected photoelectrons at the 99.9th percentile of the noiseless widefield frame, fixed at the
@@ -49,17 +50,35 @@ class SpecimenModel(Protocol):
 SpecimenFactory = Callable[..., SpecimenModel]
 
 
-def _default_world(structures, shape, pixel_size_um, rng, params=None) -> SpecimenModel:
+def _default_world(
+    structures: Sequence[str],
+    shape: tuple[int, int],
+    pixel_size_um: float,
+    rng: np.random.Generator,
+    params: SpecimenParams | None = None,
+) -> SpecimenModel:
     return Specimen(structures, shape, pixel_size_um, seed=rng, params=params)
 
 
-def _randomised_world(structures, shape, pixel_size_um, rng, params=None) -> SpecimenModel:
+def _randomised_world(
+    structures: Sequence[str],
+    shape: tuple[int, int],
+    pixel_size_um: float,
+    rng: np.random.Generator,
+    params: SpecimenParams | None = None,
+) -> SpecimenModel:
     from imcsr_live.synth.randomised import RandomisedSpecimen
 
     return RandomisedSpecimen(structures, shape, pixel_size_um, seed=rng)
 
 
-def _independent_world(structures, shape, pixel_size_um, rng, params=None) -> SpecimenModel:
+def _independent_world(
+    structures: Sequence[str],
+    shape: tuple[int, int],
+    pixel_size_um: float,
+    rng: np.random.Generator,
+    params: SpecimenParams | None = None,
+) -> SpecimenModel:
     from imcsr_live.synth.independent import IndependentSpecimen
 
     return IndependentSpecimen(structures, shape, pixel_size_um, seed=rng)
@@ -142,17 +161,6 @@ def optics_params(rig: RigConfig) -> OpticsParams:
         na=rig.optics.na,
         emission_wavelength_nm=rig.optics.emission_wavelength_nm,
         pixel_size_um=rig.optics.pixel_size_um,
-    )
-
-
-def pattern_params(rig: RigConfig, phase_jitter_deg: float = 0.0) -> PatternParams:
-    """Forward-model illumination pattern from the rig config."""
-    return PatternParams(
-        angles_deg=tuple(rig.sim.angles_deg),
-        period_um=rig.sim.period_um,
-        modulation=rig.sim.modulation,
-        phases=rig.sim.phases,
-        phase_jitter_deg=phase_jitter_deg,
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from imcsr_live.config import load_rig_config
 from imcsr_live.hardware.patterns import PatternDecoder, sim_pattern_images, slm_pixel_um
 from imcsr_live.hardware.sync import check_burst
-from imcsr_live.synth.world import pattern_params
+from imcsr_live.illumination import pattern_params
 
 
 @pytest.mark.parametrize(("slm_shape", "camera_width"), [((128, 128), 128), ((96, 160), 80)])

@@ -8,14 +8,10 @@ import numpy as np
 import pytest
 
 from imcsr_live.errors import SynthError
+from imcsr_live.illumination import PatternParams, default_phase_offsets_deg
 from imcsr_live.optics import otf_at
 from imcsr_live.synth.camera import CameraParams
-from imcsr_live.synth.forward import (
-    OpticsParams,
-    PatternParams,
-    SimForwardModel,
-    default_phase_offsets_deg,
-)
+from imcsr_live.synth.forward import OpticsParams, SimForwardModel
 
 OPTICS = OpticsParams(na=1.49, emission_wavelength_nm=525.0, pixel_size_um=0.0626)
 PIX = OPTICS.pixel_size_um
