@@ -27,6 +27,8 @@ from imcsr_live.synth.world import SyntheticMicroscope, SynthTimepoint
 
 log = logging.getLogger(__name__)
 
+GROUND_TRUTH_UNIT = "photoelectrons (ground truth)"  # synth/world.py: SynthTimepoint.ground_truth
+
 
 @dataclass
 class PreviewFrame:
@@ -110,7 +112,7 @@ class SimulatedPreview(Pausable):
         rig = self.world.rig
         return SourceInfo(
             engine="none (ground truth)", exposure_ms=float(rig.acquisition.exposure_ms), interval_s=self.interval_s,
-            pixel_size_um=rig.optics.pixel_size_um / 2, can_pause=True,
+            pixel_size_um=rig.optics.pixel_size_um / 2, can_pause=True, channel_unit=GROUND_TRUTH_UNIT,
         )  # fmt: skip
 
     def status(self) -> RunStatus:
@@ -158,6 +160,7 @@ class SimulatedPreview(Pausable):
             widefield_scale=truth.shape[-1] / widefield.shape[-1],
             grey_kind="sr",
             grey_title="Sum of the ground-truth channels (a perfect one-colour image)",
+            grey_unit=GROUND_TRUTH_UNIT,
         )
         return PreviewFrame(point=point, display=display, acquired_s=seconds, started_monotonic=started)
 

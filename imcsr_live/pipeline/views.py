@@ -35,6 +35,12 @@ GREY_TITLES: dict[str, str] = {
     "uncertainty": "Uncertainty (Σ channel σ)",
 }
 GREY_LABELS: dict[str, str] = {"sr": "SR reconstruction", "residual": "Sum residual", "uncertainty": "Uncertainty"}
+#: Units of what the views show (labels of levels, histograms, colour bars and panel titles). The network's channels
+#: are relative to its normalised input: the SR frame divided by its 99.9th percentile (model/normalization.py).
+SR_UNIT = "SR intensity, a.u."
+NORMALISED_UNIT = "normalised SR intensity, a.u. (1 = the frame's 99.9th percentile)"
+WIDEFIELD_UNIT = "camera counts (ADU)"  # the mean of the raw frames
+GREY_UNITS: dict[str, str] = {"sr": SR_UNIT, "residual": SR_UNIT, "uncertainty": "σ, normalised SR intensity, a.u."}
 _COUNTS = 65535.0
 
 
@@ -95,6 +101,7 @@ class DisplayFrame:
     widefield_scale: float  # widefield pixel -> channel-grid pixels
     grey_kind: str = "sr"
     grey_title: str = ""  # overrides GREY_TITLES[grey_kind]
+    grey_unit: str = ""  # overrides GREY_UNITS[grey_kind]
     published_s: float = field(default_factory=time.monotonic)  # monotonic, when the frame was prepared
     warnings: tuple[str, ...] = ()
     confidence: FrameConfidence | None = None  # the separation's per-frame confidence (None: not judged)
@@ -117,6 +124,7 @@ class SourceInfo:
     can_validate: bool = False  # live validation against the real colours (a preset per structure)
     validate_every: int | None = None  # validation interval in force (None: off)
     validation_note: str = ""  # why the source cannot validate
+    channel_unit: str = ""  # of the channel values (levels, histograms, cursor read-out)
 
 
 @dataclass(frozen=True)
@@ -299,6 +307,7 @@ class LiveView:
             can_validate=self.pipeline.validator is not None,
             validate_every=self.pipeline.validator.every if self.pipeline.validator is not None else None,
             validation_note=self.pipeline.validation_unavailable or "",
+            channel_unit=NORMALISED_UNIT,
         )
 
     def status(self) -> RunStatus:

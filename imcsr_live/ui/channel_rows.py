@@ -1,7 +1,9 @@
 """Channel rows: colour, visibility, min/max over a small histogram, Auto (once / continuous), gamma.
 
 Each row edits one :class:`~imcsr_live.ui.lut.ChannelDisplay` and emits ``changed(index)``; the main window
-applies it to the overlay. Levels are in channel values (the separated intensities), not display counts.
+applies it to the overlay. Levels are in channel values (the separated intensities), not display counts; the
+panel names their unit (the source's ``channel_unit``) above the rows, and the histograms and level boxes say it
+in their tooltips.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ class ChannelRow(QtWidgets.QFrame):
 
     changed = QtCore.Signal(int)
 
-    def __init__(self, index: int, display: ChannelDisplay, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self, index: int, display: ChannelDisplay, unit: str = "", parent: QtWidgets.QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.index = index
+        self.unit = unit
         self.display = display
         self.layer: ImageLayer | None = None
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
@@ -66,6 +71,8 @@ class ChannelRow(QtWidgets.QFrame):
         self.histogram.getPlotItem().hideAxis("left")
         self.histogram.getPlotItem().hideAxis("bottom")
         self.histogram.setMenuEnabled(False)
+        in_unit = f" ({unit})" if unit else ""
+        self.histogram.setToolTip(f"{display.name}: pixels per value{in_unit}, log scale; the shaded band is min/max")
         self.curve = self.histogram.plot([0, 1], [0], stepMode="center", fillLevel=0)
         self.region = pg.LinearRegionItem(
             values=display.levels or (0.0, 1.0), swapMode="sort", brush=(128, 128, 128, 40),
@@ -77,6 +84,8 @@ class ChannelRow(QtWidgets.QFrame):
 
         self.min_spin = _level_spin("min")
         self.max_spin = _level_spin("max")
+        for spin in (self.min_spin, self.max_spin):
+            spin.setToolTip(f"display level{in_unit}")
         self.min_spin.editingFinished.connect(self._spins_edited)
         self.max_spin.editingFinished.connect(self._spins_edited)
         grid.addWidget(self.min_spin, 2, 0, 1, 2)
@@ -187,8 +196,13 @@ class ChannelPanel(QtWidgets.QGroupBox):
     changed = QtCore.Signal(int)
 
     def __init__(
-        self, displays: list[ChannelDisplay], rig_colours: list[str], parent: QtWidgets.QWidget | None = None
+        self,
+        displays: list[ChannelDisplay],
+        rig_colours: list[str],
+        unit: str = "",
+        parent: QtWidgets.QWidget | None = None,
     ) -> None:
+        """``unit``: of the channel values (levels and histograms), shown above the rows."""
         super().__init__("Channels", parent)
         self.rig_colours = rig_colours
         layout = QtWidgets.QVBoxLayout(self)
@@ -201,7 +215,12 @@ class ChannelPanel(QtWidgets.QGroupBox):
         self.palette.activated.connect(lambda _: self.apply_palette(self.palette.currentText()))
         palette_row.addWidget(self.palette, 1)
         layout.addLayout(palette_row)
-        self.rows = [ChannelRow(i, d) for i, d in enumerate(displays)]
+        self.unit_label = QtWidgets.QLabel(f"Levels and histograms in {unit}" if unit else "")
+        self.unit_label.setWordWrap(True)
+        self.unit_label.setStyleSheet("color: palette(mid); font-size: 8pt;")
+        self.unit_label.setVisible(bool(unit))
+        layout.addWidget(self.unit_label)
+        self.rows = [ChannelRow(i, d, unit) for i, d in enumerate(displays)]
         for row in self.rows:
             row.changed.connect(self.changed)
             layout.addWidget(row)

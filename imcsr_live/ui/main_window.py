@@ -17,7 +17,14 @@ import numpy as np
 from qtpy import QtCore, QtWidgets
 
 from imcsr_live.config import RigConfig
-from imcsr_live.pipeline.views import GREY_LABELS, GREY_TITLES, DisplayFrame, DisplaySource
+from imcsr_live.pipeline.views import (
+    GREY_LABELS,
+    GREY_TITLES,
+    GREY_UNITS,
+    WIDEFIELD_UNIT,
+    DisplayFrame,
+    DisplaySource,
+)
 from imcsr_live.ui.acquisition_panel import AcquisitionPanel
 from imcsr_live.ui.channel_rows import ChannelPanel
 from imcsr_live.ui.log_panel import LogPanel, NoticeBanner
@@ -32,6 +39,11 @@ from imcsr_live.ui.validation_panel import ValidationPanel
 DESIGN_SIZE = (1500, 860)
 #: Window-manager frame assumed before the window is shown (title bar, borders); the real one is used once known.
 ASSUMED_FRAME = QtCore.QMargins(4, 32, 4, 4)
+
+
+def with_unit(title: str, unit: str) -> str:
+    """A panel title with the unit of its values on a second, smaller line (the panels are narrow)."""
+    return f"{title}<br><span style='font-size:8pt; color:#bbbbbb'>{unit}</span>" if unit else title
 
 
 def fitted_geometry(
@@ -67,7 +79,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resize(*DESIGN_SIZE)
         self.persist = persist  # False: neither read nor write the saved settings (screenshots, benchmarks)
         self._shown_once = False  # the window manager's real frame is known from the first show on
-        self._shrunk = False  # fit_to_screen shrank the window (then fitted again with the real frame)
+        self._fitted_size: QtCore.QSize | None = None  # the size fit_to_screen gave (fitted again at first show)
         self.log_panel = LogPanel()  # first, so a warning about damaged saved settings shows in it
         self.log_panel.attach(logging.getLogger("imcsr_live"))
         saved = load_settings() if persist else {}
@@ -86,7 +98,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """The linked image views (overlay large; widefield and grey view stacked beside it), the error notice
         and the view tool row, as the central widget."""
         self.notice = NoticeBanner()
-        self.widefield_panel = GreyPanel("Widefield (mean of the raw frames)")
+        self.widefield_panel = GreyPanel(with_unit("Widefield (mean of the raw frames)", WIDEFIELD_UNIT))
         self.grey_panel = GreyPanel(GREY_TITLES["sr"])
         self.overlay = OverlayPanel(len(self.displays), self._overlay_title())
         # small per-channel panels under the overlay (off by default: they cost an upload each)
@@ -152,7 +164,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_side_panels(self) -> None:
         """Channel rows, acquisition and record controls in a scrollable dock on the right; the log at the bottom."""
-        self.channels = ChannelPanel(self.displays, list(self.source.channel_colors))
+        self.channels = ChannelPanel(self.displays, list(self.source.channel_colors), self.info.channel_unit)
         self.acquisition = AcquisitionPanel(self.source)
         self.record = RecordPanel(self.source, self.display_metadata)
         self.validation = ValidationPanel(self.source, self.source.channel_names, self.source.channel_colors)
@@ -225,7 +237,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if available.contains(self.geometry().marginsAdded(frame)) and not centre:
             return
         self.setGeometry(fitted_geometry(self.size(), available, frame, self.minimumSizeHint()))
-        self._shrunk = True
+        self._fitted_size = self.size()
 
     def _frame_margins(self) -> QtCore.QMargins:
         """The window manager's frame around the client area (assumed until the window has been shown)."""
@@ -239,7 +251,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._shown_once:
             return
         self._shown_once = True
-        if self.persist and self._shrunk:  # fitted with an assumed frame: again with the real one, centred
+        if self.persist and self.size() == self._fitted_size:  # fitted with an assumed frame: again, centred
             self.fit_to_screen(centre=True)
 
     @property
@@ -284,8 +296,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.overlay.show_layers(frame.channels)
         if self.channel_strip.isVisible():
             self._show_channel_panels(frame)
-        self.grey_panel.show_layer(frame.grey)
-        self.grey_panel.set_title(frame.grey_title or GREY_TITLES.get(frame.grey_kind, frame.grey_kind))
+        grey_unit = frame.grey_unit or GREY_UNITS.get(frame.grey_kind, "")
+        self.grey_panel.show_layer(frame.grey, signed=frame.grey_kind == "residual", unit=grey_unit)
+        grey_title = frame.grey_title or GREY_TITLES.get(frame.grey_kind, frame.grey_kind)
+        self.grey_panel.set_title(with_unit(grey_title, grey_unit))
         self.widefield_panel.show_layer(frame.widefield, frame.widefield_scale)
         stamp = f"t = {frame.time_s:.1f} s    timepoint {frame.index + 1}"
         self.overlay.corner.setText(stamp)

@@ -3,7 +3,8 @@
 The overlay is one pyqtgraph ``ImageItem`` per channel, stacked, drawn with ``CompositionMode_Plus`` so Qt adds
 the colours; each item gets uint16 counts, scalar levels and a 256-entry colour table with gamma baked in — the
 fast path of pyqtgraph (docs/method.md#display-and-recording). All panels share one coordinate system:
-channel-grid (SR) pixels.
+channel-grid (SR) pixels. A signed grey image (the sum residual) is drawn with a diverging colour map, levels
+symmetric about zero, and a colour bar in its unit with zero marked.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ from imcsr_live.pipeline.views import ImageLayer
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 _NICE_UM = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
+#: Signed images: blue below zero, black at zero (the dark background stays dark where nothing is left), red above.
+SIGNED_COLOUR_MAP = "CET-D4"
+
+
+def symmetric_levels(levels: tuple[float, float], floor: float) -> tuple[float, float]:
+    """``(-m, m)`` with ``m`` the larger magnitude of ``levels`` (at least ``floor``): zero in the middle."""
+    m = max(abs(levels[0]), abs(levels[1]), floor)
+    return -m, m
 
 
 def nice_bar_um(field_um: float) -> float:
@@ -106,25 +115,55 @@ class ViewSync:
 
 
 class GreyPanel(ImagePanel):
-    """One grey image (levels from its percentiles); ``scale`` maps its pixels onto the channel grid."""
+    """One grey image (levels from its percentiles); ``scale`` maps its pixels onto the channel grid. A signed image
+    (``signed=True``) gets a diverging colour map, levels symmetric about zero and a colour bar with zero marked."""
 
     def __init__(self, title: str, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(title, parent)
         self.item = pg.ImageItem()
         self.view.addItem(self.item)
         self.layer: ImageLayer | None = None
+        self.levels: tuple[float, float] = (0.0, 1.0)  # in values, as drawn
+        self.signed = False
         self._scale = 1.0
+        colour_map = pg.colormap.get(SIGNED_COLOUR_MAP)
+        self._signed_lut = colour_map.getLookupTable(nPts=256)
+        self.colour_bar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=colour_map, interactive=False, width=12,
+                                          colorMapMenu=False)  # fmt: skip
+        self.zero_line = pg.InfiniteLine(pos=128, angle=0, pen=pg.mkPen("w", width=1))  # bar coordinates: 0..256
+        self.colour_bar.addItem(self.zero_line)
+        self.colour_bar.setVisible(False)
 
-    def show_layer(self, layer: ImageLayer | None, scale: float = 1.0) -> None:
+    def show_layer(self, layer: ImageLayer | None, scale: float = 1.0, signed: bool = False, unit: str = "") -> None:
+        """Show ``layer``; ``signed``: diverging colours about zero plus the colour bar, labelled with ``unit``."""
         self.layer = layer
+        self._set_signed(signed, unit)
         if layer is None:
             self.item.clear()
             return
         if scale != self._scale:
             self.item.setTransform(QtGui.QTransform.fromScale(scale, scale))
             self._scale = scale
-        low, high = (layer.to_counts(v) for v in layer.auto_levels)
+        self.levels = symmetric_levels(layer.auto_levels, layer.value_per_count) if signed else layer.auto_levels
+        if signed:
+            low, high = self.levels
+            self.colour_bar.setLevels((low, high))
+            self.colour_bar.axis.setTicks([[(low, f"{low:.3g}"), (0.0, "0"), (high, f"{high:.3g}")]])
+        low, high = (layer.to_counts(v) for v in self.levels)
         self.item.setImage(layer.counts, autoLevels=False, levels=(low, max(high, low + 1)))
+
+    def _set_signed(self, signed: bool, unit: str) -> None:
+        if signed and self.colour_bar.getAxis("left").labelText != unit:
+            self.colour_bar.getAxis("left").setLabel(unit)
+        if signed == self.signed:
+            return
+        self.signed = signed
+        self.item.setLookupTable(self._signed_lut if signed else None)
+        if signed:
+            self.ci.addItem(self.colour_bar, row=1, col=1)
+        else:
+            self.ci.removeItem(self.colour_bar)
+        self.colour_bar.setVisible(signed)
 
     def value_at(self, x: float, y: float) -> float | None:
         """The value under channel-grid position (x, y), or None outside the image."""
