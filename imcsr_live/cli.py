@@ -25,7 +25,11 @@ from imcsr_live.logging_setup import setup_logging
 from imcsr_live.rigs import default_rig
 
 if TYPE_CHECKING:
+    from imcsr_live.pipeline.training_data import TimepointDone
+    from imcsr_live.recon.reconstructor import SRFrame
     from imcsr_live.runs import RunOptions
+    from imcsr_live.train.eval_report import EvalReport
+    from imcsr_live.train.trainer import Progress as TrainProgress
 
 log = logging.getLogger("imcsr_live.cli")
 console = Console(stderr=True)
@@ -321,7 +325,7 @@ def reconstruct(
     with progress_bar() as bar, staged(*finals) as paths:
         task = bar.add_task("reconstructing", total=None, status="")
 
-        def advance(t: int, total: int, frame) -> None:
+        def advance(t: int, total: int, frame: SRFrame) -> None:
             flag = "  LOW CONFIDENCE" if frame.low_confidence else ""
             ms = sum(frame.timings_s.values()) * 1e3
             bar.update(task, completed=t + 1, total=total, status=f"{ms:.0f} ms/timepoint{flag}")
@@ -491,7 +495,7 @@ def train(
     with progress_bar() as bar:
         task = bar.add_task("training", total=cfg.train.iterations, status="")
 
-        def show(p) -> None:  # p: trainer.Progress
+        def show(p: TrainProgress) -> None:
             val = f"  val NRMSE {p.val_nrmse:.4f}" if p.val_nrmse is not None else ""
             bar.update(
                 task, completed=p.iteration, status=f"loss {p.loss:.4f}  lr {p.lr:.2g}  {p.it_per_s:.2f} it/s{val}"
@@ -586,6 +590,7 @@ def evaluate(
             "seed": seed,
             "on_progress": lambda done, total: bar.update(task, completed=done, total=total),
         }
+        result: EvalReport
         if compare:
             from imcsr_live.train.compare import compare_methods
 
@@ -748,7 +753,7 @@ def acquire_training(
     with progress_bar() as bar:
         task = bar.add_task("acquiring", total=timepoints, status="")
 
-        def show(done) -> None:  # done: training_data.TimepointDone
+        def show(done: TimepointDone) -> None:
             bar.update(task, completed=done.done, status=f"timepoint {done.index + 1}: {done.seconds:.1f} s")
 
         manifest = acquire_training_dataset(rig, request, show)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from imcsr_live.colours import is_hex_colour
 from imcsr_live.errors import ConfigError
@@ -74,6 +75,9 @@ def check_frame_budget(shape: tuple[int, ...], bytes_per_pixel: float, what: str
             f"{what}: {ny} x {nx} frames need about {need / 2**30:.1f} GiB of memory but only "
             f"{free / 2**30:.1f} GiB is free; use smaller frames or free memory"
         )
+
+
+RecordingFormat = Literal["ome-zarr", "ome-tiff"]
 
 
 class _Table(BaseModel):
@@ -239,7 +243,7 @@ class DisplayConfig(_Table):
 
 
 class RecordingConfig(_Table):
-    format: Literal["ome-zarr", "ome-tiff"] = "ome-zarr"
+    format: RecordingFormat = "ome-zarr"
     save_raw: bool = True
     save_sr: bool = True
 
@@ -319,7 +323,7 @@ def _location(loc: tuple[Any, ...]) -> str:
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     """Keys allowed in the table that holds ``loc`` (for "unknown key" messages)."""
     tables: dict[str, type[BaseModel]] = {
-        name: field.annotation  # type: ignore[misc]
+        name: field.annotation
         for name, field in RigConfig.model_fields.items()
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
     }
@@ -328,7 +332,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return sorted((model or RigConfig).model_fields)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     kind = error["type"]
     where = _location(tuple(error["loc"]))
     if kind == "missing":

@@ -42,7 +42,7 @@ def setup_logging(verbose: int = 0, quiet: bool = False, directory: Path | None 
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger.addHandler(console)
 
-    path: Path | None = (directory or log_dir()) / "imcsr-live.log"
+    path = (directory or log_dir()) / "imcsr-live.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         file_handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")

@@ -85,16 +85,16 @@ def run_live_pipeline(
     _show(rig, view, options, title, echo)
     summary = pipeline.summary()
     medians = summary["latency_medians_ms"]
-    dropped: dict[str, int] = summary["dropped_frames"]  # type: ignore[assignment]
+    dropped: dict[str, int] = summary["dropped_frames"]
     dropped_text = f"{sum(dropped.values())} (" + ", ".join(f"{k} {v}" for k, v in dropped.items()) + ")"
     echo(
         f"summary: {summary['timepoints_separated']} timepoints separated, dropped {dropped_text}, "
         f"skipped slots {summary['skipped_slots']}, failed acquisitions {summary['timepoints_failed']}, "
         f"errors {summary['errors']}, engine {pipeline.engine.name}, "
-        "median latency " + ", ".join(f"{k} {v:.0f} ms" for k, v in medians.items())  # type: ignore[union-attr]
+        "median latency " + ", ".join(f"{k} {v:.0f} ms" for k, v in medians.items())
     )
     if pipeline.validator is not None and pipeline.validator.every is not None:
-        echo(validation_summary_text(summary["validation"]))  # type: ignore[arg-type]
+        echo(validation_summary_text(summary["validation"]))
     failure = pipeline.failure  # said once, as the error line below
     for event in [e for e in pipeline.events if failure is None or not e.endswith(failure)][-5:]:
         echo(f"event: {event}")

@@ -226,4 +226,4 @@ def normalize_on_device(frames: np.ndarray, device: Any) -> tuple[Any, float]:
     scale = float(v_lo + (v_hi - v_lo) * (pos - lo))
     if not scale > 0:
         scale = 1.0
-    return t / np.float32(scale), scale
+    return t / np.float32(scale), scale  # type: ignore[operator]  # torch stubs reject numpy scalars

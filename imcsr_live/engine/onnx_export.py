@@ -105,6 +105,7 @@ def export_onnx(source: ModelSource, precision: str = "fp32", path: str | Path |
                 dynamic_shapes=dynamic,
                 verbose=False,
             )
+            assert program is not None  # dynamo=True returns the program
             data = program.model_proto.SerializeToString()
     except Exception as exc:
         log.debug("exporter output:\n%s", sink.getvalue())

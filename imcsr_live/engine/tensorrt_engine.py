@@ -174,7 +174,7 @@ def timing_cache_path(trt_version: str, gpu_name: str, capability: str) -> Path:
 def _logger(trt: ModuleType) -> Any:
     """A TensorRT logger that forwards to ours and keeps the last errors for our messages."""
 
-    class _Bridge(trt.ILogger):  # type: ignore[misc, name-defined]
+    class _Bridge(trt.ILogger):  # type: ignore[name-defined]
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
             self.errors: list[str] = []
@@ -194,7 +194,7 @@ def _logger(trt: ModuleType) -> Any:
 def _progress_monitor(trt: ModuleType, progress: Progress) -> Any:
     """A TensorRT builder progress monitor (TensorRT >= 10) reporting the top-level phase to ``progress``."""
 
-    class _Monitor(trt.IProgressMonitor):  # type: ignore[misc, name-defined]
+    class _Monitor(trt.IProgressMonitor):  # type: ignore[name-defined]
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
             self.steps: dict[str, int] = {}

@@ -114,7 +114,8 @@ class SharedPooling:
 
     def __enter__(self) -> SharedPooling:
         for i, m in enumerate(self.layers):
-            m.forward = types.MethodType(self._make_forward(i), m)  # instance attribute shadows the class method
+            # an instance attribute shadows the class method (undone in __exit__)
+            m.forward = types.MethodType(self._make_forward(i), m)  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -103,7 +103,7 @@ class TorchEngine(BaseEngine):
         self.channels_last = True if channels_last is None else channels_last
         net = cast_network(source, precision).to(self.device)
         if self.channels_last:
-            net = net.to(memory_format=torch.channels_last)
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack the keyword
         if cuda:
             torch.backends.cudnn.benchmark = True  # fixed frame size: autotuned kernels pay off
             torch.backends.cuda.matmul.allow_tf32 = True

@@ -8,7 +8,7 @@ timestamps). The pipeline never gets a stack whose order was not checked.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -106,7 +106,7 @@ class BackendBase:
     def close(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def __enter__(self) -> BackendBase:
+    def __enter__(self) -> Self:
         self.open()
         return self
 

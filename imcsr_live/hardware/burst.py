@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -288,11 +289,11 @@ class BurstEngine:
 
     def _stop_quietly(self) -> None:
         c = self.calls
-        for step in (
-            c.stop_sequence,
-            lambda: self.slm and c.slm_stop_sequence(self.slm),
-            lambda: c.set_shutter_open(0),
-        ):
+        slm = self.slm
+        steps: list[Callable[[], object]] = [c.stop_sequence, lambda: c.set_shutter_open(False)]
+        if slm:
+            steps.insert(1, lambda: c.slm_stop_sequence(slm))
+        for step in steps:
             try:
                 step()
             except Exception as exc:  # cleanup must not hide the error that got us here

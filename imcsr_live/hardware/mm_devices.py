@@ -41,9 +41,10 @@ from pymmcore_plus.experimental.unicore import (
 from imcsr_live.config import RigConfig, load_rig_config, parse_rig_config
 from imcsr_live.hardware.patterns import PatternDecoder, slm_pixel_um
 from imcsr_live.hardware.simulated import position_seed
+from imcsr_live.illumination import pattern_params
 from imcsr_live.synth.camera import CameraParams, expose
 from imcsr_live.synth.forward import SimForwardModel, pattern_frame
-from imcsr_live.synth.world import PHOTON_PERCENTILE, WORLDS, make_specimen, optics_params, pattern_params
+from imcsr_live.synth.world import PHOTON_PERCENTILE, WORLDS, make_specimen, optics_params
 
 # Optics and pattern of hardware_configs/simulated.toml: used until the camera's RigConfig property names a TOML.
 _DEFAULT_RIG = {
@@ -70,9 +71,10 @@ def _register(device: Any) -> None:
 
 def _unregister(device: Any) -> None:
     with _registry_lock:
-        ref = _registry.get(device.get_label())
+        label = device.get_label()
+        ref = _registry.get(label)
         if ref is not None and ref() is device:
-            del _registry[device.get_label()]
+            del _registry[label]
 
 
 def wired(label: str, kind: type) -> Any | None:
@@ -343,7 +345,8 @@ class SimCamera(CameraDevice):
         self._last_wall = time.monotonic()
         self._decoded: tuple[Any, Any] | None = None  # (key, DecodedPattern)
         self._decoder: tuple[tuple[int, int], PatternDecoder] | None = None
-        reg = self.register_property
+        # pymmcore-plus types the getter/setter argument with a type variable it never binds: take it as Any
+        reg: Callable[..., None] = self.register_property
         reg("SensorWidth", getter=lambda s: s._size[1], setter=lambda s, v: s._resize(w=int(v)), property_type=int)
         reg("SensorHeight", getter=lambda s: s._size[0], setter=lambda s, v: s._resize(h=int(v)), property_type=int)
         reg("PixelType", getter=lambda s: s._pixel_type, setter=SimCamera._set_pixel_type,

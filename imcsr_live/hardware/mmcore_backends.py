@@ -207,8 +207,7 @@ def quiet_bridge_threads(settle_s: float = 3.0) -> Iterator[None]:
     def hook(args: threading.ExceptHookArgs) -> None:
         thread = args.thread
         if thread is not None and thread.name.startswith(BRIDGE_THREAD_PREFIX):
-            log.debug("pycromanager bridge thread %s ended: %s", thread.name, args.exc_value,
-                      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # fmt: skip
+            log.debug("pycromanager bridge thread %s ended: %s", thread.name, args.exc_value, exc_info=args.exc_value)
             return
         previous(args)
 
@@ -259,7 +258,9 @@ class PycromanagerBackend(_MMBackend):
         """``Core()`` in a worker thread: a missing Micro-Manager must not hang or kill the app."""
         factory = self._core_factory
         if factory is None:
-            from pycromanager import Core as factory
+            from pycromanager import Core
+
+            factory = Core
         result: dict[str, Any] = {}
 
         def run() -> None:

@@ -190,10 +190,10 @@ def _as_uint16(path: Path, data: np.ndarray) -> np.ndarray:
     if kind == "f":
         if not np.isfinite(data).all():
             raise InputDataError(f"{path}: {data.dtype} data contains NaN or infinite values; give raw camera counts")
-        low, high = float(data.min()), float(data.max())
-        if low < 0 or high > _UINT16_MAX:
+        low_f, high_f = float(data.min()), float(data.max())
+        if low_f < 0 or high_f > _UINT16_MAX:
             raise InputDataError(
-                f"{path}: {data.dtype} values span {low:g}..{high:g}, outside camera counts 0..{_UINT16_MAX}; "
+                f"{path}: {data.dtype} values span {low_f:g}..{high_f:g}, outside camera counts 0..{_UINT16_MAX}; "
                 "give the raw uint16 frames (not background-subtracted or normalised data)"
             )
         if not np.array_equal(data, np.round(data)):

@@ -20,7 +20,8 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 class StreamWriter(Protocol):
-    written: int
+    @property
+    def written(self) -> int: ...
 
     def append(self, frame: np.ndarray, time_s: float | None = None) -> int: ...
     def check_present(self) -> None: ...

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import tifffile
 
 from imcsr_live.errors import InputDataError
@@ -87,7 +88,7 @@ class TimelapseFile:
         if not 0 <= t < self.shape[0]:
             raise IndexError(f"timepoint {t} outside 0..{self.shape[0] - 1}")
         data = np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=self.dtype), self.shape[1:]))
-        buffer, position = memoryview(data).cast("B"), self._offset + t * self._frame_bytes
+        buffer, position = memoryview(data.data).cast("B"), self._offset + t * self._frame_bytes
         assert self._fd is not None, "file closed"
         while buffer:  # a full disk raises OSError (ENOSPC) here instead of SIGBUS
             done = os.pwrite(self._fd, buffer, position)
@@ -106,7 +107,7 @@ class TimelapseFile:
 
 
 def create_timelapse(
-    path: str | Path, shape: tuple[int, ...], dtype: np.dtype | str, meta: StackMetadata
+    path: str | Path, shape: tuple[int, ...], dtype: npt.DTypeLike, meta: StackMetadata
 ) -> TimelapseFile:
     """Create an OME-TIFF of the given shape filled with zeros and return a writer for its pixels.
 
@@ -218,7 +219,7 @@ class OmeTiffAppender:
         self.written = t + 1
         if self._description is None:
             with tifffile.TiffFile(self.path) as tif:
-                tag = tif.pages[0].tags["ImageDescription"]
+                tag = tif.pages.first.tags["ImageDescription"]
                 self._description = (tag.valueoffset, tag.count - 1)  # the value ends with a NUL: keep it
                 self._description_tag = (tag.offset, tif.tiff.byteorder)
         else:
@@ -282,6 +283,7 @@ class OmeTiffAppender:
         """After a failed write, end the page chain at the last whole timepoint (pages past it are garbage)."""
         with tifffile.TiffFile(self.path) as tif:
             last = tif.pages[self.written * self._planes - 1]
+            assert isinstance(last, tifffile.TiffPage)  # pages, not frames: TiffFile's default
             pointer = last.offset + tif.tiff.tagnosize + len(last.tags) * tif.tiff.tagsize
             pointer_size = tif.tiff.offsetsize
         fd = os.open(self.path, os.O_WRONLY)
@@ -369,7 +371,7 @@ def _metadata_from_ome(xml: str | None, axes: str) -> StackMetadata:
     channels = pixels.findall("ome:Channel", ns)
     names = tuple(c.get("Name", "") for c in channels if c.get("Name"))
     colours = tuple(
-        "#{:06X}".format((int(c.get("Color")) & 0xFFFFFFFF) >> 8) for c in channels if c.get("Color") is not None
+        f"#{(int(colour) & 0xFFFFFFFF) >> 8:06X}" for c in channels if (colour := c.get("Color")) is not None
     )
     extra: dict[str, Any] = {}
     desc = image.find("ome:Description", ns) if image is not None else None

@@ -82,9 +82,11 @@ def channel_looks(spec: ImageSpec) -> list[ChannelLook]:
         display = display if isinstance(display, dict) else {}
         levels = display.get("levels")
         ok = isinstance(levels, list | tuple) and len(levels) == 2 and all(isinstance(v, int | float) for v in levels)
-        ok = ok and float(levels[0]) < float(levels[1])
-        start, end = (float(levels[0]), float(levels[1])) if ok else full
-        colour = display.get("color") if is_hex_colour(display.get("color"), hash_optional=True) else colour
+        start, end = (float(levels[0]), float(levels[1])) if ok and levels else full
+        if start >= end:
+            start, end = full
+        saved_colour = display.get("color")
+        colour = str(saved_colour) if is_hex_colour(saved_colour, hash_optional=True) else colour
         looks.append(
             ChannelLook(str(display.get("name") or label), str(colour).lstrip("#").upper(), start, end,
                         bool(display.get("visible", True)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from pydantic import ValidationError
@@ -48,7 +48,7 @@ def save_checkpoint(
     ``confidence_reference``: thresholds of the per-frame confidence verdict
     (:meth:`imcsr_live.model.confidence.ConfidenceReference.to_dict`), fitted on the validation set.
     """
-    net: IMCSRNet = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    net = cast(IMCSRNet, getattr(model, "module", model))  # unwrap DistributedDataParallel
     if len(structures) != net.cfg.out_channels:
         raise CheckpointError(f"{len(structures)} structures for a network with {net.cfg.out_channels} outputs")
     weights, card_path = checkpoint_paths(stem)

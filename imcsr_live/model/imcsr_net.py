@@ -142,6 +142,7 @@ class IMCSRNet(nn.Module):
         # the first Adam steps drive every logit far negative together and the sigmoid saturates ("dead" output).
         with torch.no_grad():
             self.out.weight.mul_(0.1)
+            assert self.out.bias is not None  # Conv2d(bias=True)
             self.out.bias.fill_(OUTPUT_BIAS_INIT)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
@@ -49,7 +49,7 @@ from imcsr_live.pipeline.display_bus import DisplayBus
 from imcsr_live.pipeline.memory import keep_large_allocations_unpooled
 from imcsr_live.pipeline.recorder import Recorder, RecordItem
 from imcsr_live.pipeline.scheduler import IntervalScheduler, Pausable
-from imcsr_live.pipeline.validation import RealImages, ValidationResult, Validator
+from imcsr_live.pipeline.validation import RealImages, ValidationResult, ValidationStacks, Validator
 
 log = logging.getLogger(__name__)
 
@@ -464,7 +464,7 @@ class LivePipeline(Pausable):
             item = self._raw_q.get()
             if item is _END:
                 break
-            stack, acquired, taken = item  # type: ignore[misc]
+            stack, acquired, taken = cast("tuple[RawStack, float, ValidationStacks | None]", item)
             start = time.monotonic()
             try:
                 recon = self.reconstructor.reconstruct(stack.frames, stack.index)
@@ -492,7 +492,7 @@ class LivePipeline(Pausable):
                 if window is not None:
                     self._separate(window.frames, window.centre, window.centre[2]["acquired"])
                 break
-            stack, recon, stamps, real = item  # type: ignore[misc]
+            stack, recon, stamps, real = cast(_Centre, item)
             window = buffer.push(np.asarray(recon.sr, dtype=np.float32), (stack, recon, stamps, real))
             if window is not None:
                 self._separate(window.frames, window.centre, stamps["acquired"])

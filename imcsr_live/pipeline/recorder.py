@@ -24,10 +24,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from imcsr_live.config import RecordingFormat
 from imcsr_live.io.streams import OmeTiffWriter, StreamWriter, is_tiff, tiff_stem, timepoints_file
 from imcsr_live.io.tiff import FileGoneError
 from imcsr_live.io.zarr import ImageSpec, OmeZarrWriter, StoreGoneError
@@ -69,7 +70,7 @@ class RecordingPlan:
     """Where and what to record."""
 
     path: Path
-    format: Literal["ome-zarr", "ome-tiff"]
+    format: RecordingFormat
     separated: ImageSpec
     raw: ImageSpec | None = None
     sr: ImageSpec | None = None

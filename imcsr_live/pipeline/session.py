@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from imcsr_live.config import RigConfig
+from imcsr_live.config import RecordingFormat, RigConfig
 from imcsr_live.engine import ModelSource, load_model, select_engine
 from imcsr_live.engine.base import Progress
 from imcsr_live.engine.model_source import WEIGHTS_DIR
@@ -63,7 +63,7 @@ def resolve_model(rig: RigConfig, requested: Path | None) -> ModelSource:
     return load_model(path, expect_structures=rig.structure_names)
 
 
-def recording_format(path: Path, configured: str) -> str:
+def recording_format(path: Path, configured: RecordingFormat) -> RecordingFormat:
     """An explicit ``.tif``/``.ome.tif`` or ``.zarr`` suffix wins over ``[recording] format``."""
     if is_tiff(path):
         return "ome-tiff"

@@ -248,7 +248,7 @@ class TrainingAcquisition:
     def _take(self, t: int, session: int, total: int) -> None:
         m = self.manifest
         started, t0 = now_utc(), time.monotonic()
-        positions = m.positions or [None]
+        positions: list[StagePosition | None] = [*m.positions] or [None]
         for p in range(len(positions)):  # an interrupted earlier try of this timepoint leaves no files behind
             shutil.rmtree(timepoint_dir(self.root, p, t), ignore_errors=True)
         shifts: dict[str, list[list[float]]] = {name: [] for name in self.presets}

@@ -57,7 +57,7 @@ class ImageLayer:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.counts.shape  # type: ignore[return-value]
+        return self.counts.shape
 
     def value_at(self, y: int, x: int) -> float:
         """The image value at pixel (y, x) (to within one count)."""
@@ -156,8 +156,11 @@ class RecordingStatus:
 class DisplaySource(Protocol):
     """Anything the main window can show; optional controls are announced by :meth:`info`."""
 
-    channel_names: list[str]
-    channel_colors: list[str]
+    @property
+    def channel_names(self) -> list[str]: ...
+    @property
+    def channel_colors(self) -> list[str]: ...
+
     title: str
 
     def start(self) -> None: ...

@@ -53,6 +53,7 @@ looks the same whatever else is requested. See ``docs/worlds/independent.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage, sparse
@@ -75,7 +76,7 @@ ER_BIN_WIDTH_UM = (0.055, 0.077, 0.105)
 MT_STEP_UM = 0.1  # random-walk step
 
 
-def _loguniform(rng: np.random.Generator, lo: float, hi: float, size=None):
+def _loguniform(rng: np.random.Generator, lo: float, hi: float, size: int | None = None) -> Any:
     return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
 
 
@@ -289,7 +290,9 @@ class _Microtubules:
         diag = np.hypot(width_um, height_um) + 2 * margin
         plus_len = rng.exponential(max(width_um, height_um) * rng.uniform(0.3, 1.0), n)
         curl = rng.uniform(0.5, 4.0, n)
-        walk = dict(persistence_um=self.persistence_um, align_per_um=self.align_per_um, bias_per_um=bias)
+        walk: dict[str, Any] = dict(
+            persistence_um=self.persistence_um, align_per_um=self.align_per_um, bias_per_um=bias
+        )
         back = _walk(rng, seeds, heading + np.pi, cell, box, np.full(n, 1.5 * diag), curl, inward=True, **walk)
         fwd = _walk(rng, seeds, heading, cell, box, plus_len + 3.0, curl, inward=False, **walk)
         n_back = (~np.isnan(back[:, :, 0])).sum(axis=0)
@@ -577,14 +580,14 @@ class _ER:
         self.junctions = np.flatnonzero(deg >= 3)
         self.junction_gain = rng.uniform(0.6, 1.5)
         self.smooth, self.segments, chain_of_point = self._smoother(sequences, n_total)
-        c = len(sequences)
+        n_chains = len(sequences)
         median_width = rng.uniform(0.055, 0.09)
-        self.width_um = np.clip(median_width * np.exp(rng.normal(0, 0.25, c)), 0.045, 0.14)
-        self.brightness = rng.uniform(0.75, 1.25, c)
+        self.width_um = np.clip(median_width * np.exp(rng.normal(0, 0.25, n_chains)), 0.045, 0.14)
+        self.brightness = rng.uniform(0.75, 1.25, n_chains)
         width_bin = np.searchsorted(ER_WIDTH_BINS_UM, self.width_um, side="right") - 1
         self.segment_chain = chain_of_point[self.segments]
         self.segment_bin = width_bin[self.segment_chain]
-        self.n_tubules = c
+        self.n_tubules = n_chains
         self.diffusion = rng.uniform(0.0005, 0.003) * np.where(deg <= 1, 3.0, 1.0)
         self.hole_diffusion = rng.uniform(0.0005, 0.002)
 
@@ -617,7 +620,9 @@ class _ER:
         return chains
 
     @staticmethod
-    def _smoother(chains: Sequence[Sequence[int]], n_nodes: int):
+    def _smoother(
+        chains: Sequence[Sequence[int] | np.ndarray], n_nodes: int
+    ) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
         """Sparse operator node positions -> smoothed chain points, the segment starts, each point's chain."""
         cache: dict[int, np.ndarray] = {}
 
@@ -906,9 +911,11 @@ class IndependentSpecimen:
                 self.microtubules.render(buf, px, field, off)
                 img = _blur(buf, MT_SIGMA_UM, px)
             elif kind == "er":
+                assert self.er is not None  # "er" in self.kinds
                 img = self.er.render(px, shape, off, self.cell)
             else:
                 img = np.zeros(shape, np.float32)
+                assert self.lysosomes is not None  # "lysosomes" in self.kinds
                 self.lysosomes.render(img, px, self.lysosome_centres_um() + off)
             layers[kind] = np.maximum(img, 0.0) * np.float32(self.brightness[kind])
         return np.stack([layers[k] for k in self.kinds]).astype(np.float32, copy=False)

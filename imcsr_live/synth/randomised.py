@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import ndimage
@@ -116,7 +116,7 @@ class StyledMicrotubules(Microtubules):
 
 def _draw_microtubules(rng: np.random.Generator, center: np.ndarray) -> tuple[str, StyledMicrotubuleParams]:
     family = str(rng.choice(MICROTUBULE_FAMILIES))
-    common = {
+    common: dict[str, Any] = {
         "bundle_fraction": float(rng.uniform(0.1, 0.4)) if rng.random() < 0.6 else 0.0,
         "along_sigma": float(rng.uniform(0.1, 0.6)),
         "along_correlation_um": float(rng.uniform(1.0, 5.0)),
@@ -234,7 +234,7 @@ class StyledER(EndoplasmicReticulum):
         if p.junction_gain > 0:
             junctions = self.junction_degrees() >= 3
             mass = p.junction_gain * 0.15 * p.intensity_per_um * brightness
-            img += render_points(grid, self.junction_positions_um()[junctions], mass, 2 * p.tubule_width_um)
+            img += render_points(grid, self.junction_positions_um()[junctions], np.asarray(mass), 2 * p.tubule_width_um)
         centers, radii, harmonics = self._sheet_layout()
         if len(centers):
             peak = np.append(self._sheet_brightness, 1.0)[: len(centers)] * p.sheet_intensity * brightness
@@ -258,7 +258,7 @@ class StyledER(EndoplasmicReticulum):
 
 def _draw_er(rng: np.random.Generator, field: Field) -> tuple[str, StyledERParams]:
     family = str(rng.choice(ER_FAMILIES))
-    common = {
+    common: dict[str, Any] = {
         "tubule_width_um": float(rng.uniform(0.04, 0.1)),
         "thick_fraction": float(rng.uniform(0.05, 0.4)),
         "thick_width_factor": float(rng.uniform(1.6, 2.5)),
@@ -334,7 +334,7 @@ class StyledLysosomes(Lysosomes):
 
 def _draw_lysosomes(rng: np.random.Generator) -> tuple[str, StyledLysosomeParams]:
     family = str(rng.choice(LYSOSOME_FAMILIES))
-    common = {
+    common: dict[str, Any] = {
         "density_per_um2": float(math.exp(rng.uniform(math.log(0.04), math.log(0.3)))),
         "directed_fraction": float(rng.uniform(0.2, 0.7)),
         "brightness_sigma": float(rng.uniform(0.35, 0.6)),

@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ import torch
 from imcsr_live.errors import InputDataError
 from imcsr_live.model.normalization import normalize_input
 from imcsr_live.train.degrade import SimReconApproximation
+
+if TYPE_CHECKING:
+    from imcsr_live.synth.forward import SimForwardModel
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".mrc")
 NORM_PERCENTILE = 99.9
@@ -46,7 +50,7 @@ class StructurePool:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(min(im.shape[d] for im in self.images) for d in (2, 3))  # type: ignore[return-value]
+        return min(im.shape[2] for im in self.images), min(im.shape[3] for im in self.images)
 
     def describe(self) -> str:
         cells = ", ".join(
@@ -71,7 +75,7 @@ def synthetic_pool(
     interval_s: float = 2.0,
     seed: int = 0,
     sr_pixel_um: float = 0.0313,
-    forward=None,
+    forward: SimForwardModel | None = None,
 ) -> StructurePool:
     """Render ``cells`` independent synthetic cells per structure on the SR grid, band-limited to the SIM passband.
 
@@ -200,11 +204,13 @@ class NormalisingSampler:
 
     spec: SampleSpec
 
-    def raw_sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
+    def raw_sample(
+        self, rng: np.random.Generator, *, patch: int | None = None, augment: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         """``(inputs (in_frames, p, p) unnormalised, targets (C, p, p) in the same units, photons)``."""
         raise NotImplementedError
 
-    def sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
+    def sample(self, rng: np.random.Generator, **kw: Any) -> tuple[np.ndarray, np.ndarray, float]:
         x, targets, photons = self.raw_sample(rng, **kw)
         x, scale = normalize_input(x)
         y = np.clip(targets / np.float32(scale), 0.0, 1.0)
@@ -273,16 +279,19 @@ class SeparationSampler(NormalisingSampler):
         scale = self.degrader.photon_scale(clean[clean.shape[0] // 2], photons)
         return np.stack([self.degrader.degrade(f * np.float32(scale), rng) for f in clean]) / np.float32(scale)
 
-    def raw_sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
+    def raw_sample(
+        self, rng: np.random.Generator, *, patch: int | None = None, augment: bool | None = None, **kw: Any
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """As the base class; ``kw``: ``cells`` / ``ratios`` of :meth:`clean_sum_and_targets`."""
         photons = float(rng.choice(self.spec.photons)) if self.degrader is not None else float("nan")
-        clean, targets = self.clean_sum_and_targets(rng, **kw)
+        clean, targets = self.clean_sum_and_targets(rng, patch=patch, augment=augment, **kw)
         return self.make_input(clean, None if math.isnan(photons) else photons, rng), targets, photons
 
 
 class SampleStream(torch.utils.data.IterableDataset):
     """Endless ``(inputs, targets)`` samples; each DataLoader worker and each DDP rank gets its own stream."""
 
-    def __init__(self, sampler: SeparationSampler, seed: int, rank: int = 0) -> None:
+    def __init__(self, sampler: NormalisingSampler, seed: int, rank: int = 0) -> None:
         super().__init__()
         self.sampler = sampler
         self.seed = seed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ METRICS = ("nrmse", "ssim", "pcc")
 
 @dataclass
 class EvalReport:
-    rows: list[dict[str, object]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # level, structure, method, metrics
     files: list[Path] = field(default_factory=list)
 
     def median(self, level: str, structure: str, method: str, metric: str) -> float:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,6 +36,10 @@ from imcsr_live.train.data import SampleSpec, SeparationSampler, StructurePool, 
 from imcsr_live.train.degrade import SimDegradeParams, SimReconApproximation
 from imcsr_live.train.eval_report import EvalReport
 from imcsr_live.train.pipeline_data import drop_render_pool, one_torch_thread, render_pool
+
+if TYPE_CHECKING:
+    from imcsr_live.recon.reconstructor import Reconstructor
+    from imcsr_live.synth.world import SyntheticMicroscope
 
 # Cell seeds of the named worlds' test data start here: far above every training and validation seed (training
 # renders seeds from 0 up to ~10^7), so an evaluation never images a cell a model was trained on. Test image i
@@ -173,7 +178,9 @@ class EvalLevel:
         return frames, truth * np.float32(least_squares_gain(*inner))
 
 
-def _pipeline(rig: RigConfig, photons: float, size: int, seed: int, world: str = "default"):
+def _pipeline(
+    rig: RigConfig, photons: float, size: int, seed: int, world: str = "default"
+) -> tuple[SyntheticMicroscope, Reconstructor]:
     """A synthetic microscope of ``world`` (raw frames of half the SR size) and a fresh reconstructor."""
     from imcsr_live.train.pipeline_data import pipeline_session
 
@@ -277,10 +284,10 @@ def load_eval_levels(
         raise InputDataError(f"evaluation data {root} not found; pass {choices}")
     subdirs = sorted(p for p in root.iterdir() if p.is_dir())
     if subdirs and all(p.name not in names for p in subdirs) and any((p / names[0]).is_dir() for p in subdirs):
-        levels = [p for p in subdirs if (p / names[0]).is_dir()]
+        folders = [p for p in subdirs if (p / names[0]).is_dir()]
     else:
-        levels = [root]
-    return [EvalLevel(lv.name if lv != root else "data", folder_pool(lv, names, frames=frames), None) for lv in levels]
+        folders = [root]
+    return [EvalLevel(f.name if f != root else "data", folder_pool(f, names, frames=frames), None) for f in folders]
 
 
 def _eval_rig(rig: Path | None) -> tuple[RigConfig, Path]:
@@ -348,10 +355,11 @@ def load_eval_sets(
     levels = load_eval_levels(
         data, names, frames, photons=photons, images=images, size=size, seed=seed, rig=rig, workers=workers
     )
-    return [
-        EvalSet(lv.level, *map(np.stack, zip(*lv.images(frames, images, seed), strict=True)), margin=lv.margin)
-        for lv in levels
-    ]
+    sets = []
+    for lv in levels:
+        inputs, targets = map(np.stack, zip(*lv.images(frames, images, seed), strict=True))
+        sets.append(EvalSet(lv.level, inputs, targets, margin=lv.margin))
+    return sets
 
 
 @torch.no_grad()

@@ -28,6 +28,7 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,10 @@ from imcsr_live.errors import InputDataError
 from imcsr_live.fileio import atomic_path
 from imcsr_live.model.normalization import normalize_input
 from imcsr_live.train.data import NormalisingSampler, SampleSpec
+
+if TYPE_CHECKING:
+    from imcsr_live.recon.reconstructor import Reconstructor
+    from imcsr_live.synth.world import SyntheticMicroscope
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +51,13 @@ EDGE_MARGIN = 24
 
 
 def pipeline_session(
-    rig: RigConfig, photons: float, size: int, seed: int, brightness_range=None, world: str = "default"
-):
+    rig: RigConfig,
+    photons: float,
+    size: int,
+    seed: int,
+    brightness_range: Sequence[float] | None = None,
+    world: str = "default",
+) -> tuple[SyntheticMicroscope, Reconstructor]:
     """A synthetic microscope (raw frames of half the SR ``size``) and a fresh reconstructor.
 
     ``brightness_range`` sets the default world's per-structure brightness factors (default: the world's own);
@@ -57,7 +67,11 @@ def pipeline_session(
     from imcsr_live.synth.specimen import SpecimenParams
     from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
 
-    specimen = None if brightness_range is None else SpecimenParams(cell_brightness_range=tuple(brightness_range))
+    specimen = (
+        None
+        if brightness_range is None
+        else SpecimenParams(cell_brightness_range=(brightness_range[0], brightness_range[1]))
+    )
     settings = WorldSettings(
         raw_shape=(size // 2, size // 2), photons=photons, seed=seed, specimen=specimen, world=world
     )
@@ -65,7 +79,13 @@ def pipeline_session(
 
 
 def pipeline_sequence(
-    rig: RigConfig, photons: float, size: int, seed: int, frames: int, brightness_range=None, world: str = "default"
+    rig: RigConfig,
+    photons: float,
+    size: int,
+    seed: int,
+    frames: int,
+    brightness_range: Sequence[float] | None = None,
+    world: str = "default",
 ) -> tuple[np.ndarray, np.ndarray]:
     """``frames`` consecutive timepoints of one synthetic cell through the live pipeline.
 
@@ -348,8 +368,10 @@ class PipelineSampler(NormalisingSampler):
             x, y = _augment_pair(x, y, rng)
         return np.ascontiguousarray(x), np.ascontiguousarray(y), float(pool.photons[k])
 
-    def raw_sample(self, rng: np.random.Generator, **kw) -> tuple[np.ndarray, np.ndarray, float]:
-        return self.crop(rng, **kw)
+    def raw_sample(
+        self, rng: np.random.Generator, *, patch: int | None = None, augment: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        return self.crop(rng, patch=patch, augment=augment)
 
     def iter_full(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every sequence's first window, full size, normalised (tests, inspection)."""

@@ -113,7 +113,7 @@ def _pipeline_samplers(
             "set [data] rig to a rig TOML with the same structures in the same order"
         )
     text = rig_path.read_text(encoding="utf-8")
-    kw = {"photons": list(d.photons), "size": d.size, "frames": d.frames or max(cfg.model.in_frames, 1),
+    kw: dict[str, Any] = {"photons": list(d.photons), "size": d.size, "frames": d.frames or max(cfg.model.in_frames, 1),
           "in_frames": cfg.model.in_frames,
           "brightness_range": tuple(d.brightness_range), "world": d.world,
           "default_fraction": d.default_fraction}  # fmt: skip
@@ -158,7 +158,7 @@ def build_samplers(
         patch=d.patch,
         in_frames=frames,
         target=cfg.target_indices,
-        brightness_range=tuple(d.brightness_range),
+        brightness_range=d.brightness_range,
         photons=list(d.photons),
     )
     if d.kind == "pipeline":
@@ -173,7 +173,7 @@ def build_samplers(
         rig_path = cfg.resolve(d.rig) or default_rig("simulated")
         rig = load_rig_config(rig_path)
         degrader = SimReconApproximation(SimDegradeParams.from_rig(rig))
-        kw = {
+        kw: dict[str, Any] = {
             "size": d.size,
             "frames": d.frames or max(frames, 1),
             "interval_s": d.interval_s,
@@ -382,7 +382,7 @@ class Trainer:
             # Same initial weights on every rank (DDP also broadcasts them, but be explicit for clarity).
             torch.manual_seed(t.seed)
             model = IMCSRNet(cfg.net_config()).to(self.device)
-            ddp_kw = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}
+            ddp_kw: dict[str, Any] = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}
             net: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(model, **ddp_kw)
             torch.manual_seed(t.seed + self.rank)
         else:

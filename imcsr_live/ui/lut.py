@@ -52,16 +52,16 @@ class ChannelDisplay:
             and float(levels[0]) < float(levels[1])
         ):  # fmt: skip
             raise ValueError(f"levels {levels!r} are not [min, max] with min < max")
-        flags = {key: data.get(key, default) for key, default in (("visible", True), ("auto", False))}
-        if not all(isinstance(v, bool) for v in flags.values()):
-            raise ValueError(f"visible/auto {flags} are not true/false")
+        visible, auto = data.get("visible", True), data.get("auto", False)
+        if not isinstance(visible, bool) or not isinstance(auto, bool):
+            raise ValueError(f"visible/auto {visible!r}/{auto!r} are not true/false")
         return cls(
             name=name,
             color=color,
-            visible=flags["visible"],
+            visible=visible,
             levels=(float(levels[0]), float(levels[1])) if isinstance(levels, list) else None,
             gamma=float(saved_gamma),  # type: ignore[arg-type]
-            auto=flags["auto"],
+            auto=auto,
         )
 
 

@@ -103,7 +103,11 @@ class ValidationPanel(QtWidgets.QWidget):
             self.map_items.append(item)
         layout.addWidget(self.maps, 2)
         self.enable_box.toggled.connect(self._apply)
-        self.every_spin.valueChanged.connect(lambda _: self.enable_box.isChecked() and self._apply(True))
+        self.every_spin.valueChanged.connect(self._every_changed)
+
+    def _every_changed(self, _: int) -> None:
+        if self.enable_box.isChecked():
+            self._apply(True)
 
     def _apply(self, on: bool) -> None:
         every = self.every_spin.value() if on else None
