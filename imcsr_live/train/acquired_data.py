@@ -19,6 +19,7 @@ it was trained on.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 from imcsr_live.errors import InputDataError
 from imcsr_live.fileio import file_sha256
 from imcsr_live.io.training_dataset import MANIFEST, DatasetManifest, read_manifest, read_sr
+from imcsr_live.model.normalization import normalize_input
 from imcsr_live.train.data import NORM_PERCENTILE, NormalisingSampler, SampleSpec, _augment
 from imcsr_live.train.pipeline_data import EDGE_MARGIN
 
@@ -155,6 +157,15 @@ class AcquiredSampler(NormalisingSampler):
         ratios = np.exp(rng.uniform(math.log(lo), math.log(hi), size=crop.shape[0])).astype(np.float32)
         scaled = crop * ratios[:, None, None, None]
         return np.ascontiguousarray(scaled.sum(axis=0)), np.ascontiguousarray(scaled[:, nt // 2]), self.photons
+
+    def iter_full(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every window full size, the structures summed as they are (ratio 1), normalised: ``(inputs (T, H, W),
+        targets (S, H, W))`` in the same units (evaluation)."""
+        nt = self.spec.in_frames
+        for k, t0 in self.windows:
+            images = self.runs[k].images[t0 : t0 + nt].astype(np.float32)  # (T, S, H, W)
+            x, scale = normalize_input(images.sum(axis=1))
+            yield x, images[nt // 2] / np.float32(scale)
 
 
 def dataset_record(root: Path) -> dict[str, Any]:
