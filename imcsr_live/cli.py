@@ -729,13 +729,15 @@ def acquire_training(
         typer.Option(
             "--presets",
             help="P1,P2,...: one excitation preset per structure, in the rig's order "
-            "(default: each [[structures]] preset)",
+            "(default: the preset of each structure in the rig TOML)",
         ),
     ] = None,
     positions: Annotated[
         Path | None, typer.Option("--positions", help="CSV of stage positions, one x_um,y_um per line")
     ] = None,
-    overwrite: OverwriteOption = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="start the dataset in DIR again (its files are deleted first)")
+    ] = False,
 ) -> None:
     """Training data on a multi-colour sample: per timepoint one SIM stack per structure's preset, reconstructed."""
     from imcsr_live.config import load_rig_config
