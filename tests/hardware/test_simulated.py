@@ -58,3 +58,23 @@ def test_abort_stops_a_paced_burst(simulated_toml) -> None:
         threading.Timer(0.1, backend.abort).start()
         with pytest.raises(AcquisitionAbortedError, match="aborted on request"):
             backend.acquire_sim_stack()
+
+
+def test_training_rounds_move_the_specimen_on_and_each_position_is_another_cell(simulated_toml) -> None:
+    rig = load_rig_config(simulated_toml)
+
+    def er_truth(backend: SimulatedBackend) -> np.ndarray:
+        acquire_training_timepoint(backend, ["ER"])
+        assert backend.last_timepoint is not None
+        return backend.last_timepoint.ground_truth[0].ravel()  # the stack's only structure
+
+    with SimulatedBackend(rig, SETTINGS) as backend:
+        first, second = er_truth(backend), er_truth(backend)  # the preset again: the next timepoint
+        backend.move_to(150.0, -20.0)
+        elsewhere = er_truth(backend)
+        backend.move_to(0.0, 0.0)
+        back = er_truth(backend)  # the first cell, where it was left (one more timepoint on)
+        assert backend.info()["position_um"] == (0.0, 0.0)
+    assert not np.array_equal(first, second) and np.corrcoef(first, second)[0, 1] > 0.5
+    assert abs(np.corrcoef(first, elsewhere)[0, 1]) < 0.3
+    assert np.corrcoef(second, back)[0, 1] > 0.5 and not np.array_equal(second, back)
