@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imcsr_live.config import RigConfig
 from imcsr_live.errors import HardwareError, InputDataError
 from imcsr_live.pipeline.views import DisplaySource
+
+if TYPE_CHECKING:
+    from imcsr_live.pipeline.session import LiveRequest
+    from imcsr_live.pipeline.views import LiveView
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +67,11 @@ def run_live_pipeline(
 ) -> dict[str, object]:
     """Build the live pipeline for ``rig`` and run it; return its summary."""
     from imcsr_live.pipeline.live import timepoint_label
-    from imcsr_live.pipeline.session import LiveRequest, build_live_pipeline
-    from imcsr_live.pipeline.views import LiveView
+    from imcsr_live.pipeline.session import LiveRequest
 
     request = LiveRequest(options.model, options.frames, options.interval_s, options.record, options.validate_every)
-    pipeline = build_live_pipeline(rig, request, backend=backend, progress=progress)  # type: ignore[arg-type]
-    view = LiveView(pipeline, rig, prepare=not options.headless)
+    view = live_view(rig, request, backend=backend, progress=progress, window=not options.headless)
+    pipeline = view.pipeline
     if options.headless:
         total = options.frames
 
@@ -83,6 +87,7 @@ def run_live_pipeline(
 
         pipeline.display.subscribe(line)
     _show(rig, view, options, title, echo)
+    pipeline = view.pipeline  # the last run (the window's Run again replaces it)
     summary = pipeline.summary()
     medians = summary["latency_medians_ms"]
     dropped: dict[str, int] = summary["dropped_frames"]
@@ -106,6 +111,33 @@ def run_live_pipeline(
     if recording is not None and recording.error:  # never a silent partial result: the exit status says so
         raise InputDataError(f"the recording is incomplete: {recording.error}")
     return summary
+
+
+def live_view(
+    rig: RigConfig,
+    request: LiveRequest,
+    *,
+    backend: object | None = None,
+    progress: Callable[[str, float], None] | None = None,
+    window: bool = True,
+) -> LiveView:
+    """The first run's pipeline (built, not started) behind a :class:`LiveView`. For the ``window``, the view can
+    start the run again once it has ended (Run again): the next pipeline is built as the first one, with the interval
+    and validation in force then, and a ``--record`` recording goes to a free variant of its path (``NAME-2`` ...),
+    never over the earlier one."""
+    from imcsr_live.pipeline.live import LivePipeline
+    from imcsr_live.pipeline.session import build_live_pipeline, free_name
+    from imcsr_live.pipeline.views import LiveView
+
+    def rebuild(interval_s: float, validate_every: int | None) -> LivePipeline:
+        record = free_name(request.record) if request.record is not None else None
+        if record != request.record:
+            log.warning("%s exists; the new run records to %s instead", request.record, record)
+        again = replace(request, interval_s=interval_s, validate_every=validate_every, record=record)
+        return build_live_pipeline(rig, again, backend=backend, progress=progress)  # type: ignore[arg-type]
+
+    pipeline = build_live_pipeline(rig, request, backend=backend, progress=progress)  # type: ignore[arg-type]
+    return LiveView(pipeline, rig, prepare=window, rebuild=rebuild if window else None)
 
 
 def validation_text(result: object) -> str:

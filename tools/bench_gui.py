@@ -66,6 +66,8 @@ class StaticSource:
 
     def set_validate_every(self, every: int | None) -> None: ...
 
+    def restart(self) -> None: ...
+
 
 def synthetic_frames(size: int, channels: int, count: int, seed: int = 0) -> tuple[list, float]:
     """``count`` different frames of ``channels`` random-blob images; returns them and the median prepare ms."""

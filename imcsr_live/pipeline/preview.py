@@ -141,6 +141,9 @@ class SimulatedPreview(Pausable):
     def set_validate_every(self, every: int | None) -> None:
         raise InputDataError("the ground-truth preview separates nothing, so there is nothing to validate")
 
+    def restart(self) -> None:
+        raise InputDataError("the ground-truth preview cannot be started again; start the demo again for a new run")
+
     def latest(self) -> PreviewFrame | None:
         """The newest finished frame (older ones are simply replaced: latest wins)."""
         with self._lock:

@@ -6,6 +6,7 @@ its warm-up/compilation, reported through ``progress`` before the first live fra
 
 from __future__ import annotations
 
+import glob
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -100,6 +101,28 @@ class RecorderFactory:
         refuse_taken(plan)
         plan.separated.attributes.update(metadata or {})  # e.g. the display settings at the start
         return Recorder(plan)
+
+
+def free_name(path: Path) -> Path:
+    """``path`` if no recording of that name is there, else the first free ``NAME-2``, ``NAME-3`` ... (never
+    overwrite). Side files count: an OME-TIFF recording ``NAME.ome.tif`` also writes ``NAME.raw.ome.tif`` etc."""
+    name = path.name
+    for suffix in (".ome.zarr", ".ome.tiff", ".ome.tif", ".zarr", ".tiff", ".tif"):
+        if name.endswith(suffix):
+            stem, ext = name[: -len(suffix)], suffix
+            break
+    else:
+        stem, ext = name, ""
+
+    def taken(candidate: Path, candidate_stem: str) -> bool:
+        return candidate.exists() or any(candidate.parent.glob(glob.escape(candidate_stem) + ".*"))
+
+    if not taken(path, stem):
+        return path
+    n = 2
+    while taken(candidate := path.with_name(f"{stem}-{n}{ext}"), f"{stem}-{n}"):
+        n += 1
+    return candidate
 
 
 def refuse_taken(plan: RecordingPlan) -> None:

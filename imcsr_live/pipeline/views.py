@@ -14,6 +14,7 @@ import shutil
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -21,6 +22,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from imcsr_live.config import RigConfig
+from imcsr_live.errors import InputDataError
 from imcsr_live.model.confidence import FrameConfidence
 from imcsr_live.pipeline.live import LiveFrame, LivePipeline, PipelineEvent
 from imcsr_live.pipeline.validation import ValidationState
@@ -125,6 +127,7 @@ class SourceInfo:
     validate_every: int | None = None  # validation interval in force (None: off)
     validation_note: str = ""  # why the source cannot validate
     channel_unit: str = ""  # of the channel values (levels, histograms, cursor read-out)
+    can_restart: bool = False  # an ended run can be started again as a fresh one (:meth:`DisplaySource.restart`)
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,11 @@ class DisplaySource(Protocol):
         """Validate every ``every``-th timepoint from now on (None: off); raises ImcsrError if it cannot."""
         ...
 
+    def restart(self) -> None:
+        """Start a fresh run after this one ended (``info().can_restart``); raises ImcsrError if it cannot. May block
+        for seconds (hardware, engine warm-up): call it off the GUI thread."""
+        ...
+
 
 def free_disk_bytes(path: Path) -> int | None:
     """Free space on the disk that holds ``path`` (or its nearest existing parent)."""
@@ -215,9 +223,18 @@ class LiveView:
     are skipped), so display preparation never delays the next separation.
     """
 
-    def __init__(self, pipeline: LivePipeline, rig: RigConfig, prepare: bool = True) -> None:
-        """``prepare=False``: no display frames (headless runs; saves the per-frame preparation)."""
+    def __init__(
+        self,
+        pipeline: LivePipeline,
+        rig: RigConfig,
+        prepare: bool = True,
+        rebuild: Callable[[float, int | None], LivePipeline] | None = None,
+    ) -> None:
+        """``prepare=False``: no display frames (headless runs; saves the per-frame preparation). ``rebuild``: builds
+        the next run's pipeline as the first one was built, given the interval and validation in force (see
+        :meth:`restart`); None: the run cannot be started again."""
         self.pipeline = pipeline
+        self._rebuild = rebuild
         self.rig = rig
         self.channel_names = list(rig.structure_names)
         self.channel_colors = [s.color for s in rig.structures]
@@ -311,6 +328,7 @@ class LiveView:
             validate_every=self.pipeline.validator.every if self.pipeline.validator is not None else None,
             validation_note=self.pipeline.validation_unavailable or "",
             channel_unit=NORMALISED_UNIT,
+            can_restart=self._rebuild is not None,
         )
 
     def status(self) -> RunStatus:
@@ -383,6 +401,27 @@ class LiveView:
         self.pipeline.start()
         if self._thread is not None:
             self._thread.start()
+
+    def restart(self) -> None:
+        """A fresh run once this one has ended: the old pipeline is stopped (its recording finalised, the camera
+        released), a new one is built by ``rebuild`` with the interval and validation now in force, and started.
+        The display settings carry over. Blocks (backend, engine warm-up): call it off the GUI thread."""
+        if self._rebuild is None:
+            raise InputDataError("this run cannot be started again; start the app again for a new run")
+        old = self.pipeline
+        if old.running:
+            raise InputDataError("the run is still going; it can be started again once it has ended")
+        old.stop()
+        every = old.validator.every if old.validator is not None else None
+        new = self._rebuild(old.settings.interval_s, every)
+        new.display_settings = old.display_settings
+        if self._thread is not None:
+            new.display.subscribe(self._wake.set)
+        with self._lock:
+            self.pipeline = new
+            self._recorder = new.recorder
+            self._shown.clear()
+        new.start()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         return self.pipeline.wait(timeout_s)

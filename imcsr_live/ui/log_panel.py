@@ -99,6 +99,11 @@ class NoticeBanner(QtWidgets.QFrame):
         self.shown_seq = 0
         self.hide()
 
+    def reset(self) -> None:
+        """A new run: its errors count from 1 again."""
+        self.shown_seq = 0
+        self.hide()
+
     def show_error(self, seq: int, text: str, total: int) -> None:
         """Show error number ``seq`` (only if newer than the last one shown)."""
         if seq <= self.shown_seq:

@@ -201,6 +201,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.split_box.toggled.connect(self._split_toggled)
         self.channels.changed.connect(self._channel_changed)
         self.record.recording_changed.connect(self.acquisition.set_recording)
+        self.acquisition.restarted.connect(self._run_restarted)
         for panel in (self.acquisition, self.record, self.validation):
             panel.message.connect(self.log_panel.gui_message)
 
@@ -328,7 +329,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.record.refresh()
         self.validation.refresh()
         if self.acquisition.show_run(status):
-            self.record.run_ended()
+            self.record.run_ended()  # finishes a recording still running
+        self.acquisition.set_restart_ready(not self.record.finishing)  # the old run's recording is final first
+
+    def _run_restarted(self) -> None:
+        """Run again started a fresh run: recording is offered again, and the notice counts its errors from 1."""
+        self.notice.reset()
+        self.record.run_restarted()
 
     # -- channels ----------------------------------------------------------------------------------------------
     def _channel_changed(self, index: int) -> None:

@@ -6,7 +6,6 @@ thread so the window never freezes; the button says "finishing" until it is done
 
 from __future__ import annotations
 
-import glob
 import logging
 import threading
 import time
@@ -17,29 +16,8 @@ from typing import Any
 from qtpy import QtCore, QtWidgets
 
 from imcsr_live.errors import ImcsrError
+from imcsr_live.pipeline.session import free_name
 from imcsr_live.pipeline.views import DisplaySource, RecordingStatus, free_disk_bytes
-
-
-def free_name(path: Path) -> Path:
-    """``path`` if no recording of that name is there, else the first free ``NAME-2``, ``NAME-3`` ... (never
-    overwrite). Side files count: an OME-TIFF recording ``NAME.ome.tif`` also writes ``NAME.raw.ome.tif`` etc."""
-    name = path.name
-    for suffix in (".ome.zarr", ".ome.tiff", ".ome.tif", ".zarr", ".tiff", ".tif"):
-        if name.endswith(suffix):
-            stem, ext = name[: -len(suffix)], suffix
-            break
-    else:
-        stem, ext = name, ""
-
-    def taken(candidate: Path, candidate_stem: str) -> bool:
-        return candidate.exists() or any(candidate.parent.glob(glob.escape(candidate_stem) + ".*"))
-
-    if not taken(path, stem):
-        return path
-    n = 2
-    while taken(candidate := path.with_name(f"{stem}-{n}{ext}"), f"{stem}-{n}"):
-        n += 1
-    return candidate
 
 
 def default_recording_path() -> Path:
@@ -148,6 +126,18 @@ class RecordPanel(QtWidgets.QGroupBox):
             self.message.emit(logging.INFO, "the run has ended: finishing the recording")
             self.stop()
         elif not self.finishing:
+            self._set_button(False)
+
+    def run_restarted(self) -> None:
+        """A fresh run (Run again): recordings can be started again (to a free name, as at the first start); one
+        the new run records from its start shows on the next :meth:`refresh`."""
+        self._ended = False
+        can = self.source.info().can_record
+        self.path_edit.setEnabled(can)
+        self.browse.setEnabled(can)
+        self.numbers.setText("not recording")
+        self.numbers.setStyleSheet("")
+        if not self.finishing:
             self._set_button(False)
 
     def refresh(self) -> None:

@@ -1,0 +1,61 @@
+"""A finished run can be started again from the window (Run again) without relaunching: a fresh pipeline built as
+the first one was, with the interval in force, and its --record recording under a new name, never over the first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imcsr_live.hardware.simulated import SimulatedBackend
+from imcsr_live.synth.world import WorldSettings
+
+
+def test_a_finished_run_starts_again_and_records_to_a_new_name(rig, open_window, qtbot, tmp_path: Path) -> None:
+    from imcsr_live.io.zarr import read_ome_zarr
+    from imcsr_live.pipeline.session import LiveRequest
+    from imcsr_live.runs import live_view
+
+    path = tmp_path / "run.ome.zarr"
+    backend = SimulatedBackend(rig, WorldSettings(raw_shape=(64, 64), seed=1))
+    view = live_view(rig, LiveRequest(None, 3, 0.1, path), backend=backend)  # as `demo --frames 3 --record PATH`
+    window = open_window(rig, view)
+    acquisition, again = window.acquisition, window.acquisition.again_button
+    assert view.info().can_restart and again.isVisible() and not again.isEnabled()  # nothing ended yet
+    view.start()
+    first = view.pipeline
+    qtbot.waitUntil(lambda: acquisition.ended, timeout=120_000)
+    qtbot.waitUntil(again.isEnabled, timeout=30_000)  # once the first recording is final
+    assert not window.record.finishing and window.record.record_button.text() == "● Record"
+    separated, attributes = read_ome_zarr(path)
+    assert separated.shape[0] == 3 and attributes["imcsr_live"]["timepoints_recorded"] == 3
+    first_bytes = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    shown_before = window.frames_shown
+
+    again.click()
+    assert not again.isEnabled() and again.text() == "starting …"
+    qtbot.waitUntil(lambda: not acquisition.ended, timeout=120_000)  # the new run has started
+    second = view.pipeline
+    assert second is not first and not first.running and first.backend is second.backend  # the same camera, reopened
+    assert second.settings.interval_s == first.settings.interval_s and second.settings.timepoints == 3
+    live = acquisition.live_button
+    assert live.isEnabled() and live.isChecked() and live.text() == "Stop live" and not again.isEnabled()
+    assert window.record.path_edit.isEnabled()
+    qtbot.waitUntil(lambda: acquisition.ended, timeout=120_000)  # ... and ended after its own 3 timepoints
+    assert window.frames_shown > shown_before  # its frames reached the window
+    qtbot.waitUntil(lambda: second.recorder is None and not window.record.finishing, timeout=30_000)
+    # its recording went to a new name; the first one is byte for byte what it was
+    renamed = tmp_path / "run-2.ome.zarr"
+    separated2, attributes2 = read_ome_zarr(renamed)
+    assert separated2.shape[0] == 3 and attributes2["imcsr_live"]["timepoints_recorded"] == 3
+    assert {p: p.read_bytes() for p in path.rglob("*") if p.is_file()} == first_bytes
+    log = window.log_panel.toPlainText()
+    assert "a new run has started" in log and f"the new run records to {renamed}" in log
+    assert log.count("the live run has ended after 3 timepoints") == 2
+    qtbot.waitUntil(again.isEnabled, timeout=30_000)  # and again
+
+
+def test_run_again_is_not_offered_where_the_source_cannot_restart(rig, open_window, live_pipeline) -> None:
+    from imcsr_live.pipeline.views import LiveView
+
+    view = LiveView(live_pipeline(rig, timepoints=1), rig)  # no rebuild: e.g. a benchmark's pipeline
+    window = open_window(rig, view)
+    assert not view.info().can_restart and not window.acquisition.again_button.isVisible()
