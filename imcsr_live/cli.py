@@ -90,8 +90,10 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="machine-readable 
     """Versions, Qt binding, torch devices, available engines and Micro-Manager adapters."""
     from imcsr_live.engine.model_source import shipped_models
     from imcsr_live.sysinfo import collect_info
+    from imcsr_live.ui.window_check import check_window
 
     data = collect_info()
+    data["window"] = check_window().describe()
     data["models"] = [m.summary() for m in shipped_models()]
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -273,11 +275,12 @@ def _run_options(
 ) -> RunOptions:  # fmt: skip
     """Shared demo/live option rules: no screen -> headless; headless and screenshots need a frame count."""
     from imcsr_live.runs import RunOptions
-    from imcsr_live.ui.app import display_available
+    from imcsr_live.ui.window_check import check_window
 
-    if not headless and not display_available():
-        console.print("no screen found (DISPLAY unset): running headless; use QT_QPA_PLATFORM=offscreen with "
-                      "--screenshot to render the window anyway")  # fmt: skip
+    window = None if headless else check_window()
+    if window is not None and not window.ok:  # Qt would abort the process (exit 134): go on without the window
+        console.print(f"the window cannot open: {window.problem}; running headless (QT_QPA_PLATFORM=offscreen "
+                      "with --screenshot renders the window anyway)", highlight=False, soft_wrap=True)  # fmt: skip
         headless = True
     if screenshot is not None and frames is None:
         frames = 3

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -11,15 +10,6 @@ from imcsr_live.config import RigConfig
 from imcsr_live.pipeline.views import DisplaySource
 
 log = logging.getLogger(__name__)
-
-
-def display_available() -> bool:
-    """False on a Linux machine with no screen (and no offscreen platform requested)."""
-    if os.environ.get("QT_QPA_PLATFORM"):
-        return True
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 def run_monitor_gui(rig: RigConfig, source: DisplaySource, screenshot: Path | None = None, title: str = "") -> int:
