@@ -409,7 +409,7 @@ def benchmark(
     if stage == "recon":
         _benchmark_recon(size or [1024], frames, threads, config or DEFAULT_DEMO_CONFIG, as_json)
         return
-    from imcsr_live.engine.bench import format_table, run_benchmark
+    from imcsr_live.engine.bench import auto_hint, format_table, run_benchmark
     from imcsr_live.engine.model_source import load_model, random_model
     from imcsr_live.engine.select import KINDS, engine_precision, unavailable_reason
 
@@ -439,6 +439,9 @@ def benchmark(
                 )
                 bar.advance(task)
     typer.echo(format_table(results))
+    hint = auto_hint(results) if engine is None and len({r.engine for r in results}) > 1 else None
+    if hint is not None:
+        typer.echo(hint)
     if as_json is not None:
         as_json.write_text(json.dumps([r.as_dict() for r in results], indent=2), encoding="utf-8")
         typer.echo(f"wrote {as_json}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from imcsr_live.engine.base import BaseEngine, Progress
 from imcsr_live.engine.model_source import ModelSource
-from imcsr_live.engine.select import select_engine
+from imcsr_live.engine.select import AUTO_ORDER, select_engine
 from imcsr_live.model.imcsr_net import flops_per_pixel
 
 
@@ -37,6 +37,7 @@ class BenchResult:
     memory_kind: str  # "gpu" or "rss"
     warmup_s: float
     gflop_per_frame: float
+    kind: str = ""  # the [engine] kind that built it ("onnxruntime" for "onnxruntime (CPU)")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +92,25 @@ def run_benchmark(
         memory_kind="gpu" if peak is not None else "rss",
         warmup_s=warm,
         gflop_per_frame=flops_per_pixel(source.cfg) * size * size / 1e9,
+        kind=kind,
+    )
+
+
+def auto_hint(results: list[BenchResult]) -> str | None:
+    """What ``[engine] kind = "auto"`` would pick among the measured engines, and the setting for the fastest one
+    if that is another (auto takes the first that works in a fixed order; it does not time them)."""
+    if not results:
+        return None
+    size = max(r.size for r in results)
+    largest = [r for r in results if r.size == size]
+    chosen = next((r for kind in AUTO_ORDER for r in largest if r.kind == kind), None)
+    fastest = min(largest, key=lambda r: r.ms_median)
+    if chosen is None or fastest.kind == chosen.kind:
+        return f'fastest at {size}x{size}: {fastest.kind}, the engine kind = "auto" uses here'
+    gain = (1.0 - fastest.ms_median / chosen.ms_median) * 100.0
+    return (
+        f"fastest at {size}x{size}: {fastest.kind}, {gain:.0f} % faster than {chosen.kind}, which kind = "
+        f'"auto" uses here; to use it, set [engine] kind = "{fastest.kind}" in the rig TOML'
     )
 
 

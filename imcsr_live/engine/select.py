@@ -1,12 +1,13 @@
-"""Choosing and building an engine: ``[engine] kind = "auto"`` picks the fastest one that works here.
+"""Choosing and building an engine: ``[engine] kind = "auto"`` takes the first one that works here, in a fixed order.
 
 Order (fastest first): ``tensorrt`` > ``torch-cuda`` > the CPU engines. On the CPU, ``torch-cpu`` and
 ``onnxruntime`` were within +-20 % of each other at 512x512 on our shared 2-core VM, and which one led flipped with
 the machine's load (interleaved runs, see docs/PERFORMANCE.md); torch needs no export step and no extra package, so
-it comes first and onnxruntime (the ``onnx`` extra) is the CPU fallback. Every candidate is built *and warmed up* on
-the real frame size before it is accepted, so a broken one (missing runtime, stale TensorRT plan, out of memory)
-is skipped with a logged reason and the next one is tried. CPU engines run fp32 unless bf16 is asked for: fp16
-has no fast CPU kernels.
+it comes first and onnxruntime (the ``onnx`` extra) is the CPU fallback. ``auto`` does not time the candidates:
+``imcsr-live benchmark`` does, and names the setting for the fastest one when it is not the one ``auto`` takes.
+Every candidate is built *and warmed up* on the real frame size before it is accepted, so a broken one (missing
+runtime, stale TensorRT plan, out of memory) is skipped with a logged reason and the next one is tried. CPU engines
+run fp32 unless bf16 is asked for: fp16 has no fast CPU kernels.
 """
 
 from __future__ import annotations

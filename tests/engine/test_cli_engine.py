@@ -84,3 +84,22 @@ def test_benchmark_prints_table_and_json(engine_cache, tmp_path) -> None:
     assert [r["size"] for r in rows] == [32, 48]
     assert all(r["engine"] == "torch-cpu" and r["ms_median"] > 0 and r["fps"] > 0 for r in rows)
     assert "32x32" in res.stdout and "48x48" in res.stdout
+
+
+def test_benchmark_of_every_engine_says_which_one_auto_uses_and_how_to_pick_the_fastest(engine_cache, tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "bench.json"
+    res = run_cli("benchmark", "--network", "tiny", "--size", "32", "--frames", "2", "--precision", "fp32",
+                  "--json", str(out), cache=engine_cache)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = {r["kind"]: r["ms_median"] for r in json.loads(out.read_text())}
+    assert {"torch-cpu", "onnxruntime"} <= set(rows)
+    fastest = min(rows, key=rows.__getitem__)  # the measured medians
+    hint = next(line for line in res.stdout.splitlines() if line.startswith("fastest at 32x32: "))
+    assert hint.startswith(f"fastest at 32x32: {fastest},")
+    auto = "torch-cuda" if "torch-cuda" in rows else "torch-cpu"  # auto's first working kind in its fixed order
+    if fastest == auto:
+        assert hint.endswith('the engine kind = "auto" uses here')
+    else:
+        assert f'than {auto}, which kind = "auto" uses here' in hint
+        assert hint.endswith(f'set [engine] kind = "{fastest}" in the rig TOML')
