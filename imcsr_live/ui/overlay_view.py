@@ -24,6 +24,30 @@ _NICE_UM = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
 SIGNED_COLOUR_MAP = "CET-D4"
 
 
+class ZeroColourBar(pg.ColorBarItem):
+    """A fixed (not draggable) colour bar for signed values: levels symmetric about zero, ticks at both ends and at
+    0, a line across the bar at 0, and the unit along it."""
+
+    def __init__(
+        self, colour_map: pg.ColorMap, unit: str = "", zero_pen: str = "w", width: int = 12, label_size: str = "9pt"
+    ) -> None:
+        super().__init__(values=(-1.0, 1.0), colorMap=colour_map, interactive=False, width=width, colorMapMenu=False)
+        self.label_size = label_size
+        self.zero_line = pg.InfiniteLine(pos=128, angle=0, pen=pg.mkPen(zero_pen, width=1))  # bar coordinates 0..256
+        self.addItem(self.zero_line)
+        self.set_unit(unit)
+
+    def set_unit(self, unit: str) -> None:
+        axis = self.getAxis("left")
+        if axis.labelText != unit:
+            axis.setLabel(unit, **{**axis.labelStyle, "font-size": self.label_size})  # keeps the axis' text colour
+
+    def set_half_range(self, half: float) -> None:
+        """Levels ``(-half, half)``: zero in the middle, where the line is."""
+        self.setLevels((-half, half))
+        self.axis.setTicks([[(-half, f"{-half:.3g}"), (0.0, "0"), (half, f"{half:.3g}")]])
+
+
 def symmetric_levels(levels: tuple[float, float], floor: float) -> tuple[float, float]:
     """``(-m, m)`` with ``m`` the larger magnitude of ``levels`` (at least ``floor``): zero in the middle."""
     m = max(abs(levels[0]), abs(levels[1]), floor)
@@ -128,10 +152,7 @@ class GreyPanel(ImagePanel):
         self._scale = 1.0
         colour_map = pg.colormap.get(SIGNED_COLOUR_MAP)
         self._signed_lut = colour_map.getLookupTable(nPts=256)
-        self.colour_bar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=colour_map, interactive=False, width=12,
-                                          colorMapMenu=False)  # fmt: skip
-        self.zero_line = pg.InfiniteLine(pos=128, angle=0, pen=pg.mkPen("w", width=1))  # bar coordinates: 0..256
-        self.colour_bar.addItem(self.zero_line)
+        self.colour_bar = ZeroColourBar(colour_map)
         self.colour_bar.setVisible(False)
 
     def show_layer(self, layer: ImageLayer | None, scale: float = 1.0, signed: bool = False, unit: str = "") -> None:
@@ -146,15 +167,13 @@ class GreyPanel(ImagePanel):
             self._scale = scale
         self.levels = symmetric_levels(layer.auto_levels, layer.value_per_count) if signed else layer.auto_levels
         if signed:
-            low, high = self.levels
-            self.colour_bar.setLevels((low, high))
-            self.colour_bar.axis.setTicks([[(low, f"{low:.3g}"), (0.0, "0"), (high, f"{high:.3g}")]])
+            self.colour_bar.set_half_range(self.levels[1])
         low, high = (layer.to_counts(v) for v in self.levels)
         self.item.setImage(layer.counts, autoLevels=False, levels=(low, max(high, low + 1)))
 
     def _set_signed(self, signed: bool, unit: str) -> None:
-        if signed and self.colour_bar.getAxis("left").labelText != unit:
-            self.colour_bar.getAxis("left").setLabel(unit)
+        if signed:
+            self.colour_bar.set_unit(unit)
         if signed == self.signed:
             return
         self.signed = signed

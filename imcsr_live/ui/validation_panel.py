@@ -18,8 +18,10 @@ from qtpy import QtCore, QtWidgets
 from imcsr_live.errors import ImcsrError
 from imcsr_live.pipeline.validation import ValidationState
 from imcsr_live.pipeline.views import DisplaySource
+from imcsr_live.ui.overlay_view import ZeroColourBar
 
 ERROR_RANGE = 0.5  # error-map colour scale: -0.5 (blue, separated too dim) .. +0.5 (red, too bright)
+ERROR_UNIT = "Δ (real range = 1)"  # separated − real, in units of the real image's 0.1-99.9 % range
 DEFAULT_EVERY = 10
 
 
@@ -90,7 +92,7 @@ class ValidationPanel(QtWidgets.QWidget):
         self.maps.setBackground("k")
         self.maps.setMinimumSize(100 * len(self.names), 120)
         self.maps.setToolTip(
-            f"separated minus real, in units of the real image's 0.1-99.9 % range: blue -{ERROR_RANGE:g} (too dim) "
+            f"Δ = separated minus real, in units of the real image's 0.1-99.9 % range: blue -{ERROR_RANGE:g} (too dim) "
             f".. red +{ERROR_RANGE:g} (too bright)"
         )
         self.map_items: list[pg.ImageItem] = []
@@ -101,6 +103,10 @@ class ValidationPanel(QtWidgets.QWidget):
             item = pg.ImageItem(lut=lut, levels=(-ERROR_RANGE, ERROR_RANGE))
             view.addItem(item)
             self.map_items.append(item)
+        colour_map = pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut)
+        self.colour_bar = ZeroColourBar(colour_map, ERROR_UNIT, zero_pen="k", width=10, label_size="6pt")
+        self.colour_bar.set_half_range(ERROR_RANGE)
+        self.maps.addItem(self.colour_bar, row=1, col=len(self.names))
         layout.addWidget(self.maps, 2)
         self.enable_box.toggled.connect(self._apply)
         self.every_spin.valueChanged.connect(self._every_changed)

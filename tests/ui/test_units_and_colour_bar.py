@@ -54,7 +54,7 @@ def test_live_units_and_the_residual_colour_bar_with_zero(rig, open_window, live
     assert np.isclose(counts_low, layer.to_counts(low)) and np.isclose(counts_high, layer.to_counts(high))
     ticks = bar.axis._tickLevels[0]
     assert (0.0, "0") in ticks
-    assert panel.zero_line.value() == 128  # the bar's middle: value 0
+    assert bar.zero_line.value() == 128  # the bar's middle: value 0
     assert bar.getAxis("left").labelText == "SR intensity, a.u."
     assert panel.item.lut is not None and tuple(panel.item.lut[128][:3]) == (34, 31, 33)  # zero is dark
     # the SR view again: grey, no colour bar
@@ -62,3 +62,17 @@ def test_live_units_and_the_residual_colour_bar_with_zero(rig, open_window, live
     qtbot.waitUntil(lambda: window.frame.grey_kind == "sr", timeout=60_000)
     assert not bar.isVisible() and bar not in panel.ci.items and panel.item.lut is None
     assert panel.title.text.endswith(">SR intensity, a.u.</span>") and panel.levels == window.frame.grey.auto_levels
+
+
+def test_validation_error_maps_have_a_colour_bar_with_zero(rig, open_window) -> None:
+    from imcsr_live.ui.validation_panel import ERROR_RANGE, error_lut
+
+    preview = SimulatedPreview(SyntheticMicroscope(rig, WorldSettings(raw_shape=(32, 32))), 0.02, frames=1)
+    panel = open_window(rig, preview).validation
+    bar = panel.colour_bar
+    assert bar in panel.maps.ci.items
+    assert bar.levels() == (-ERROR_RANGE, ERROR_RANGE) and (0.0, "0") in bar.axis._tickLevels[0]
+    assert bar.getAxis("left").labelText == "Δ (real range = 1)" and "separated minus real" in panel.maps.toolTip()
+    # the bar's colours are the maps' colour table (white at zero)
+    np.testing.assert_array_equal(bar.colorMap().getLookupTable(nPts=256, mode="byte")[:, :3], error_lut())
+    assert error_lut()[127:129].min() >= 250  # ... where the zero line is
