@@ -236,8 +236,8 @@ class LiveView:
         self.pipeline = pipeline
         self._rebuild = rebuild
         self.rig = rig
-        self.channel_names = list(rig.structure_names)
-        self.channel_colors = [s.color for s in rig.structures]
+        self._channel_names = list(rig.structure_names)
+        self._channel_colors = [s.color for s in rig.structures]
         self.grey_kind: GreyKind = "sr"  # set by the GUI thread; read once per frame by the worker
         self._lock = threading.Lock()
         self._newest: DisplayFrame | None = None
@@ -252,6 +252,14 @@ class LiveView:
         if prepare:
             self._thread = threading.Thread(target=self._prepare_loop, name="display-prep", daemon=True)
             pipeline.display.subscribe(self._wake.set)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return self._channel_names
+
+    @property
+    def channel_colors(self) -> list[str]:
+        return self._channel_colors
 
     def _prepare_loop(self) -> None:
         while True:
