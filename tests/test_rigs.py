@@ -65,7 +65,7 @@ def _run(args: list[str], cwd: Path, site: Path) -> subprocess.CompletedProcess[
 
 
 @pytest.mark.slow
-def test_wheel_install_runs_synth_and_demo_from_another_folder(tmp_path: Path) -> None:
+def test_wheel_install_runs_synth_demo_and_process_from_another_folder(tmp_path: Path) -> None:
     """Build a wheel of a copy of the sources, unzip it, and run the package from there (no repo on the path)."""
     src = tmp_path / "src"
     src.mkdir()
@@ -83,7 +83,7 @@ def test_wheel_install_runs_synth_and_demo_from_another_folder(tmp_path: Path) -
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
-        for p in [*SHIPPED, *(PACKAGE / "weights").iterdir()]:
+        for p in [*SHIPPED, *(PACKAGE / "weights").iterdir(), PACKAGE / "py.typed"]:
             assert f"imcsr_live/{p.relative_to(PACKAGE).as_posix()}" in names
         z.extractall(site)
     cwd = tmp_path / "elsewhere"
@@ -104,3 +104,11 @@ def test_wheel_install_runs_synth_and_demo_from_another_folder(tmp_path: Path) -
     demo = _run(["-m", "imcsr_live", "demo", "--headless", "--frames", "2", "--size", "64"], cwd, site)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "2 timepoints separated" in demo.stdout + demo.stderr
+
+    # offline processing of the synth output with the shipped model, found by the rig's structures
+    process = _run(["-m", "imcsr_live", "process", "x.tif", "-c", str(rig), "-o", "x.ome.zarr"], cwd, site)
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert "imcsr_cpu_demo_tc" in process.stdout + process.stderr
+    from imcsr_live.io.zarr import read_ome_zarr
+
+    assert read_ome_zarr(cwd / "x.ome.zarr")[0].shape == (1, 3, 128, 128)  # T, the rig's 3 structures, 2x the raw
