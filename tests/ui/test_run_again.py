@@ -59,3 +59,29 @@ def test_run_again_is_not_offered_where_the_source_cannot_restart(rig, open_wind
     view = LiveView(live_pipeline(rig, timepoints=1), rig)  # no rebuild: e.g. a benchmark's pipeline
     window = open_window(rig, view)
     assert not view.info().can_restart and not window.acquisition.again_button.isVisible()
+
+
+def test_a_failed_run_again_is_one_log_line_and_can_be_tried_again(rig, open_window, live_pipeline, qtbot) -> None:
+    from imcsr_live.errors import CameraTimeoutError
+    from imcsr_live.pipeline.views import LiveView
+
+    tries: list[float] = []
+
+    def camera_gone(interval_s: float, validate_every: int | None):
+        tries.append(interval_s)
+        raise CameraTimeoutError("camera not found; check its cable and power, then press Run again")
+
+    first = live_pipeline(rig, timepoints=1)
+    view = LiveView(first, rig, rebuild=camera_gone)
+    window = open_window(rig, view)
+    view.start()
+    again = window.acquisition.again_button
+    qtbot.waitUntil(again.isEnabled, timeout=120_000)
+    again.click()
+    qtbot.waitUntil(lambda: "could not start a new run: camera not found" in window.log_panel.toPlainText(),
+                    timeout=30_000)  # fmt: skip
+    assert view.pipeline is first and window.acquisition.ended and again.text() == "Run again"
+    qtbot.waitUntil(again.isEnabled, timeout=5_000)  # the operator can fix the camera and try again
+    again.click()
+    qtbot.waitUntil(lambda: len(tries) == 2, timeout=30_000)
+    assert tries == [0.0, 0.0]  # the interval in force was handed on
