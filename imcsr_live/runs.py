@@ -103,6 +103,9 @@ def run_live_pipeline(
     failure = pipeline.failure  # said once, as the error line below
     for event in [e for e in pipeline.events if failure is None or not e.endswith(failure)][-5:]:
         echo(f"event: {event}")
+    for earlier in view.earlier_recordings:  # runs before the window's Run again
+        problem = f" (incomplete: {earlier.error})" if earlier.error else ""
+        echo(f"recorded {earlier.timepoints} timepoints to {earlier.path} in an earlier run{problem}")
     recording = view.recording()  # the newest recording (stop() has detached it from the pipeline)
     if recording is not None:
         echo(f"recorded {recording.timepoints} timepoints to {recording.path}")

@@ -235,6 +235,7 @@ class LiveView:
         :meth:`restart`); None: the run cannot be started again."""
         self.pipeline = pipeline
         self._rebuild = rebuild
+        self.earlier_recordings: list[RecordingStatus] = []  # of the runs before the current one (Run again)
         self.rig = rig
         self._channel_names = list(rig.structure_names)
         self._channel_colors = [s.color for s in rig.structures]
@@ -420,6 +421,9 @@ class LiveView:
         if old.running:
             raise InputDataError("the run is still going; it can be started again once it has ended")
         old.stop()
+        finished = self.recording()
+        if finished is not None and all(r.path != finished.path for r in self.earlier_recordings):  # after a retry
+            self.earlier_recordings.append(finished)
         every = old.validator.every if old.validator is not None else None
         new = self._rebuild(old.settings.interval_s, every)
         new.display_settings = old.display_settings

@@ -47,6 +47,8 @@ def test_a_finished_run_starts_again_and_records_to_a_new_name(rig, open_window,
     separated2, attributes2 = read_ome_zarr(renamed)
     assert separated2.shape[0] == 3 and attributes2["imcsr_live"]["timepoints_recorded"] == 3
     assert {p: p.read_bytes() for p in path.rglob("*") if p.is_file()} == first_bytes
+    assert [(r.path, r.timepoints) for r in view.earlier_recordings] == [(path, 3)]  # for the summary at exit
+    assert view.recording().path == renamed
     log = window.log_panel.toPlainText()
     assert "a new run has started" in log and f"the new run records to {renamed}" in log
     assert log.count("the live run has ended after 3 timepoints") == 2
