@@ -38,6 +38,7 @@ def score(
 ) -> tuple[list[str], dict[str, dict[str, float]], int]:
     """Median PCC per method and structure on the held-out windows, and the number of windows."""
     medians: dict[str, dict[str, float]] = {}
+    baseline: dict[str, float] = {}
     names: list[str] = []
     windows = 0
     for label, stem in models.items():
@@ -55,8 +56,8 @@ def score(
                 base[name].append(evaluate_image(x[frames // 2], y[c]).pcc)
             windows += 1
         medians[label] = {n: float(np.median(v)) for n, v in pccs.items()}
-        medians[BASELINE] = {n: float(np.median(v)) for n, v in base.items()}
-    return names, medians, windows
+        baseline = {n: float(np.median(v)) for n, v in base.items()}  # the same windows for every model
+    return names, {**medians, BASELINE: baseline}, windows
 
 
 def table(names: list[str], medians: dict[str, dict[str, float]], windows: int) -> str:

@@ -87,8 +87,8 @@ def test_tiny_finetune_of_the_shipped_model_changes_its_weights_and_records_the_
     text = text.replace('root = "../training_data"', f'root = "{root}"')
     text = text.replace('output_dir = "../runs/finetune_acquired"', f'output_dir = "{tmp_path / "run"}"')
     text = text.replace('init = "../imcsr_live/weights/imcsr_cpu_demo_tc"', f'init = "{SHIPPED}"')
-    text = text.replace("patch = 96 ", "patch = 64 ").replace("iterations = 5000", "iterations = 3")
-    text = text.replace("val_samples = 24", "val_samples = 2").replace("val_every = 250", "val_every = 3")
+    text = text.replace("patch = 96 ", "patch = 64 ").replace("iterations = 1800", "iterations = 3")
+    text = text.replace("val_samples = 24", "val_samples = 2").replace("val_every = 200", "val_every = 3")
     path = tmp_path / "finetune.toml"
     path.write_text(text)
     result = Trainer(load_train_config(path)).run()
