@@ -177,7 +177,9 @@ class MainWindow(QtWidgets.QMainWindow):
         scroll = QtWidgets.QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(330)
+        # as wide as the controls need (never a sideways scroll bar), whatever the window's size history
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(max(330, side.minimumSizeHint().width() + bar + 2 * scroll.frameWidth()))
         self._dock("Controls", scroll, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         log_dock = self._dock("Log", self.log_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         # live validation beside the log (only where the source can validate: a rig with a preset per structure)

@@ -96,5 +96,8 @@ def test_on_a_laptop_screen_the_frame_fits_and_the_panels_stay_usable(rig, open_
     docks = {d.windowTitle(): d for d in window.findChildren(QtWidgets.QDockWidget) if d.isVisible()}
     assert {"Controls", "Log"} <= set(docks)
     assert docks["Controls"].width() >= 300 and docks["Log"].height() >= 60
+    controls = docks["Controls"].widget()
+    assert isinstance(controls, QtWidgets.QScrollArea)
+    assert controls.horizontalScrollBar().maximum() == 0  # channel rows, buttons and boxes fit across the dock
     window.fit_to_screen(QtCore.QRect(0, 0, 2560, 1440))  # a window that fits is left where it is
     assert laptop.contains(window.frameGeometry())
