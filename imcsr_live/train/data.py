@@ -110,18 +110,18 @@ def synthetic_pool(
 
 
 def _read_image(path: Path) -> np.ndarray:
-    try:
-        if path.suffix.lower() == ".mrc":
-            import mrcfile
+    if path.suffix.lower() != ".mrc":
+        from imcsr_live.io.tiff import read_tiff  # refuses a truncated file as such, with one line
 
+        data = np.asarray(read_tiff(path)[0], dtype=np.float32)
+    else:
+        import mrcfile
+
+        try:
             with mrcfile.open(path, permissive=True) as mrc:
                 data = np.asarray(mrc.data, dtype=np.float32)
-        else:
-            import tifffile
-
-            data = np.asarray(tifffile.imread(path), dtype=np.float32)
-    except Exception as exc:
-        raise InputDataError(f"{path}: cannot read image ({exc}); is it a valid TIFF/MRC file?") from None
+        except Exception as exc:
+            raise InputDataError(f"{path}: cannot read image ({exc}); is it a valid MRC file?") from None
     data = np.squeeze(data)
     if data.ndim == 2:
         data = data[None]

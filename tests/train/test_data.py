@@ -108,5 +108,8 @@ def test_folder_pool_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="no folder for structure 'CCPs'"):
         folder_pool(tmp_path, ["ER", "CCPs"])
     (tmp_path / "ER" / "bad.tif").write_bytes(b"not a tiff")
-    with pytest.raises(InputDataError, match=r"bad\.tif: cannot read image"):
+    with pytest.raises(InputDataError, match=r"bad\.tif is not a readable TIFF"):
+        folder_pool(tmp_path, ["ER"])
+    (tmp_path / "ER" / "bad.tif").write_bytes((tmp_path / "ER" / "a.tif").read_bytes()[:2000])  # a cut-off copy
+    with pytest.raises(InputDataError, match=r"bad\.tif is truncated or damaged: .*; re-copy it"):
         folder_pool(tmp_path, ["ER"])
