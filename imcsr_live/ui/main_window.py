@@ -204,13 +204,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channels.changed.connect(self._channel_changed)
         self.record.recording_changed.connect(self.acquisition.set_recording)
         self.acquisition.restarted.connect(self._run_restarted)
-        for panel in (self.acquisition, self.record, self.validation):
-            panel.message.connect(self.log_panel.gui_message)
+        for side in (self.acquisition, self.record, self.validation):
+            side.message.connect(self.log_panel.gui_message)
 
     def _restore_settings(self, saved: dict[str, Any]) -> None:
         """Palette, channel colours and levels, window geometry and dock layout from the saved settings."""
         if isinstance(saved.get("palette"), str):
-            self.channels.palette.setCurrentText(saved["palette"])
+            self.channels.palette_box.setCurrentText(saved["palette"])
         for index in range(len(self.displays)):
             self._apply_channel(index)
         self._publish_display_settings()
@@ -383,7 +383,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return {
             "display": {
                 "channels": [d.to_dict() for d in self.displays],
-                "palette": self.channels.palette.currentText(),
+                "palette": self.channels.palette_box.currentText(),
                 "composite": "additive",
                 "lut": "linear ramp to the colour, gamma baked in, 256 entries",
             }
@@ -416,7 +416,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def settings(self) -> dict[str, Any]:
         return {
             "channels": {d.name: d.to_dict() for d in self.displays},
-            "palette": self.channels.palette.currentText(),
+            "palette": self.channels.palette_box.currentText(),
             "channel_panels": self.split_box.isChecked(),
             "geometry": bytes(self.saveGeometry().toBase64().data()).decode(),
             "state": bytes(self.saveState().toBase64().data()).decode(),

@@ -162,7 +162,7 @@ def test_settings_survive_a_restart(rig, open_window, qtbot) -> None:
 
     first = open_window(rig, preview())
     rows = first.channels.rows
-    first.channels.palette.setCurrentText("Okabe-Ito")  # a colour-blind-safe set
+    first.channels.palette_box.setCurrentText("Okabe-Ito")  # a colour-blind-safe set
     first.channels.apply_palette("Okabe-Ito")
     assert [d.color for d in first.displays] == ["#E69F00", "#56B4E9", "#009E73"]
     rows[0].set_colour("#123456")
@@ -181,7 +181,7 @@ def test_settings_survive_a_restart(rig, open_window, qtbot) -> None:
     second = open_window(rig, preview(), resize=False)
     assert [d.to_dict() for d in second.displays] == expected
     assert not second.overlay.items[1].isVisible()
-    assert second.channels.palette.currentText() == "Okabe-Ito"
+    assert second.channels.palette_box.currentText() == "Okabe-Ito"
     assert second.displays[1].color == "#56B4E9" and second.displays[0].color == "#123456"
     assert second.channels.rows[2].gamma_spin.value() == 1.25
     assert (second.width(), second.height()) == size != (1400, 800)
