@@ -249,6 +249,8 @@ class LiveView:
         self._wake = threading.Event()
         self._busy = False
         self._closing = False
+        self._run_lock = threading.Lock()  # restart() and stop() one at a time: a close waits for a restart
+        self._stopped = False
         self._thread: threading.Thread | None = None
         if prepare:
             self._thread = threading.Thread(target=self._prepare_loop, name="display-prep", daemon=True)
@@ -417,29 +419,35 @@ class LiveView:
         The display settings carry over. Blocks (backend, engine warm-up): call it off the GUI thread."""
         if self._rebuild is None:
             raise InputDataError("this run cannot be started again; start the app again for a new run")
-        old = self.pipeline
-        if old.running:
-            raise InputDataError("the run is still going; it can be started again once it has ended")
-        old.stop()
-        finished = self.recording()
-        if finished is not None and all(r.path != finished.path for r in self.earlier_recordings):  # after a retry
-            self.earlier_recordings.append(finished)
-        every = old.validator.every if old.validator is not None else None
-        new = self._rebuild(old.settings.interval_s, every)
-        new.display_settings = old.display_settings
-        if self._thread is not None:
-            new.display.subscribe(self._wake.set)
-        with self._lock:
-            self.pipeline = new
-            self._recorder = new.recorder
-            self._shown.clear()
-        new.start()
+        with self._run_lock:  # a window closed meanwhile stops the new run once it is built (never left running)
+            if self._stopped:
+                raise InputDataError("the window was closed; no new run")
+            old = self.pipeline
+            if old.running:
+                raise InputDataError("the run is still going; it can be started again once it has ended")
+            old.stop()
+            finished = self.recording()
+            if finished is not None and all(r.path != finished.path for r in self.earlier_recordings):  # a retry
+                self.earlier_recordings.append(finished)
+            every = old.validator.every if old.validator is not None else None
+            new = self._rebuild(old.settings.interval_s, every)
+            new.display_settings = old.display_settings
+            if self._thread is not None:
+                new.display.subscribe(self._wake.set)
+            with self._lock:
+                self.pipeline = new
+                self._recorder = new.recorder
+                self._shown.clear()
+            new.start()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         return self.pipeline.wait(timeout_s)
 
     def stop(self) -> None:
-        self.pipeline.stop()
+        """Stop the run (and one that :meth:`restart` is building: waits until it is built, then stops it)."""
+        with self._run_lock:
+            self._stopped = True
+            self.pipeline.stop()
         if self._thread is not None and self._thread.is_alive():
             self._closing = True
             self._wake.set()

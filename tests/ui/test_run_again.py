@@ -87,3 +87,32 @@ def test_a_failed_run_again_is_one_log_line_and_can_be_tried_again(rig, open_win
     again.click()
     qtbot.waitUntil(lambda: len(tries) == 2, timeout=30_000)
     assert tries == [0.0, 0.0]  # the interval in force was handed on
+
+
+def test_closing_the_window_while_a_new_run_is_built_leaves_nothing_running(
+    rig, open_window, live_pipeline, qtbot
+) -> None:
+    import threading
+
+    from imcsr_live.pipeline.views import LiveView
+
+    building, release = threading.Event(), threading.Event()
+    built = []
+
+    def slow_rebuild(interval_s: float, validate_every: int | None):
+        building.set()
+        release.wait(30)  # e.g. a long engine warm-up
+        built.append(live_pipeline(rig, timepoints=None, interval_s=0.05))
+        return built[-1]
+
+    view = LiveView(live_pipeline(rig, timepoints=1), rig, rebuild=slow_rebuild)
+    window = open_window(rig, view)
+    view.start()
+    again = window.acquisition.again_button
+    qtbot.waitUntil(again.isEnabled, timeout=120_000)
+    again.click()
+    assert building.wait(30)
+    threading.Timer(0.5, release.set).start()
+    window.close()  # waits for the build, then stops the new run: no camera or recording left running
+    assert built and not built[0].running and built[0].backend.world is None  # stopped, the camera closed
+    assert not view.running
