@@ -154,13 +154,10 @@ def write_json(path: Path, data: dict) -> Path:
 
 def read_sr(root: Path, position: int, timepoint: int, structure: str) -> np.ndarray:
     """One structure's SR image ``(2Y, 2X)`` float32; :class:`InputDataError` naming the file if it is unreadable."""
-    import tifffile
+    from imcsr_live.io.tiff import read_tiff  # a cut-off copy is refused as truncated
 
     path = structure_files(root, position, timepoint, structure)["sr"]
-    try:
-        data = np.asarray(tifffile.imread(path), dtype=np.float32)
-    except Exception as exc:
-        raise InputDataError(f"{path}: cannot read the SR image of a finished timepoint ({exc})") from None
+    data = np.asarray(read_tiff(path)[0], dtype=np.float32)
     if data.ndim != 2:
         raise InputDataError(f"{path}: SR image has shape {data.shape}; expected (Y, X)")
     return data

@@ -13,7 +13,7 @@ from imcsr_live.config import load_rig_config
 from imcsr_live.errors import InputDataError
 from imcsr_live.fileio import file_sha256
 from imcsr_live.hardware.simulated import SimulatedBackend
-from imcsr_live.io.training_dataset import StagePosition, read_manifest
+from imcsr_live.io.training_dataset import StagePosition, read_manifest, structure_files
 from imcsr_live.model.checkpoint import load_checkpoint
 from imcsr_live.pipeline.training_data import TrainingRequest, acquire_training_dataset
 from imcsr_live.synth.world import WorldSettings
@@ -79,6 +79,17 @@ def test_too_small_to_split_and_wrong_structures_are_one_line(tmp_path) -> None:
         acquired_samplers(root, ["ER", "Microtubules", "Lysosomes"], spec(), 0.25)
     with pytest.raises(InputDataError, match=r"holds no dataset\.json"):
         acquired_samplers(tmp_path, NAMES, spec(), 0.25)
+
+
+def test_a_cut_off_sr_image_is_refused_as_truncated(tmp_path) -> None:
+    root = acquire(tmp_path / "data", 2)
+    manifest = read_manifest(root)
+    assert manifest is not None
+    sr = structure_files(root, 0, 1, "ER")["sr"]
+    sr.write_bytes(sr.read_bytes()[: sr.stat().st_size // 2])  # an interrupted copy of the dataset
+    with pytest.raises(InputDataError, match=r"ER\.sr\.tif is truncated or damaged: .*; re-copy it") as exc:
+        load_runs(root, manifest)
+    assert "\n" not in str(exc.value)
 
 
 def test_tiny_finetune_of_the_shipped_model_changes_its_weights_and_records_the_dataset(tmp_path) -> None:
