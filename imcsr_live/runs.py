@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +17,11 @@ from imcsr_live.errors import HardwareError, InputDataError
 from imcsr_live.pipeline.views import DisplaySource
 
 if TYPE_CHECKING:
+    from imcsr_live.pipeline.preview import SimulatedPreview
     from imcsr_live.pipeline.session import LiveRequest
     from imcsr_live.pipeline.views import LiveView
+    from imcsr_live.synth.export import SyntheticTimelapseWriter
+    from imcsr_live.synth.world import WorldSettings
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +132,11 @@ def live_view(
     and validation in force then, and a ``--record`` recording goes to a free variant of its path (``NAME-2`` ...),
     never over the earlier one."""
     from imcsr_live.pipeline.live import LivePipeline
-    from imcsr_live.pipeline.session import build_live_pipeline, free_name
+    from imcsr_live.pipeline.session import build_live_pipeline
     from imcsr_live.pipeline.views import LiveView
 
     def rebuild(interval_s: float, validate_every: int | None) -> LivePipeline:
-        record = free_name(request.record) if request.record is not None else None
-        if record != request.record:
-            log.warning("%s exists; the new run records to %s instead", request.record, record)
+        record = _free_record_path(request.record) if request.record is not None else None
         again = replace(request, interval_s=interval_s, validate_every=validate_every, record=record)
         return build_live_pipeline(rig, again, backend=backend, progress=progress)  # type: ignore[arg-type]
 
@@ -194,40 +195,88 @@ def run_demo(rig: RigConfig, options: RunOptions, world: DemoWorld, echo: Echo) 
     _run_ground_truth_preview(rig, options, settings, echo)
 
 
-def _run_ground_truth_preview(rig: RigConfig, options: RunOptions, settings: object, echo: Echo) -> None:
+@dataclass
+class GroundTruthRecordings:
+    """The ``--record`` files of a ground-truth preview: one writer per run, the newest one still open."""
+
+    writers: list[SyntheticTimelapseWriter] = field(default_factory=list)
+    current: SyntheticTimelapseWriter | None = None
+
+    def close(self) -> None:
+        """Finish the open run's files (they are complete up to the timepoints written)."""
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [path for writer in self.writers for path in writer.paths]
+
+
+def ground_truth_preview(
+    rig: RigConfig, options: RunOptions, settings: WorldSettings, echo: Echo
+) -> tuple[SimulatedPreview, GroundTruthRecordings]:
+    """The simulated specimen's ground truth as a display source, and its ``--record`` files (one set per run: the
+    window's Run again starts a fresh specimen and records to a free variant of the path)."""
     from imcsr_live.pipeline.preview import PreviewFrame, SimulatedPreview
     from imcsr_live.synth.export import SyntheticTimelapseWriter
     from imcsr_live.synth.world import SyntheticMicroscope
 
-    world = SyntheticMicroscope(rig, settings)  # type: ignore[arg-type]
     interval_s = rig.acquisition.interval_s if options.interval_s is None else options.interval_s
     frames = options.frames
     if options.record is not None and frames is None:
         raise InputDataError("--record needs --frames N (the file is pre-allocated for N timepoints)")
-    writer = SyntheticTimelapseWriter(world, options.record, frames) if options.record and frames else None
+    recordings = GroundTruthRecordings()
 
-    def on_frame(frame: PreviewFrame) -> None:
-        if writer is not None:
-            writer.put(frame.point)
-        if options.headless:
-            echo(
-                f"timepoint {frame.point.index + 1}/{frames}  t={frame.point.time_s:6.1f} s  "
-                f"acquisition {frame.acquired_s * 1e3:6.0f} ms"
-            )
+    def session() -> tuple[SyntheticMicroscope, Callable[[PreviewFrame], None]]:
+        recordings.close()  # the previous run's files are complete
+        world = SyntheticMicroscope(rig, settings)
+        writer = None
+        if options.record is not None and frames is not None:
+            path = _free_record_path(options.record) if recordings.writers else options.record
+            writer = SyntheticTimelapseWriter(world, path, frames)
+            recordings.writers.append(writer)
+            recordings.current = writer
 
-    preview = SimulatedPreview(world, interval_s, frames, on_frame=on_frame)
+        def on_frame(frame: PreviewFrame) -> None:
+            if writer is not None:
+                writer.put(frame.point)
+            if options.headless:
+                echo(
+                    f"timepoint {frame.point.index + 1}/{frames}  t={frame.point.time_s:6.1f} s  "
+                    f"acquisition {frame.acquired_s * 1e3:6.0f} ms"
+                )
+
+        return world, on_frame
+
+    world, on_frame = session()
+    rebuild = None if options.headless else session
+    return SimulatedPreview(world, interval_s, frames, on_frame=on_frame, rebuild=rebuild), recordings
+
+
+def _free_record_path(path: Path) -> Path:
+    """``path``, or the free name a new run records to instead (said in the log): never over an earlier one."""
+    from imcsr_live.pipeline.session import free_name
+
+    free = free_name(path)
+    if free != path:
+        log.warning("%s exists; the new run records to %s instead", path, free)
+    return free
+
+
+def _run_ground_truth_preview(rig: RigConfig, options: RunOptions, settings: WorldSettings, echo: Echo) -> None:
+    preview, recordings = ground_truth_preview(rig, options, settings, echo)
     try:
         _show(rig, preview, options, "imcsr-live — simulated microscope (ground truth)", echo)
     finally:
         preview.stop()
-        if writer is not None:
-            writer.close()
+        recordings.close()
     if preview.error is not None:
         raise preview.error
     stats = preview.stats
     echo(
         f"summary: {stats.timepoints} timepoints, {stats.skipped_slots} skipped slots, median simulated "
-        f"acquisition {stats.median_acquisition_s * 1e3:.0f} ms, interval {interval_s:g} s"
+        f"acquisition {stats.median_acquisition_s * 1e3:.0f} ms, interval {preview.interval_s:g} s"
     )
-    for path in writer.paths if writer is not None else []:
+    for path in recordings.paths:
         echo(f"recorded {path}")

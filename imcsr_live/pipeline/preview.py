@@ -52,6 +52,10 @@ class PreviewStats:
         return float(np.median(self.acquisition_s)) if self.acquisition_s else float("nan")
 
 
+#: Builds the next run of a preview (Run again): a fresh specimen and what to do with each of its frames.
+PreviewSession = Callable[[], tuple[SyntheticMicroscope, Callable[[PreviewFrame], None] | None]]
+
+
 class SimulatedPreview(Pausable):
     """Runs ``world`` on a thread every ``interval_s`` seconds for ``frames`` timepoints (None = until stopped)."""
 
@@ -61,8 +65,13 @@ class SimulatedPreview(Pausable):
         interval_s: float,
         frames: int | None = None,
         on_frame: Callable[[PreviewFrame], None] | None = None,
+        rebuild: PreviewSession | None = None,
     ) -> None:
+        """``rebuild``: the next run's specimen and frame handler, for :meth:`restart` (None: no Run again)."""
         self.world = world
+        self._rebuild = rebuild
+        self._run_lock = threading.Lock()  # restart() and stop() one at a time
+        self._closed = False
         self.interval_s = interval_s
         self.frames = frames
         self.on_frame = on_frame
@@ -80,9 +89,34 @@ class SimulatedPreview(Pausable):
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        with self._run_lock:
+            self._closed = True
+            self._halt(timeout_s)
+
+    def _halt(self, timeout_s: float) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+
+    def restart(self) -> None:
+        """A fresh run once this one has ended: a new specimen from ``rebuild`` (its frames handled as it says),
+        statistics from zero, a new acquisition thread."""
+        if self._rebuild is None:
+            raise InputDataError("the ground-truth preview cannot be started again; start the demo again for a new run")
+        with self._run_lock:
+            if self._closed:
+                raise InputDataError("the window was closed; no new run")
+            if self.running:
+                raise InputDataError("the run is still going; it can be started again once it has ended")
+            self._halt(10.0)
+            self.world, self.on_frame = self._rebuild()
+            self.stats = PreviewStats()
+            self.error = None
+            self._errors = []
+            self._times.clear()
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="simulated-acquisition", daemon=True)
+            self._thread.start()
 
     @property
     def running(self) -> bool:
@@ -113,6 +147,7 @@ class SimulatedPreview(Pausable):
         return SourceInfo(
             engine="none (ground truth)", exposure_ms=float(rig.acquisition.exposure_ms), interval_s=self.interval_s,
             pixel_size_um=rig.optics.pixel_size_um / 2, can_pause=True, channel_unit=GROUND_TRUTH_UNIT,
+            can_restart=self._rebuild is not None,
         )  # fmt: skip
 
     def status(self) -> RunStatus:
@@ -140,9 +175,6 @@ class SimulatedPreview(Pausable):
 
     def set_validate_every(self, every: int | None) -> None:
         raise InputDataError("the ground-truth preview separates nothing, so there is nothing to validate")
-
-    def restart(self) -> None:
-        raise InputDataError("the ground-truth preview cannot be started again; start the demo again for a new run")
 
     def latest(self) -> PreviewFrame | None:
         """The newest finished frame (older ones are simply replaced: latest wins)."""

@@ -116,3 +116,36 @@ def test_closing_the_window_while_a_new_run_is_built_leaves_nothing_running(
     window.close()  # waits for the build, then stops the new run: no camera or recording left running
     assert built and not built[0].running and built[0].backend.world is None  # stopped, the camera closed
     assert not view.running
+
+
+def test_the_ground_truth_preview_runs_again_with_a_fresh_specimen_and_recording(
+    rig, open_window, qtbot, tmp_path: Path
+) -> None:
+    from imcsr_live.runs import RunOptions, ground_truth_preview
+
+    path = tmp_path / "gt.tif"
+    options = RunOptions(frames=2, interval_s=0.02, record=path)
+    preview, recordings = ground_truth_preview(rig, options, WorldSettings(raw_shape=(32, 32), seed=5), print)
+    window = open_window(rig, preview)
+    acquisition, again = window.acquisition, window.acquisition.again_button
+    assert preview.info().can_restart and again.isVisible()
+    preview.start()
+    first_world = preview.world
+    qtbot.waitUntil(again.isEnabled, timeout=60_000)
+    first_frame = window.frame
+    again.click()
+    qtbot.waitUntil(lambda: not acquisition.ended, timeout=60_000)
+    qtbot.waitUntil(lambda: acquisition.ended, timeout=60_000)
+    qtbot.waitUntil(lambda: window.frame is not first_frame and window.frame.index == 1, timeout=5_000)
+    assert preview.world is not first_world and preview.stats.timepoints == 2
+    # the first recording was finished when the second began; the second went to a new name
+    first_files = {p: p.read_bytes() for p in recordings.writers[0].paths}
+    recordings.close()
+    assert [w.paths[0] for w in recordings.writers] == [path, tmp_path / "gt-2.tif"]
+    assert {p: p.read_bytes() for p in recordings.writers[0].paths} == first_files
+    from imcsr_live.io.tiff import read_tiff
+
+    for writer in recordings.writers:
+        raw, _ = read_tiff(writer.paths[0])
+        assert raw.shape == (2, 9, 32, 32) and raw.min() > 0  # both runs' timepoints, complete
+    assert "the new run records to" in window.log_panel.toPlainText()
