@@ -211,7 +211,10 @@ def test_when_the_run_ends_the_controls_say_so_and_the_recording_is_final(
     assert not window.record.record_button.isEnabled()  # a new recording would get no frames
     separated, attributes = read_ome_zarr(path)
     assert attributes["imcsr_live"]["timepoints_recorded"] == separated.shape[0] >= 1
-    assert "the live run has ended after 12 timepoints" in window.log_panel.toPlainText()
+    # separated timepoints: 12 on an idle machine, fewer where a loaded one dropped some (each counted)
+    separated_count = pipeline.stats.separated
+    assert 1 <= separated_count <= 12
+    assert f"the live run has ended after {separated_count} timepoints" in window.log_panel.toPlainText()
 
 
 def test_closing_the_window_while_recording_leaves_a_final_readable_recording(
