@@ -14,7 +14,8 @@ so that they and the baseline see the same images; its full report (metrics.csv/
 in ``OUT/<world>/``. World "default" = ``--data synthetic --pipeline`` (its "pipeline <p> photons" levels; the fast
 Wiener-approximation levels it adds are left out of the table), any other world = ``--data <world>`` (test cells
 seeded from 900_000_000 on, disjoint from every training seed). The world a model was trained on: ``--trained-on
-LABEL=WORLD``, else its model card's ``training.config.data.world``, else "default".
+LABEL=WORLD[+WORLD]``, else its model card's ``training.config.data.world`` (plus "+default" when
+``default_fraction`` mixed default-world cells in: both rows are then in-world), else "default".
 
 Writes ``OUT/cross_world.md`` and ``OUT/cross_world.csv``: one row per model x world; per photon level and
 structure the model's median PCC and the baseline's median PCC on the same images (n/a: no image of that
@@ -291,8 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", required=True, metavar="LABEL=NAME",
                     help="checkpoint stem (NAME.safetensors + NAME.json); repeat for several models")  # fmt: skip
-    ap.add_argument("--trained-on", action="append", default=[], metavar="LABEL=WORLD",
-                    help="the world a model was trained on (default: its model card, else 'default')")  # fmt: skip
+    ap.add_argument("--trained-on", action="append", default=[], metavar="LABEL=WORLD[+WORLD]",
+                    help="the world(s) a model was trained on, e.g. B=randomised+default (default: its model card, "
+                         "else 'default')")  # fmt: skip
     ap.add_argument("--worlds", default="default,randomised,independent",
                     help=f"comma-separated worlds to test on, of {', '.join(WORLDS)}")  # fmt: skip
     ap.add_argument("--photons", action="append", metavar="P[,P...]", help="photon levels (default 100,300,1000)")
