@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from imcsr_live.config import RigConfig
-from imcsr_live.errors import HardwareConfigError, InputDataError
+from imcsr_live.errors import HardwareConfigError, ImcsrError, InputDataError
 from imcsr_live.fileio import atomic_write
 from imcsr_live.hardware.base import MicroscopeBackend, SupportsPresets, SupportsStage
 from imcsr_live.hardware.training import acquire_training_timepoint
@@ -49,6 +49,12 @@ from imcsr_live.recon.registration import MAX_SHIFT_PX, MIN_PEAK, Shift, channel
 
 #: Most stage positions one dataset may visit per timepoint.
 MAX_POSITIONS = 1000
+
+
+class AcquisitionStoppedError(ImcsrError):
+    """Training-data acquisition stopped on request (Ctrl-C); the finished timepoints are kept."""
+
+    exit_code = 130
 
 
 def read_positions(path: Path) -> list[StagePosition]:
@@ -353,7 +359,16 @@ def acquire_training_dataset(
         fresh = new_manifest(rig, backend, presets, positions, frame_shape(backend), rig.acquisition.interval_s)
         manifest = open_dataset(request.root, fresh, rig, request.overwrite)
         acquisition = TrainingAcquisition(rig, backend, request.root, manifest, on_timepoint)
-        return acquisition.run(request.timepoints)
+        try:
+            return acquisition.run(request.timepoints)
+        except (ImcsrError, KeyboardInterrupt) as exc:
+            saved = (
+                f"{len(manifest.timepoints)} of {request.timepoints} timepoints are saved in {request.root}; run the "
+                "same command again to continue"
+            )
+            if isinstance(exc, KeyboardInterrupt):
+                raise AcquisitionStoppedError(f"stopped on request: {saved}") from None
+            raise type(exc)(f"{exc}; {saved}") from exc
     finally:
         backend.close()
 

@@ -16,7 +16,12 @@ import tifffile
 from imcsr_live.config import load_rig_config
 from imcsr_live.hardware import create_backend
 from imcsr_live.io.training_dataset import read_manifest, structure_files
-from imcsr_live.pipeline.training_data import TrainingRequest, acquire_training_dataset, read_positions
+from imcsr_live.pipeline.training_data import (
+    AcquisitionStoppedError,
+    TrainingRequest,
+    acquire_training_dataset,
+    read_positions,
+)
 
 from .test_live_validation import SIZE, mm_rig
 
@@ -51,7 +56,7 @@ def test_interrupted_acquisition_resumes_without_losing_or_duplicating_timepoint
 
     backend.move_to = move_then_interrupt  # Ctrl-C while the stage moves
     finished: list[int] = []
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(AcquisitionStoppedError, match=f"stopped on request: 2 of 6 timepoints are saved in {root}"):
         acquire_training_dataset(
             rig, TrainingRequest(root, 6, 0.001, None, positions), lambda done: finished.append(done.index), backend
         )
