@@ -380,16 +380,17 @@ def describe_dataset(root: Path, manifest: DatasetManifest) -> list[str]:
         f"{root}: {len(m.timepoints)} timepoints x {m.n_positions} position(s) x {len(m.structures)} structures "
         f"({', '.join(f'{s.name} <- {s.preset}' for s in m.structures)}); {m.sessions} session(s)"
     ]
+    unmeasured = [name for name, r in m.registration.items() if r["dy_px"] is None]
     for name, r in m.registration.items():
-        if r["dy_px"] is None:
+        if r["dy_px"] is not None:
             lines.append(
-                f"registration {name}: not measurable on these images (no correlation peak >= {MIN_PEAK} within "
-                f"{MAX_SHIFT_PX} SR pixels of the other colours: they share too little structure); image beads "
-                "in every colour to measure the residual shift"
+                f"registration {name}: dy {r['dy_px']:+.2f} px, dx {r['dx_px']:+.2f} px ({r['shift_nm']:.0f} nm, SR "
+                f"pixels) against the other colours, measured on {r['measured_fraction']:.0%} of the stacks"
             )
-            continue
+    if unmeasured:
         lines.append(
-            f"registration {name}: dy {r['dy_px']:+.2f} px, dx {r['dx_px']:+.2f} px ({r['shift_nm']:.0f} nm, SR "
-            f"pixels) against the other colours, measured on {r['measured_fraction']:.0%} of the stacks"
+            f"registration {', '.join(unmeasured)}: not measurable on these images (no correlation peak >= "
+            f"{MIN_PEAK} within {MAX_SHIFT_PX} SR pixels of the other colours: they share too little structure); "
+            "image beads in every colour to measure the residual shift"
         )
     return lines

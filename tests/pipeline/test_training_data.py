@@ -15,12 +15,20 @@ import tifffile
 
 from imcsr_live.config import load_rig_config
 from imcsr_live.hardware import create_backend
-from imcsr_live.io.training_dataset import read_manifest, structure_files
+from imcsr_live.io.training_dataset import (
+    DatasetManifest,
+    DatasetStructure,
+    FinishedTimepoint,
+    read_manifest,
+    structure_files,
+)
 from imcsr_live.pipeline.training_data import (
     AcquisitionStoppedError,
     TrainingRequest,
     acquire_training_dataset,
+    describe_dataset,
     read_positions,
+    registration_summary,
 )
 
 from .test_live_validation import SIZE, mm_rig
@@ -139,3 +147,22 @@ def test_positions_file_format_errors_name_the_line(tmp_path) -> None:
     path.write_text("1,2\n1.0,2.0\n")
     with pytest.raises(Exception, match="lists a position twice"):
         read_positions(path)
+
+
+def test_registration_summary_keeps_only_measured_shifts() -> None:
+    """A shift on the search window's edge or with a weak peak is no measurement; the rest give the median."""
+    manifest = DatasetManifest(
+        rig_name="rig.toml", rig_sha256="0" * 64, backend="simulated", raw_shape=(64, 64), sr_pixel_size_um=0.0313,
+        interval_s=1.0, exposure_ms=1.0, created="2026-01-01T00:00:00+00:00", updated="2026-01-01T00:00:00+00:00",
+        structures=[DatasetStructure(name=n, color="#FFFFFF", preset=p) for n, p in (("MT", "488"), ("ER", "561"))],
+        timepoints=[FinishedTimepoint(index=0, session=0, started="2026-01-01T00:00:00+00:00", seconds=1.0,
+                                      shift_px={"MT": [[0.3, -0.4, 0.9], [7.9, 0.0, 0.9]], "ER": [[0.1, 0.0, 0.1]]})],
+    )  # fmt: skip
+    summary = registration_summary(manifest)
+    assert summary["MT"] == {"dy_px": 0.3, "dx_px": -0.4, "shift_nm": 15.7, "measured_fraction": 0.5}
+    assert summary["ER"] == {"dy_px": None, "dx_px": None, "shift_nm": None, "measured_fraction": 0.0}
+    manifest.registration = summary
+    lines = describe_dataset(Path("DIR"), manifest)
+    assert lines[1] == "registration MT: dy +0.30 px, dx -0.40 px (16 nm, SR pixels) against the other colours, " \
+        "measured on 50% of the stacks"  # fmt: skip
+    assert lines[2].startswith("registration ER: not measurable on these images")
