@@ -68,6 +68,11 @@ class StaticSource:
 
     def restart(self) -> None: ...
 
+    def acquire_training(self, request, on_timepoint=None, stop=None):
+        from imcsr_live.errors import InputDataError
+
+        raise InputDataError("bench_gui shows synthetic channels; it has no microscope for training data")
+
 
 def synthetic_frames(size: int, channels: int, count: int, seed: int = 0) -> tuple[list, float]:
     """``count`` different frames of ``channels`` random-blob images; returns them and the median prepare ms."""

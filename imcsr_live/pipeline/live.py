@@ -34,7 +34,8 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
@@ -227,6 +228,7 @@ class LivePipeline(Pausable):
         self._event_lock = threading.Lock()  # three stages report errors; each needs its own seq
         self._stop = threading.Event()
         self._paused = threading.Event()
+        self._backend_lock = threading.Lock()  # held by live acquisition per stack, or by a borrower
         self._stopped = False
         self._raw_q: queue.Queue[object] = queue.Queue(settings.queue_size)
         self._sr_q: queue.Queue[object] = queue.Queue(settings.queue_size)
@@ -343,8 +345,36 @@ class LivePipeline(Pausable):
                 if thread.is_alive():
                     thread.join(timeout_s)
             self.stop_recording()
-        finally:  # the camera is released whatever happened to the recording
-            self.backend.close()
+        finally:  # the camera is released whatever happened to the recording (after a borrower is done with it)
+            lent = not self._backend_lock.acquire(timeout=timeout_s)
+            try:
+                self.backend.close()
+            finally:
+                if not lent:
+                    self._backend_lock.release()
+
+    @contextmanager
+    def borrowed_backend(self, timeout_s: float = 60.0) -> Iterator[MicroscopeBackend]:
+        """The open backend for the caller alone (e.g. training data, :mod:`imcsr_live.pipeline.training_data`):
+        live acquisition pauses at the next grid slot, the stack in flight (and its validation) is finished first,
+        and acquisition resumes afterwards unless it was paused before. :class:`InputDataError` (one line) once the
+        run has ended or when the stack in flight does not finish within ``timeout_s``."""
+        if self._stop.is_set() or not self.running:
+            raise InputDataError("the run has ended; press Run again (or start the app again) first")
+        was_paused = self.paused
+        self.pause()
+        if not self._backend_lock.acquire(timeout=timeout_s):
+            if not was_paused:
+                self.resume()
+            raise InputDataError(f"live acquisition did not finish its stack within {timeout_s:g} s; try again")
+        try:
+            if self._stop.is_set():
+                raise InputDataError("the run has ended; press Run again (or start the app again) first")
+            yield self.backend
+        finally:
+            self._backend_lock.release()
+            if not was_paused:
+                self.resume()
 
     def summary(self) -> dict[str, Any]:
         s = self.stats
@@ -423,25 +453,29 @@ class LivePipeline(Pausable):
                 if self._skip_paused_slot(self.settings.interval_s, self._stop):  # not acquired, not an overrun
                     self.stats.paused_slots += 1
                     continue
-                try:
-                    stack = self.backend.acquire_sim_stack(self.settings.acquisition_timeout_s)
-                except HardwareError as exc:
-                    if self._stop.is_set():
-                        break
-                    self.stats.failed += 1
-                    in_a_row += 1
-                    if in_a_row >= self.settings.max_consecutive_failures:
-                        self._give_up(in_a_row, exc)
-                        break
-                    self._event(f"{self._tp(slot)}: {exc}", error=True, kind="hardware")
-                    continue
-                in_a_row = 0
-                stack.index = slot
-                self.stats.acquired += 1
-                acquired = time.monotonic()
-                taken = None  # per-structure stacks of a validated slot: not timepoints, never counted as such
-                if self.validator is not None:
-                    taken = self.validator.take(self.backend, slot, self.settings.acquisition_timeout_s, self._stop)
+                with self._backend_lock:  # the backend is lent out (training data) between live stacks only
+                    if self._paused.is_set():  # paused while this slot waited for a lent-out backend
+                        self.stats.paused_slots += 1
+                        continue
+                    try:
+                        stack = self.backend.acquire_sim_stack(self.settings.acquisition_timeout_s)
+                    except HardwareError as exc:
+                        if self._stop.is_set():
+                            break
+                        self.stats.failed += 1
+                        in_a_row += 1
+                        if in_a_row >= self.settings.max_consecutive_failures:
+                            self._give_up(in_a_row, exc)
+                            break
+                        self._event(f"{self._tp(slot)}: {exc}", error=True, kind="hardware")
+                        continue
+                    in_a_row = 0
+                    stack.index = slot
+                    self.stats.acquired += 1
+                    acquired = time.monotonic()
+                    taken = None  # per-structure stacks of a validated slot: not timepoints, never counted as such
+                    if self.validator is not None:
+                        taken = self.validator.take(self.backend, slot, self.settings.acquisition_timeout_s, self._stop)
                 # Free-running (interval 0) is throughput mode: wait for the stages instead of dropping.
                 wait = self.settings.interval_s <= 0
                 if not self._offer(self._raw_q, (stack, acquired, taken), wait_while=None if not wait else self._stop):

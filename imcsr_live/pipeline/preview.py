@@ -27,6 +27,10 @@ from imcsr_live.synth.world import SyntheticMicroscope, SynthTimepoint
 
 log = logging.getLogger(__name__)
 
+PREVIEW_NO_TRAINING = (
+    "the ground-truth preview is no microscope: take training data with `imcsr-live live -c RIG.toml` or "
+    "`imcsr-live acquire-training`"
+)
 GROUND_TRUTH_UNIT = "photoelectrons (ground truth)"  # synth/world.py: SynthTimepoint.ground_truth
 
 
@@ -147,7 +151,7 @@ class SimulatedPreview(Pausable):
         return SourceInfo(
             engine="none (ground truth)", exposure_ms=float(rig.acquisition.exposure_ms), interval_s=self.interval_s,
             pixel_size_um=rig.optics.pixel_size_um / 2, can_pause=True, channel_unit=GROUND_TRUTH_UNIT,
-            can_restart=self._rebuild is not None,
+            can_restart=self._rebuild is not None, training_note=PREVIEW_NO_TRAINING,
         )  # fmt: skip
 
     def status(self) -> RunStatus:
@@ -175,6 +179,10 @@ class SimulatedPreview(Pausable):
 
     def set_validate_every(self, every: int | None) -> None:
         raise InputDataError("the ground-truth preview separates nothing, so there is nothing to validate")
+
+    def acquire_training(self, request: Any, on_timepoint: Any = None, stop: Any = None) -> Any:
+        """Nothing to acquire from: the preview is no microscope (``can_acquire_training`` is False)."""
+        raise InputDataError(PREVIEW_NO_TRAINING)
 
     def latest(self) -> PreviewFrame | None:
         """The newest finished frame (older ones are simply replaced: latest wins)."""

@@ -15,6 +15,7 @@ another rig, other structures, presets or positions is refused with one line.
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,8 +236,9 @@ class TrainingAcquisition:
         self.reconstructors = StructureReconstructors(lambda: Reconstructor(rig))
         self.presets = {s.name: s.preset for s in manifest.structures}
 
-    def run(self, timepoints: int) -> DatasetManifest:
-        """Acquire until the dataset holds ``timepoints`` finished timepoints (none if it already does)."""
+    def run(self, timepoints: int, stop: threading.Event | None = None) -> DatasetManifest:
+        """Acquire until the dataset holds ``timepoints`` finished timepoints (none if it already does); once
+        ``stop`` is set, no further timepoint is started (the one in progress is finished)."""
         m = self.manifest
         first = len(m.timepoints)
         if first >= timepoints:
@@ -247,7 +249,12 @@ class TrainingAcquisition:
         for t in range(first, timepoints):
             due = start + (t - first) * m.interval_s
             while (left := due - time.monotonic()) > 0:
-                time.sleep(min(left, 0.2))
+                if stop is not None and stop.wait(min(left, 0.2)):
+                    break
+                if stop is None:
+                    time.sleep(min(left, 0.2))
+            if stop is not None and stop.is_set():
+                break
             self._take(t, session, timepoints)
         return m
 
@@ -343,34 +350,47 @@ def acquire_training_dataset(
     """Open the rig, check everything (presets, stage, the folder) before the first stack, then take the missing
     timepoints. Returns the dataset's manifest."""
     from imcsr_live.hardware import create_backend
-    from imcsr_live.pipeline.session import frame_shape
 
     if request.interval_s is not None:
         rig.acquisition.interval_s = request.interval_s  # the simulated specimen moves on by this much, too
     backend = backend or create_backend(rig)
     backend.open()
     try:
-        presets = choose_presets(rig, backend, request.presets)
-        positions = list(request.positions or [])
-        if positions and not isinstance(backend, SupportsStage):
-            raise HardwareConfigError(
-                f"the {type(backend).__name__} cannot move a stage, so it cannot visit --positions; drop the option"
-            )
-        fresh = new_manifest(rig, backend, presets, positions, frame_shape(backend), rig.acquisition.interval_s)
-        manifest = open_dataset(request.root, fresh, rig, request.overwrite)
-        acquisition = TrainingAcquisition(rig, backend, request.root, manifest, on_timepoint)
-        try:
-            return acquisition.run(request.timepoints)
-        except (ImcsrError, KeyboardInterrupt) as exc:
-            saved = (
-                f"{len(manifest.timepoints)} of {request.timepoints} timepoints are saved in {request.root}; run the "
-                "same command again to continue"
-            )
-            if isinstance(exc, KeyboardInterrupt):
-                raise AcquisitionStoppedError(f"stopped on request: {saved}") from None
-            raise type(exc)(f"{exc}; {saved}") from exc
+        return acquire_with_backend(rig, backend, request, on_timepoint)
     finally:
         backend.close()
+
+
+def acquire_with_backend(
+    rig: RigConfig,
+    backend: MicroscopeBackend,
+    request: TrainingRequest,
+    on_timepoint: Callable[[TimepointDone], None] | None = None,
+    stop: threading.Event | None = None,
+    again: str = "run the same command again to continue",
+) -> DatasetManifest:
+    """:func:`acquire_training_dataset` on a backend that is open already (the window's live backend, with live
+    acquisition paused): checks, then the missing timepoints; ``stop`` ends after the timepoint in progress.
+    ``again`` says how to continue after a failure (one line). The backend is left open."""
+    from imcsr_live.pipeline.session import frame_shape
+
+    presets = choose_presets(rig, backend, request.presets)
+    positions = list(request.positions or [])
+    if positions and not isinstance(backend, SupportsStage):
+        raise HardwareConfigError(
+            f"the {type(backend).__name__} cannot move a stage, so it cannot visit --positions; drop the option"
+        )
+    interval_s = request.interval_s if request.interval_s is not None else rig.acquisition.interval_s
+    fresh = new_manifest(rig, backend, presets, positions, frame_shape(backend), interval_s)
+    manifest = open_dataset(request.root, fresh, rig, request.overwrite)
+    acquisition = TrainingAcquisition(rig, backend, request.root, manifest, on_timepoint)
+    try:
+        return acquisition.run(request.timepoints, stop)
+    except (ImcsrError, KeyboardInterrupt) as exc:
+        saved = f"{len(manifest.timepoints)} of {request.timepoints} timepoints are saved in {request.root}; {again}"
+        if isinstance(exc, KeyboardInterrupt):
+            raise AcquisitionStoppedError(f"stopped on request: {saved}") from None
+        raise type(exc)(f"{exc}; {saved}") from exc
 
 
 def describe_dataset(root: Path, manifest: DatasetManifest) -> list[str]:

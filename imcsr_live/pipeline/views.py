@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from imcsr_live.errors import InputDataError
 from imcsr_live.model.confidence import FrameConfidence
 from imcsr_live.pipeline.live import LiveFrame, LivePipeline, PipelineEvent
 from imcsr_live.pipeline.validation import ValidationState
+
+if TYPE_CHECKING:
+    from imcsr_live.io.training_dataset import DatasetManifest
+    from imcsr_live.pipeline.training_data import TimepointDone, TrainingRequest
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,8 @@ class SourceInfo:
     validation_note: str = ""  # why the source cannot validate
     channel_unit: str = ""  # of the channel values (levels, histograms, cursor read-out)
     can_restart: bool = False  # an ended run can be started again as a fresh one (:meth:`DisplaySource.restart`)
+    can_acquire_training: bool = False  # training data via the live backend (DisplaySource.acquire_training)
+    training_note: str = ""  # why the source cannot take training data
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,24 @@ class DisplaySource(Protocol):
         """Start a fresh run after this one ended (``info().can_restart``); raises ImcsrError if it cannot. May block
         for seconds (hardware, engine warm-up): call it off the GUI thread."""
         ...
+
+    def acquire_training(
+        self,
+        request: TrainingRequest,
+        on_timepoint: Callable[[TimepointDone], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> DatasetManifest:
+        """Training data into ``request.root`` as ``imcsr-live acquire-training`` takes it, through the source's own
+        backend with live imaging paused meanwhile (``info().can_acquire_training``); ``stop`` ends after the timepoint
+        in progress. Raises ImcsrError (one line) if it cannot. Blocks for the whole acquisition: call it off the GUI
+        thread."""
+        ...
+
+
+def training_note(unavailable: str | None) -> str:
+    """Why a source cannot take training data, from why its rig cannot validate (both need a preset per structure)."""
+    reason = unavailable or "the rig has no excitation preset per structure"
+    return reason.replace("live validation", "training data", 1)
 
 
 def free_disk_bytes(path: Path) -> int | None:
@@ -340,6 +364,8 @@ class LiveView:
             validation_note=self.pipeline.validation_unavailable or "",
             channel_unit=NORMALISED_UNIT,
             can_restart=self._rebuild is not None,
+            can_acquire_training=self.pipeline.validator is not None,  # a preset per structure, as validation needs
+            training_note=training_note(self.pipeline.validation_unavailable),
         )
 
     def status(self) -> RunStatus:
@@ -384,6 +410,20 @@ class LiveView:
 
     def set_validate_every(self, every: int | None) -> None:
         self.pipeline.set_validate_every(every)
+
+    def acquire_training(
+        self,
+        request: TrainingRequest,
+        on_timepoint: Callable[[TimepointDone], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> DatasetManifest:
+        from imcsr_live.pipeline.training_data import acquire_with_backend
+
+        pipeline = self.pipeline
+        if pipeline.validator is None:
+            raise InputDataError(training_note(pipeline.validation_unavailable))
+        with pipeline.borrowed_backend() as backend:
+            return acquire_with_backend(self.rig, backend, request, on_timepoint, stop, again="press Start to continue")
 
     def start_recording(self, path: Path, metadata: dict[str, Any] | None = None) -> None:
         self._recorder = self.pipeline.start_recording(path, metadata)

@@ -33,6 +33,7 @@ from imcsr_live.ui.overlay_view import GreyPanel, OverlayPanel, ViewSync
 from imcsr_live.ui.record_panel import RecordPanel
 from imcsr_live.ui.settings import channel_displays, load_settings, save_settings
 from imcsr_live.ui.status_bar import StatusLine
+from imcsr_live.ui.training_panel import TrainingPanel
 from imcsr_live.ui.validation_panel import ValidationPanel
 
 #: The window's design size; on a smaller screen it is shrunk to the screen's available area (:func:`fitted_geometry`).
@@ -168,6 +169,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.acquisition = AcquisitionPanel(self.source)
         self.record = RecordPanel(self.source, self.display_metadata)
         self.validation = ValidationPanel(self.source, self.source.channel_names, self.source.channel_colors)
+        self.training = TrainingPanel(self.source)
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(2, 2, 2, 2)
@@ -187,6 +189,10 @@ class MainWindow(QtWidgets.QMainWindow):
                                           QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)  # fmt: skip
         self.splitDockWidget(log_dock, self.validation_dock, QtCore.Qt.Orientation.Horizontal)
         self.validation_dock.setVisible(self.info.can_validate)
+        # training data (acquire-training from the window) beside them, where the source can switch presets
+        self.training_dock = self._dock("Training data", self.training, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.splitDockWidget(self.validation_dock, self.training_dock, QtCore.Qt.Orientation.Horizontal)
+        self.training_dock.setVisible(self.info.can_acquire_training)
         self.resizeDocks([log_dock], [150 if self.info.can_validate else 120], QtCore.Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
@@ -204,7 +210,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channels.changed.connect(self._channel_changed)
         self.record.recording_changed.connect(self.acquisition.set_recording)
         self.acquisition.restarted.connect(self._run_restarted)
-        for side in (self.acquisition, self.record, self.validation):
+        for side in (self.acquisition, self.record, self.validation, self.training):
             side.message.connect(self.log_panel.gui_message)
 
     def _restore_settings(self, saved: dict[str, Any]) -> None:
@@ -330,6 +336,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.notice.show_error(newest.seq, str(newest), newest.seq)
         self.record.refresh()
         self.validation.refresh()
+        self.training.refresh()
         if self.acquisition.show_run(status):
             self.record.run_ended()  # finishes a recording still running
         self.acquisition.set_restart_ready(not self.record.finishing)  # the old run's recording is final first
@@ -433,6 +440,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.persist:
             save_settings(self.settings())
         try:
+            self.training.shutdown()  # the timepoint in progress first: the backend must not close under it
             self.source.stop()  # finalises a recording (also one the record button is still finishing)
         finally:  # a failing backend close must not leave this panel's handler on the logger
             self.log_panel.detach()
