@@ -19,6 +19,8 @@ from imcsr_live.errors import ImcsrError
 from imcsr_live.pipeline.training_data import TimepointDone, TrainingRequest, describe_dataset, read_positions
 from imcsr_live.pipeline.views import DisplaySource
 
+DEFAULT_INTERVAL_S = 2.0  # training timepoints when live imaging free-runs (interval 0)
+
 
 def time_left_text(seconds: float) -> str:
     """``1:05:03`` / ``4:07`` style (h:mm:ss or m:ss)."""
@@ -60,7 +62,7 @@ class TrainingPanel(QtWidgets.QWidget):
         self.interval_spin.setRange(0.001, 3600.0)
         self.interval_spin.setDecimals(3)
         self.interval_spin.setSuffix(" s")
-        self.interval_spin.setValue(max(0.001, info.interval_s))
+        self.interval_spin.setValue(info.interval_s if info.interval_s > 0 else DEFAULT_INTERVAL_S)  # not free-run
         self.interval_spin.setToolTip("seconds between training timepoints")
         self.positions_edit = QtWidgets.QLineEdit()
         self.positions_edit.setPlaceholderText("positions CSV (optional): x_um,y_um per line")
@@ -75,7 +77,10 @@ class TrainingPanel(QtWidgets.QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setFormat("%v / %m timepoints")
-        self.status = QtWidgets.QLabel("" if self.available else info.training_note)
+        self.progress.setRange(0, self.timepoints_spin.value())
+        self.progress.setValue(0)
+        idle = "live imaging pauses while training data is taken"
+        self.status = QtWidgets.QLabel(idle if self.available else info.training_note)
         self.status.setWordWrap(True)
         layout.addWidget(QtWidgets.QLabel("DIR"), 0, 0)
         layout.addWidget(self.dir_edit, 0, 1, 1, 3)
@@ -85,11 +90,11 @@ class TrainingPanel(QtWidgets.QWidget):
         layout.addWidget(QtWidgets.QLabel("interval"), 1, 2)
         layout.addWidget(self.interval_spin, 1, 3, 1, 2)
         layout.addWidget(self.positions_edit, 2, 0, 1, 5)
-        layout.addWidget(self.start_button, 3, 0, 1, 2)
-        layout.addWidget(self.stop_button, 3, 2, 1, 3)
-        layout.addWidget(self.progress, 4, 0, 1, 5)
-        layout.addWidget(self.status, 5, 0, 1, 5)
-        layout.setRowStretch(6, 1)
+        layout.addWidget(self.start_button, 3, 0)
+        layout.addWidget(self.stop_button, 3, 1)
+        layout.addWidget(self.progress, 3, 2, 1, 3)
+        layout.addWidget(self.status, 4, 0, 1, 5)
+        layout.setRowStretch(5, 1)
         self._set_running(False)
 
     @property
@@ -108,8 +113,13 @@ class TrainingPanel(QtWidgets.QWidget):
         if path:
             self.dir_edit.setText(path)
 
-    def _refuse(self, text: str) -> None:
+    def _show(self, text: str) -> None:
+        """The panel's one status line (its tooltip holds it whole where the dock is too low)."""
         self.status.setText(text)
+        self.status.setToolTip(text)
+
+    def _refuse(self, text: str) -> None:
+        self._show(text)
         self.message.emit(logging.ERROR, text)
 
     def start(self) -> bool:
@@ -136,7 +146,7 @@ class TrainingPanel(QtWidgets.QWidget):
             self._outcome = None
         self.progress.setRange(0, request.timepoints)
         self.progress.setValue(0)
-        self.status.setText(f"live imaging paused: taking training data into {root} …")
+        self._show(f"live imaging paused: taking training data into {root} …")
         self.message.emit(
             logging.INFO, f"training data: live imaging paused, {request.timepoints} timepoints into {root}"
         )
@@ -150,7 +160,7 @@ class TrainingPanel(QtWidgets.QWidget):
         if self._worker is not None and self._worker.is_alive():
             self._stop.set()
             self.stop_button.setEnabled(False)
-            self.status.setText("stopping after the timepoint in progress …")
+            self._show("stopping after the timepoint in progress …")
 
     def shutdown(self, timeout_s: float = 60.0) -> None:
         """Stop and wait for the worker (the window is closing; the backend must not close under it)."""
@@ -191,7 +201,7 @@ class TrainingPanel(QtWidgets.QWidget):
             if outcome is None:
                 per = max(request.interval_s or 0.0, sum(seconds) / len(seconds)) if seconds else 0.0
                 left = time_left_text((done.total - done.done) * per)
-                self.status.setText(
+                self._show(
                     f"timepoint {done.index + 1} of {done.total} taken ({done.seconds:.1f} s); about {left} left"
                 )
         if outcome is None or (self._worker is not None and self._worker.is_alive()):
@@ -203,5 +213,5 @@ class TrainingPanel(QtWidgets.QWidget):
             self.message.emit(level, line)
         if level == logging.INFO:
             self.message.emit(logging.INFO, "training data: done; live imaging goes on")
-        self.status.setText(lines[0])
+        self._show(lines[0])
         self._set_running(False)
