@@ -309,7 +309,8 @@ class LivePipeline(Pausable):
             if recorder is not None:
                 recorder.stop(self.summary())
                 if recorder.error:
-                    self._event(recorder.error, error=True, kind="recording")
+                    # counted and kept, logged at DEBUG: the recorder logged it when it happened (one ERROR line)
+                    self._event(recorder.error, error=True, kind="recording", quiet=True)
                 # DEBUG: the caller reports it (the window's log panel, the headless summary), once
                 log.debug("recording stopped: %d timepoints in %s", recorder.written, recorder.plan.path)
         return recorder

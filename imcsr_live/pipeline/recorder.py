@@ -145,7 +145,9 @@ class Recorder:
                     break
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():  # the disk is far too slow: close anyway, say so
-            self.error = self.error or f"recording could not write its last timepoints within {timeout_s:g} s"
+            if self.error is None:
+                self.error = f"recording could not write its last timepoints within {timeout_s:g} s"
+                log.error(self.error)
         final = {"timepoints_recorded": self.written, "timepoints_dropped_by_recorder": self.dropped}
         final |= summary or {}
         for stream in self._streams.values():

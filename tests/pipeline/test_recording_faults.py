@@ -130,7 +130,10 @@ def _rig_and_pipeline(timepoints: int | None):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_live_imaging_goes_on_when_the_disk_fills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+def test_live_imaging_goes_on_when_the_disk_fills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
     from dataclasses import replace
 
     from imcsr_live.pipeline.recording import ModelIdentity, record_item, recording_plan
@@ -155,6 +158,9 @@ def test_live_imaging_goes_on_when_the_disk_fills(tmp_path: Path, monkeypatch: p
         pipeline.stop()
     assert recorder.error is not None and "the disk is full" in recorder.error
     assert sum("disk is full" in event for event in pipeline.events) == 1
+    # one ERROR line for the user, not one from the recorder and another from the pipeline
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and "disk is full" in r.getMessage()]
+    assert len(logged) == 1, [r.getMessage() for r in logged]
     _, raw, _ = read_back(path, fmt)
     assert raw.shape[0] == recorder.written and (raw.reshape(raw.shape[0], -1).min(axis=1) > 0).all()
 
