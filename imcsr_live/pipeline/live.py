@@ -229,6 +229,7 @@ class LivePipeline(Pausable):
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._backend_lock = threading.Lock()  # held by live acquisition per stack, or by a borrower
+        self._lent = threading.Event()  # set while a borrower has (or waits for) the backend
         self._stopped = False
         self._raw_q: queue.Queue[object] = queue.Queue(settings.queue_size)
         self._sr_q: queue.Queue[object] = queue.Queue(settings.queue_size)
@@ -364,7 +365,9 @@ class LivePipeline(Pausable):
             raise InputDataError("the run has ended; press Run again (or start the app again) first")
         was_paused = self.paused
         self.pause()
+        self._lent.set()
         if not self._backend_lock.acquire(timeout=timeout_s):
+            self._lent.clear()
             if not was_paused:
                 self.resume()
             raise InputDataError(f"live acquisition did not finish its stack within {timeout_s:g} s; try again")
@@ -373,9 +376,17 @@ class LivePipeline(Pausable):
                 raise InputDataError("the run has ended; press Run again (or start the app again) first")
             yield self.backend
         finally:
+            self._lent.clear()
             self._backend_lock.release()
             if not was_paused:
                 self.resume()
+
+    def _skip_lent_slot(self) -> bool:
+        """True while the backend is lent out (:meth:`borrowed_backend`); free-running: after a short nap."""
+        if not self._lent.is_set():
+            return False
+        self._stop.wait(0.05 if self.settings.interval_s <= 0 else 0.0)
+        return True
 
     def summary(self) -> dict[str, Any]:
         s = self.stats
@@ -451,11 +462,12 @@ class LivePipeline(Pausable):
                 self.stats.skipped_slots = scheduler.skipped
                 if slot is None:
                     break
-                if self._skip_paused_slot(self.settings.interval_s, self._stop):  # not acquired, not an overrun
+                # not acquired, not an overrun: paused, or the backend is lent out (a Resume meanwhile waits for it)
+                if self._skip_paused_slot(self.settings.interval_s, self._stop) or self._skip_lent_slot():
                     self.stats.paused_slots += 1
                     continue
                 with self._backend_lock:  # the backend is lent out (training data) between live stacks only
-                    if self._paused.is_set():  # paused while this slot waited for a lent-out backend
+                    if self._paused.is_set() or self._lent.is_set():  # paused while this slot waited for the lock
                         self.stats.paused_slots += 1
                         continue
                     try:

@@ -42,6 +42,10 @@ def test_the_panel_takes_training_data_between_live_stacks(rig, open_window, qtb
     assert panel.busy and not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
     qtbot.waitUntil(lambda: panel._progress is not None, timeout=120_000)
     assert pipeline.paused  # live imaging waits while the training stacks are taken
+    acquired = pipeline.stats.acquired
+    pipeline.resume()  # a Resume meanwhile takes no live stack until the training data is done
+    qtbot.wait(300)
+    assert pipeline.stats.acquired == acquired
     panel.stop_button.click()
     qtbot.waitUntil(lambda: not panel.busy, timeout=120_000)
     assert (logging.INFO, f"training data stopped: 1 of 3 timepoints are saved in {root}; press Start to continue") in (
