@@ -6,8 +6,10 @@ one line; no dock where nothing can switch presets."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from imcsr_live.hardware.simulated import SimulatedBackend
 from imcsr_live.io.training_dataset import read_manifest, write_manifest
@@ -102,3 +104,17 @@ def test_no_training_dock_where_nothing_can_switch_presets(rig, open_window, tmp
 
 def test_time_left_reads_as_a_clock() -> None:
     assert [time_left_text(s) for s in (0, 65.4, 3723)] == ["0:00", "1:05", "1:02:03"]
+
+
+def test_the_ground_truth_preview_has_no_training_dock(rig, open_window) -> None:
+    from imcsr_live.errors import InputDataError
+    from imcsr_live.pipeline.preview import SimulatedPreview
+    from imcsr_live.pipeline.training_data import TrainingRequest
+    from imcsr_live.synth.world import SyntheticMicroscope
+
+    preview = SimulatedPreview(SyntheticMicroscope(rig, WorldSettings(raw_shape=(32, 32))), 0.02, frames=1)
+    window = open_window(rig, preview)
+    assert not window.training_dock.isVisible() and not window.training.start_button.isEnabled()
+    assert window.training.status.text().startswith("the ground-truth preview is no microscope")
+    with pytest.raises(InputDataError, match="no microscope"):
+        preview.acquire_training(TrainingRequest(Path("unused"), 1))
