@@ -9,16 +9,18 @@ the project's generator made wide (the families subclass the original generators
 Families and ranges (per cell, uniform unless said; lengths in um, a 16 um field is 512 SR pixels):
 
 ================  =====================================================================================
-Microtubules      ``sparse``: isotropic, 0.15-0.8 um of filament per um^2.
-                  ``aster``: headings radiate loosely (spread 0.2-0.7 rad) from the cell centre, 1-5 um/um^2
+Microtubules      ``sparse``: isotropic, 0.15-1.5 um of filament per um^2.
+                  ``aster``: headings radiate loosely (spread 0.2-0.7 rad) from the cell centre, 2-25 um/um^2
                   at the centre, thinning away from it as exp(-distance / 10-40 um).
-                  ``parallel``: aligned (spread 0.1-0.4 rad), 0.5-2 um/um^2, low curvature.
+                  ``parallel``: aligned (spread 0.1-0.4 rad), 0.5-15 um/um^2, low curvature.
+                  Densities are log-uniform: from a few filaments to the 30-350 per 16 um field of a dense
+                  COS-7 periphery (in-field length density 0.2-20 um/um^2, median ~2).
                   All: bundles (10-40 % of filaments, 2-3x bright; 40 % of cells without), brightness
                   along the filament log-normal (sigma 0.1-0.6, correlation 1-5 um),
                   20-60 % of filaments fading out of the TIRF field over 1-4 um, per-filament spread 0.1-0.4.
-ER                ``fine``: mesh 0.45-0.9 um. ``open``: mesh 0.9-2 um, 15-45 % of edges missing.
+ER                ``fine``: mesh 0.3-0.9 um. ``open``: mesh 0.9-2 um, 15-45 % of edges missing.
                   ``sheets``: mesh 0.6-1.6 um, sheets 0.02-0.06 per um^2 of 0.5-4 um. ``perinuclear``: one
-                  4-12 um sheet entering the field from outside plus a dense mesh. All: tubule width 40-100 nm,
+                  4-12 um sheet entering the field from outside plus a dense mesh. All: tubule width 40-140 nm,
                   5-40 % of tubules 1.6-2.5x wider, junctions up to 1.5x a tubule spot brighter, 0-20 % of edges
                   dangling (static partial tubules), pruning uneven across the field, fenestrated sheets
                   (0-10 holes per um^2 of 0.05-0.15 um radius).
@@ -114,6 +116,11 @@ class StyledMicrotubules(Microtubules):
             self._along = self._along[keep]
 
 
+def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A density drawn evenly on a log scale: sparse and very dense cells are both common."""
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
 def _draw_microtubules(rng: np.random.Generator, center: np.ndarray) -> tuple[str, StyledMicrotubuleParams]:
     family = str(rng.choice(MICROTUBULE_FAMILIES))
     common: dict[str, Any] = {
@@ -125,10 +132,10 @@ def _draw_microtubules(rng: np.random.Generator, center: np.ndarray) -> tuple[st
         "width_um": float(rng.uniform(0.02, 0.035)),
     }
     if family == "sparse":
-        p = StyledMicrotubuleParams(length_density_um_per_um2=float(rng.uniform(0.15, 0.8)), **common)
+        p = StyledMicrotubuleParams(length_density_um_per_um2=_loguniform(rng, 0.15, 1.5), **common)
     elif family == "aster":
         p = StyledMicrotubuleParams(
-            length_density_um_per_um2=float(rng.uniform(1.0, 5.0)),
+            length_density_um_per_um2=_loguniform(rng, 2.0, 25.0),
             arrangement="aster",
             arrangement_center_um=(float(center[0]), float(center[1])),
             orientation_spread_rad=float(rng.uniform(0.2, 0.7)),
@@ -137,7 +144,7 @@ def _draw_microtubules(rng: np.random.Generator, center: np.ndarray) -> tuple[st
         )
     else:
         p = StyledMicrotubuleParams(
-            length_density_um_per_um2=float(rng.uniform(0.5, 2.0)),
+            length_density_um_per_um2=_loguniform(rng, 0.5, 15.0),
             arrangement="parallel",
             arrangement_angle_rad=float(rng.uniform(0.0, math.pi)),
             orientation_spread_rad=float(rng.uniform(0.1, 0.4)),
@@ -259,7 +266,7 @@ class StyledER(EndoplasmicReticulum):
 def _draw_er(rng: np.random.Generator, field: Field) -> tuple[str, StyledERParams]:
     family = str(rng.choice(ER_FAMILIES))
     common: dict[str, Any] = {
-        "tubule_width_um": float(rng.uniform(0.04, 0.1)),
+        "tubule_width_um": float(rng.uniform(0.04, 0.14)),
         "thick_fraction": float(rng.uniform(0.05, 0.4)),
         "thick_width_factor": float(rng.uniform(1.6, 2.5)),
         "junction_gain": float(rng.uniform(0.0, 1.5)),
@@ -270,7 +277,7 @@ def _draw_er(rng: np.random.Generator, field: Field) -> tuple[str, StyledERParam
     }
     if family == "fine":
         p = StyledERParams(
-            polygon_size_um=float(rng.uniform(0.45, 0.9)), missing_edge_fraction=float(rng.uniform(0.05, 0.25)),
+            polygon_size_um=float(rng.uniform(0.3, 0.9)), missing_edge_fraction=float(rng.uniform(0.05, 0.25)),
             **common,
         )  # fmt: skip
     elif family == "open":
