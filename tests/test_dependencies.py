@@ -140,6 +140,9 @@ SIMULATOR_USERS = {
     "imcsr_live.runs": "the demo run",
     "imcsr_live.cli": "`synth` and the reconstruction benchmark (lazy imports)",
     "imcsr_live.train": "synthetic training and evaluation data",
+    # napari sample data is a synthetic cell, so that the plugin can be tried without a microscope; imported
+    # lazily inside synthetic_cell(): the plugin's reader and widget never load the simulator.
+    "imcsr_live.napari.sample": "napari sample data: a synthetic cell (lazy import)",
 }
 
 

@@ -8,14 +8,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from imcsr_live.config import RigConfig
-from imcsr_live.engine import ModelSource, select_engine
+from imcsr_live.engine import Engine, ModelSource, Separated, select_engine
 from imcsr_live.engine.select import engine_options
 from imcsr_live.errors import InputDataError
 from imcsr_live.hardware.replay import ReplayBackend
@@ -120,21 +120,10 @@ def separate_file(
                                                      engine.precision)) | {"input": str(sr_path)},
     )  # fmt: skip
     writer = open_stream(output, spec, n_t)
-    buffer: TemporalBuffer[int] = TemporalBuffer(source.cfg.in_frames)
-
-    def windows():
-        for t in range(n_t):
-            window = buffer.push(sr[t], t)
-            if window is not None:
-                yield window
-        last = buffer.flush()
-        if last is not None:
-            yield last
-
     done = 0
     try:
-        for window in windows():
-            writer.append(engine.separate(window.frames).channels)
+        for separated in separate_frames(sr, engine, source.cfg.in_frames):
+            writer.append(separated.channels)
             done += 1
             if on_timepoint is not None:
                 on_timepoint(done, n_t)
@@ -142,3 +131,16 @@ def separate_file(
         writer.update_attributes({"timepoints": done})
         writer.close()
     return output
+
+
+def separate_frames(sr: np.ndarray, engine: Engine, in_frames: int) -> Iterator[Separated]:
+    """Separate every frame of an SR time-lapse (T, Y, X) in order, through the live 3-frame buffer (edges
+    replicate); one :class:`Separated` per timepoint, produced lazily so a caller can stop between frames."""
+    buffer: TemporalBuffer[int] = TemporalBuffer(in_frames)
+    for t in range(sr.shape[0]):
+        window = buffer.push(sr[t], t)
+        if window is not None:
+            yield engine.separate(window.frames)
+    last = buffer.flush()
+    if last is not None:
+        yield engine.separate(last.frames)
