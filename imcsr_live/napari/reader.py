@@ -142,9 +142,14 @@ def _read_tiff_image(path: Path) -> StoredImage:
     return StoredImage(data, axes, scale, looks, tiff_stem(path))
 
 
+def _is_raw(image: StoredImage) -> bool:
+    """The raw SIM stream (``raw`` in OME-Zarr, ``STEM.raw.ome.tif``): its channels are SIM frames, not structures."""
+    return image.name == "raw" or image.name.endswith(".raw")
+
+
 def _image_layers(image: StoredImage, prefix: str, visible: bool) -> list[LayerData]:
     """Channels of a coloured image as structure layers; raw frames and grey images as one layer each."""
-    if image.axes == "tcyx" and image.looks and len(image.looks) == image.data.shape[1]:
+    if image.axes == "tcyx" and not _is_raw(image) and image.looks and len(image.looks) == image.data.shape[1]:
         geometry = spatial_layer_kwargs("tyx", (image.scale[0], *image.scale[2:]))
         return [
             structure_layer(
