@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import napari
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
-from napari.qt.threading import GeneratorWorker, create_worker
+from napari.qt.threading import GeneratorWorker
 from napari.utils.notifications import show_error, show_info
 
 from imcsr_live.engine import KINDS
@@ -99,8 +99,9 @@ class SeparateWidget(Container):
         except ImcsrError as exc:
             self._fail(exc)
             return None
-        worker = create_worker(run_separation, job, _ignore_errors=True)
-        assert isinstance(worker, GeneratorWorker)
+        # The worker class itself, not napari's create_worker: that one also wires the window's task-status
+        # display, whose ``errored`` handler (napari 0.9.2) itself fails on the exception it is given.
+        worker = GeneratorWorker(run_separation, job)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda result: self._add_layers(result, job.layer_name))
         worker.errored.connect(self._fail)
