@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import napari
+from magicgui.types import FileDialogMode
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
 from napari.qt.threading import GeneratorWorker
 from napari.utils.notifications import show_error, show_info
@@ -47,11 +48,12 @@ class SeparateWidget(Container):
         self.worker: GeneratorWorker | None = None
         self.layer = ComboBox(label="image layer", choices=self._image_layer_names)
         self.model = ComboBox(label="model", choices=[*(m.name for m in shipped_models()), CHECKPOINT_CHOICE])
-        self.checkpoint = FileEdit(label="checkpoint", mode="r", filter="*.json *.safetensors", visible=False)
+        existing = FileDialogMode.EXISTING_FILE
+        self.checkpoint = FileEdit(label="checkpoint", mode=existing, filter="*.json *.safetensors", visible=False)
         self.engine = ComboBox(label="engine", choices=["auto", *KINDS], value="auto")
         self.precision = ComboBox(label="precision", choices=list(PRECISIONS), value="fp32")
         self.raw_sim = CheckBox(text="raw SIM layer: reconstruct first", value=False)
-        self.rig = FileEdit(label="rig TOML", mode="r", filter="*.toml", value=default_rig("simulated"), visible=False)
+        self.rig = FileEdit(label="rig TOML", mode=existing, filter="*.toml", value=default_rig("simulated"), visible=False)
         self.run_button = PushButton(text="Separate")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(value=0, min=0, max=1, visible=False)
@@ -81,7 +83,7 @@ class SeparateWidget(Container):
         if not self.layer.value:
             raise InputDataError("no image layer: open an SR image (or raw SIM with 'reconstruct first') in napari")
         layer: Image = self.viewer.layers[self.layer.value]
-        rig_path = Path(self.rig.value) if self.raw_sim.value else None
+        rig_path = Path(str(self.rig.value)) if self.raw_sim.value else None
         raw_frames = load_rig_config(rig_path).sim.frames_per_timepoint if rig_path is not None else None
         check_layer(tuple(layer.data.shape), bool(layer.rgb), layer.name, raw_frames)
         return SeparationJob(
