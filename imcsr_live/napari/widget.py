@@ -53,7 +53,8 @@ class SeparateWidget(Container):
         self.engine = ComboBox(label="engine", choices=["auto", *KINDS], value="auto")
         self.precision = ComboBox(label="precision", choices=list(PRECISIONS), value="fp32")
         self.raw_sim = CheckBox(text="raw SIM layer: reconstruct first", value=False)
-        self.rig = FileEdit(label="rig TOML", mode=existing, filter="*.toml", value=default_rig("simulated"), visible=False)
+        # default: the shipped simulated rig, the one the sample data is simulated with
+        self.rig = FileEdit(label="rig TOML", mode=existing, filter="*.toml", value=default_rig(), visible=False)
         self.run_button = PushButton(text="Separate")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(value=0, min=0, max=1, visible=False)
