@@ -130,6 +130,11 @@ class TrainTable(_Table):
     init: Path | None = Field(
         default=None, description="checkpoint stem to start from (fine-tuning); same structures and architecture"
     )
+    train_only: Literal["all", "uncertainty"] = Field(
+        default="all",
+        description="'uncertainty': train only the log-variance head on top of [train] init, whose separation "
+        "stays bit-identical (the best checkpoint is then chosen by validation loss, not NRMSE)",
+    )
 
 
 class TrainConfig(_Table):
@@ -157,6 +162,11 @@ class TrainConfig(_Table):
                 raise ValueError(f"variant 'single' needs single_structure = one of {names}")
         elif self.single_structure is not None:
             raise ValueError("single_structure is only used with variant = 'single'")
+        if self.train.train_only == "uncertainty" and not (self.model.uncertainty and self.train.init is not None):
+            raise ValueError(
+                "[train] train_only = 'uncertainty' needs [model] uncertainty = true and [train] init = the model "
+                "whose separation it keeps"
+            )
         if self.data.frames and self.data.frames < self.model.in_frames:
             raise ValueError(
                 f"[data] frames = {self.data.frames} is fewer than [model] in_frames = {self.model.in_frames}"

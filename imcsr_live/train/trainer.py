@@ -387,7 +387,11 @@ class Trainer:
             torch.manual_seed(t.seed + self.rank)
         else:
             net = model
-        opt = torch.optim.Adam(net.parameters(), lr=t.lr)
+        if t.train_only == "uncertainty":
+            # Only the log-variance head learns: the separation (every other weight) stays the init model's.
+            for name, param in model.named_parameters():
+                param.requires_grad_(name.startswith("logvar."))
+        opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=t.lr)
         state: dict[str, Any] = {"iteration": 0, "best_nrmse": math.inf, "last_improved": 0, "epoch": 0}
         if resume:
             state = self._resume(model, opt)
@@ -435,10 +439,12 @@ class Trainer:
         return float(loss.detach())
 
     def _validation_step(self, setup: _Setup, plateau: PlateauPolicy, it: int) -> dict[str, float]:
-        """Validate on rank 0, share its NRMSE, save a new best checkpoint or apply the plateau policy."""
+        """Validate on rank 0, share its score, save a new best checkpoint or apply the plateau policy."""
         val_metrics = self.validate(setup.net, setup.val) if self.is_main else {}
-        nrmse = self._broadcast(val_metrics.get("val_nrmse", 0.0))
-        if plateau.observe(nrmse, it, setup.opt.param_groups) and self.is_main:
+        # A frozen separation has a constant NRMSE: a head trained alone is judged by its likelihood (val loss).
+        key = "val_loss" if self.cfg.train.train_only == "uncertainty" else "val_nrmse"
+        score = self._broadcast(val_metrics.get(key, 0.0))
+        if plateau.observe(score, it, setup.opt.param_groups) and self.is_main:
             self._save(self.best_stem, setup.model, it, val_metrics, setup.data_desc, setup.val)
         return val_metrics
 
@@ -504,29 +510,29 @@ class Trainer:
     def _init_from(self, model: IMCSRNet) -> None:
         """Fine-tuning: start from the weights of ``[train] init`` (same structures and architecture).
 
-        A checkpoint without the uncertainty head may start a model with one: everything else is loaded and the
-        log-variance head starts untrained (the way to add it to a shipped model).
+        The uncertainty head may differ: a checkpoint without it starts a model with one (everything else is
+        loaded and the log-variance head starts untrained: the way to add it to a shipped model), and a
+        checkpoint with it starts a model without one (the head is left out).
         """
         stem = self.cfg.resolve(self.cfg.train.init)
         names = [s["name"] for s in self._structures()]
         want = self.cfg.net_config()
         try:
             loaded, _ = load_checkpoint(str(stem), expect_structures=names, expect_architecture=want)
-            adding_head = False
+            head_differs = False
         except CheckpointError as exc:
-            if not want.uncertainty:
-                raise
             try:
-                without = want.model_copy(update={"uncertainty": False})
-                loaded, _ = load_checkpoint(str(stem), expect_structures=names, expect_architecture=without)
+                other = want.model_copy(update={"uncertainty": not want.uncertainty})
+                loaded, _ = load_checkpoint(str(stem), expect_structures=names, expect_architecture=other)
             except CheckpointError:
                 raise exc from None
-            adding_head = True
-        missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=not adding_head)
-        if adding_head:
-            if unexpected or any(not k.startswith("logvar.") for k in missing):
-                raise CheckpointError(f"{stem}: cannot add the uncertainty head ({missing=}, {unexpected=})")
-            log.info("initialised from %s (fine-tuning; the uncertainty head starts untrained)", stem)
+            head_differs = True
+        missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=not head_differs)
+        if head_differs:
+            if any(not k.startswith("logvar.") for k in [*missing, *unexpected]):
+                raise CheckpointError(f"{stem}: cannot add or drop the uncertainty head ({missing=}, {unexpected=})")
+            change = "starts untrained" if want.uncertainty else "is left out"
+            log.info("initialised from %s (fine-tuning; the uncertainty head %s)", stem, change)
         else:
             log.info("initialised from %s (fine-tuning)", stem)
 

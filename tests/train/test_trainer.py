@@ -200,6 +200,47 @@ def test_shipped_training_configs_are_valid(path: Path) -> None:
         assert (cfg.loss.ssim_weight, cfg.loss.summation_alpha, cfg.train.plateau_iterations) == (0.1, 0.02, 10_000)
 
 
+def test_train_only_uncertainty_keeps_the_separation_bit_identical_and_trains_the_head(tmp_path: Path) -> None:
+    """Adding a calibrated head to a shipped model without touching what it separates: every weight but the
+    log-variance head equals the init model's, the separated channels are the same numbers, and the head
+    learns (a likelihood no untrained head reaches; the best checkpoint is chosen by it, not by the frozen NRMSE)."""
+    torch.set_num_threads(1)
+    for sub in ("base", "head"):
+        (tmp_path / sub).mkdir()
+    base_cfg = load_train_config(tiny_config(tmp_path / "base", iterations=20, val_every=20, checkpoint_every=20))
+    base_cfg.data.val_samples = 4
+    base = Trainer(base_cfg).run()
+    base_model, _ = load_checkpoint(base.best_path)
+
+    path = tiny_config(
+        tmp_path / "head", iterations=40, val_every=10, checkpoint_every=10, lr=3e-3,
+        init=f'"{base.best_path}"', train_only='"uncertainty"',
+    )  # fmt: skip
+    path.write_text(path.read_text().replace("reduction = 4", "reduction = 4\nuncertainty = true"))
+    cfg = load_train_config(path)
+    cfg.data.val_samples = 4
+    result = Trainer(cfg).run()
+    model, card = load_checkpoint(result.best_path)
+    trained = model.state_dict()
+    for name, tensor in base_model.state_dict().items():
+        assert torch.equal(trained[name], tensor), name
+    assert not torch.equal(trained["logvar.weight"], torch.zeros_like(trained["logvar.weight"]))
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x)[:, :3], base_model(x))
+    losses = [h["val_loss"] for h in result.history if "val_loss" in h]
+    # With log-variance 0 (an untrained head) the Gaussian NLL alone is >= 0.5 log(2 pi) = 0.92 per pixel; the
+    # trained head predicts the frozen separation's small errors, so its likelihood is far better than that.
+    assert min(losses) < 0.0, losses
+    assert card["metrics"]["validation"]["val_loss"] == pytest.approx(min(losses))
+    assert len(card["uncertainty_calibration"]) == 3
+
+
+def test_train_only_uncertainty_needs_a_head_and_an_init(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="train_only = 'uncertainty' needs"):
+        load_train_config(tiny_config(tmp_path, train_only='"uncertainty"'))
+
+
 def test_init_adds_an_uncertainty_head_to_a_checkpoint_without_one(tmp_path: Path) -> None:
     """Fine-tuning a shipped model (no head) into one with the head: the body starts from the checkpoint, the
     log-variance head from scratch; any other difference is still refused."""
@@ -226,6 +267,14 @@ def test_init_adds_an_uncertainty_head_to_a_checkpoint_without_one(tmp_path: Pat
     result = trainer.run()
     model, card = load_checkpoint(result.best_path)
     assert model.cfg.uncertainty and len(card["uncertainty_calibration"]) == 3
+
+    # and back: a model with the head starts one without it (the head is left out, the rest is loaded)
+    plain = load_train_config(tiny_config(tmp_path / "base", iterations=1, init=f'"{result.best_path}"'))
+    without = IMCSRNet(plain.net_config())
+    Trainer(plain)._init_from(without)
+    assert not any(k.startswith("logvar.") for k in without.state_dict())
+    for name, tensor in without.state_dict().items():
+        torch.testing.assert_close(tensor, model.state_dict()[name])
 
     wider = tiny_config(tmp_path / "wide", iterations=1, init=f'"{base.best_path}"')
     wider.write_text(
