@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import napari
 from magicgui.types import FileDialogMode
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, ProgressBar, PushButton
 from napari.qt.threading import GeneratorWorker
 from napari.utils.notifications import show_error, show_info
 
@@ -58,7 +58,8 @@ class SeparateWidget(Container):
         self.run_button = PushButton(text="Separate")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(value=0, min=0, max=1, visible=False)
-        self.status = Label(value="")
+        self.status = LineEdit(label="status", value="")  # a field, not a label: it keeps the dock's width
+        self.status.native.setReadOnly(True)
         self.extend([self.layer, self.model, self.checkpoint, self.engine, self.precision, self.raw_sim, self.rig,
                      self.run_button, self.cancel_button, self.progress, self.status])  # fmt: skip
         self.model.changed.connect(lambda value: setattr(self.checkpoint, "visible", value == CHECKPOINT_CHOICE))
@@ -136,9 +137,9 @@ class SeparateWidget(Container):
                                               geometry)  # fmt: skip
             kwargs["contrast_limits"] = (0.0, max(float(data.max()), 1e-6))
             self.viewer.add_image(data, **kwargs)
-        message = f"separated {source_name} with {result.model} on {result.engine} ({result.precision})"
-        self._set_status(message)
-        show_info(message)
+        done = f"done ({result.engine}, {result.precision})"
+        self._set_status(done)  # short: the dock is narrow; the notification says which layer
+        show_info(f"separated {source_name} with {result.model} on {result.engine} ({result.precision})")
 
     def _fail(self, error: BaseException) -> None:
         message = failure_message(error)

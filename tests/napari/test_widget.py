@@ -59,8 +59,8 @@ def test_separates_a_single_sr_frame(make_napari_viewer, qtbot, notifications) -
     assert len(viewer.layers) == 4
     _check_structure_layers(viewer, "sr frame", (128, 128), (0.0313, 0.0313))
     assert [str(u) for u in viewer.layers["ER (sr frame)"].units] == ["micrometer", "micrometer"]
-    assert widget.status.value.startswith(f"separated sr frame with {MODEL} on torch-cpu")
-    assert any("separated sr frame" in message for message in notifications)
+    assert widget.status.value == "done (torch-cpu, fp32)"
+    assert notifications == [f"separated sr frame with {MODEL} on torch-cpu (fp32)"]
 
 
 def test_separates_a_three_frame_time_lapse(make_napari_viewer, qtbot) -> None:
