@@ -108,7 +108,11 @@ def _plot(
     levels = list(dict.fromkeys(str(r["level"]) for r in rows))
     markers = "osD^v<>ph*"
     n = max(len(structures), 1)
-    fig, axes = plt.subplots(2, n, figsize=(4.2 * n, 8.0), constrained_layout=True, squeeze=False)
+    # Pixel pairs exist only where the images were separated here; a pooled table (cross_world) has none, and an
+    # empty row of axes would read as a failed calibration.
+    with_calibration = any(calib.values())
+    n_rows = 2 if with_calibration else 1
+    fig, axes = plt.subplots(n_rows, n, figsize=(4.2 * n, 4.0 * n_rows), constrained_layout=True, squeeze=False)
     rho = {(e["method"], e["structure"]): e["spearman_nrmse"] for e in table}
     for j, s in enumerate(structures):
         ax = axes[0, j]
@@ -130,6 +134,8 @@ def _plot(
         ax.set_xlabel("predicted relative error")
         ax.set_ylabel("real NRMSE (paper)")
         ax.legend(fontsize=6)
+        if not with_calibration:
+            continue
         ax = axes[1, j]
         top = 0.0
         for label, chunks in calib.items():

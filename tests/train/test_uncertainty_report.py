@@ -39,6 +39,19 @@ def test_monotone_predicted_error_gives_spearman_one(tmp_path: Path) -> None:
     assert (tmp_path / "uncertainty_vs_error.png").stat().st_size > 10_000
 
 
+def test_without_pixel_pairs_the_plot_has_no_empty_calibration_row(tmp_path: Path) -> None:
+    """cross_world pools per-image rows only: its plot is the scatter row alone, half the height of a full one."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    rows = [{"level": "l", "image": i, "method": "m", "structure": "ER", "predicted_error": float(rng.random()),
+             "nrmse": float(rng.random()), "one_minus_pcc": 0.5} for i in range(6)]  # fmt: skip
+    pooled = write_uncertainty(rows, tmp_path / "pooled")[2]
+    full = write_uncertainty(rows, tmp_path / "full", {"m ER": [(rng.random(50), rng.random(50))]})[2]
+    h_pooled, h_full = Image.open(pooled).size[1], Image.open(full).size[1]
+    assert h_pooled == pytest.approx(h_full / 2, rel=0.05)
+
+
 def test_constant_values_give_nan_not_an_error() -> None:
     rows = [{"method": "m", "structure": "ER", "level": "l", "predicted_error": 0.1, "nrmse": float(v),
              "one_minus_pcc": 0.5} for v in range(4)]  # fmt: skip
