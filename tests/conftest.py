@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -11,6 +12,23 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
 SIMULATED_TOML = REPO / "hardware_configs" / "simulated.toml"
+NAPARI_TESTS = REPO / "tests" / "napari"
+
+
+def _collects(config: pytest.Config, folder: Path) -> bool:
+    """Whether this run's paths include ``folder`` (or lie inside it)."""
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == folder or folder in path.parents or path in folder.parents:
+            return True
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # napari's pytest plugin (make_napari_viewer) costs about 10 s in every session: its autouse fixtures import
+    # napari's Qt window. pyproject's addopts block it (-p no:napari); it is loaded only when tests/napari run.
+    if _collects(config, NAPARI_TESTS) and importlib.util.find_spec("napari") is not None:
+        config.pluginmanager.import_plugin("napari.utils._testsupport")
 
 
 @pytest.fixture(autouse=True)
