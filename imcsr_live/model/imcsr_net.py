@@ -8,8 +8,9 @@ large inference frame sees the same statistics as the training patches), squeeze
 (ReLU) and expands back (sigmoid). The paper's configuration (the defaults, 3 input frames, 3 outputs) has
 3,762,251 parameters.
 
-An optional uncertainty head predicts a per-pixel log-variance per output channel (trained with a Gaussian NLL);
-the network then returns ``2 * out_channels`` channels: the separated images first, the log-variances after
+An optional uncertainty head predicts a per-pixel log-variance per output channel (trained with a Gaussian NLL, on
+features it does not back-propagate into: the separation trains as without the head); the network then returns
+``2 * out_channels`` channels: the separated images first, the log-variances after
 (see :func:`split_output`). No training logic and no file I/O here.
 """
 
@@ -152,8 +153,10 @@ class IMCSRNet(nn.Module):
         y = torch.sigmoid(self.out(f))
         if self.logvar is None:
             return y
+        # The head reads the separation's features but does not shape them: its NLL gradient is hundreds of times
+        # the separation loss's, and through shared features it would train the body for the variance instead.
         # Clamp keeps exp(-logvar) finite in the NLL early in training.
-        return torch.cat([y, self.logvar(f).clamp(-20.0, 10.0)], dim=1)
+        return torch.cat([y, self.logvar(f.detach()).clamp(-20.0, 10.0)], dim=1)
 
 
 def split_output(out: torch.Tensor, out_channels: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -48,6 +48,23 @@ def test_uncertainty_head_appends_log_variance() -> None:
         split_output(out[:, :3], 2)
 
 
+def test_the_uncertainty_loss_does_not_reach_the_separation_weights() -> None:
+    """The head's NLL trains the head alone: on a trained-size network its gradient on the shared body was ~660x
+    the separation loss's (measured on pipeline cells), so sharing let it re-train the body for the variance."""
+    from imcsr_live.model.losses import gaussian_nll
+
+    torch.manual_seed(0)
+    net = IMCSRNet(IMCSRNetConfig(out_channels=3, uncertainty=True, **TINY))
+    x, target = torch.rand(2, 3, 24, 24), torch.rand(2, 3, 24, 24)
+    out = net(x)
+    gaussian_nll(out[:, :3].detach(), out[:, 3:], target).backward()
+    grads = {n: p.grad for n, p in net.named_parameters()}
+    # (the concatenated output sends zeros back through the separation path, so its gradients exist but are 0)
+    body = {n: float(g.abs().sum()) for n, g in grads.items() if g is not None and not n.startswith("logvar.")}
+    assert body and all(v == 0.0 for v in body.values()), body
+    assert grads["logvar.weight"] is not None and float(grads["logvar.weight"].abs().sum()) > 0
+
+
 def test_box_mean_matches_brute_force() -> None:
     x = torch.rand(1, 2, 13, 9, dtype=torch.float64)
     got = box_mean(x, 5)
