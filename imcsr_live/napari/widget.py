@@ -16,10 +16,11 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, 
 from napari.qt.threading import GeneratorWorker
 from napari.utils.notifications import show_error, show_info
 
+from imcsr_live.config import load_rig_config
 from imcsr_live.engine import KINDS
 from imcsr_live.engine.base import PRECISIONS
 from imcsr_live.engine.model_source import shipped_models
-from imcsr_live.errors import ImcsrError
+from imcsr_live.errors import ImcsrError, InputDataError
 from imcsr_live.napari.layers import structure_layer
 from imcsr_live.napari.separation import Progress, SeparationJob, SeparationResult, check_layer, run_separation
 from imcsr_live.rigs import default_rig
@@ -79,9 +80,6 @@ class SeparateWidget(Container):
 
     def job(self) -> SeparationJob:
         """The settings as a job; a layer the network cannot take is refused here (InputDataError)."""
-        from imcsr_live.config import load_rig_config
-        from imcsr_live.errors import InputDataError
-
         if not self.layer.value:
             raise InputDataError("no image layer: open an SR image (or raw SIM with 'reconstruct first') in napari")
         layer: Image = self.viewer.layers[self.layer.value]
