@@ -59,10 +59,12 @@ class ModelSpec(NamedTuple):
 
 
 def card_world(stem: str) -> str:
-    """The world(s) a checkpoint was trained on, from its card's ``training.config.data``: ``world``, else
+    """The world(s) a checkpoint's separation was trained on, from its card's ``training.separation_data`` (a
+    head trained alone) or ``training.config.data``: ``world``, else
     "default"; ``world+default`` when ``default_fraction`` mixed default-world cells in."""
-    card = read_card(stem)
-    data = card.get("training", {}).get("config", {}).get("data", {}) or {}
+    training = read_card(stem).get("training", {})
+    # A head trained alone (train_only = "uncertainty") sits on its init's separation: that data is what counts.
+    data = training.get("separation_data") or training.get("config", {}).get("data", {}) or {}
     world = str(data.get("world") or "default")
     return f"{world}+default" if data.get("default_fraction") and world != "default" else world
 

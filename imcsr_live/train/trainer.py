@@ -21,7 +21,7 @@ from torch import distributed as dist
 
 from imcsr_live.errors import CheckpointError, ConfigError
 from imcsr_live.fileio import atomic_path
-from imcsr_live.model.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+from imcsr_live.model.checkpoint import checkpoint_paths, load_checkpoint, read_card, save_checkpoint
 from imcsr_live.model.imcsr_net import IMCSRNet
 from imcsr_live.model.losses import imcsr_loss
 from imcsr_live.model.metrics import evaluate_channels
@@ -225,6 +225,7 @@ class Trainer:
         self.state_path = out / f"{cfg.name}_last.state.pt"
         self.csv_path = out / f"{cfg.name}.metrics.csv"
         self.dataset: dict[str, Any] | None = None  # an acquired dataset's record for the model card
+        self._separation_data: dict[str, Any] | None = None  # train_only = "uncertainty": the init's [data]
 
     # --------------------------------------------------------------------------------------------- helpers
     @property
@@ -488,6 +489,7 @@ class Trainer:
             "data": data_desc,
             "config": self.cfg.model_dump(mode="json"),
             **({"dataset": self.dataset} if self.dataset is not None else {}),
+            **({"separation_data": self._separation_data} if self._separation_data is not None else {}),
             "world_size": self.world,
             "device": str(self.device),
         }
@@ -527,6 +529,12 @@ class Trainer:
             except CheckpointError:
                 raise exc from None
             head_differs = True
+        if self.cfg.train.train_only == "uncertainty":
+            # The separation is the init model's: its card says what data trained it (cross_world reads this).
+            init_training = read_card(str(stem)).get("training", {})
+            self._separation_data = init_training.get("separation_data") or init_training.get("config", {}).get(
+                "data", {}
+            )
         missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=not head_differs)
         if head_differs:
             if any(not k.startswith("logvar.") for k in [*missing, *unexpected]):

@@ -98,6 +98,6 @@ def test_info_and_models_list_the_shipped_models(weights) -> None:
     listed = {m["name"]: m for m in json.loads(result.output)}
     assert listed["imcsr_cpu_demo_tc"]["structures"] == STRUCTURES
     assert listed["imcsr_cpu_demo_tc"]["runs_on"] == "cpu" and listed["imcsr_paper_tc"]["runs_on"] == "gpu"
-    assert listed["imcsr_cpu_demo_tc"]["uncertainty"] is False
+    assert listed["imcsr_cpu_demo_tc"]["uncertainty"] is True  # the calibrated head (train_only = "uncertainty")
     result = CliRunner().invoke(app, ["info"])
     assert result.exit_code == 0 and "imcsr_paper_tc" in result.output

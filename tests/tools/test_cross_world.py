@@ -85,8 +85,12 @@ def test_table_of_every_model_on_every_world(
 def test_trained_on_comes_from_the_option_or_the_card(tmp_path: Path) -> None:
     tool = load_tool("cross_world")
     stem = REPO / SHIPPED
-    assert tool.card_world(str(stem)) == "default"
+    # the shipped head was trained alone on randomised + default cells; its separation on the default world
     card = json.loads(stem.with_suffix(".json").read_text())
+    assert card["training"]["config"]["data"]["world"] == "randomised"
+    assert tool.card_world(str(stem)) == "default"
+    card["training"].pop("separation_data")
+    card["training"]["config"]["data"]["default_fraction"] = 0.0
     card.setdefault("training", {}).setdefault("config", {}).setdefault("data", {})["world"] = "randomised"
     (tmp_path / "m.json").write_text(json.dumps(card))
     assert tool.card_world(str(tmp_path / "m")) == "randomised"

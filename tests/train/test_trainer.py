@@ -234,6 +234,8 @@ def test_train_only_uncertainty_keeps_the_separation_bit_identical_and_trains_th
     assert min(losses) < 0.0, losses
     assert card["metrics"]["validation"]["val_loss"] == pytest.approx(min(losses))
     assert len(card["uncertainty_calibration"]) == 3
+    # the card says what trained the separation: the init's data, not the head's
+    assert card["training"]["separation_data"] == base_cfg.model_dump(mode="json")["data"]
 
 
 def test_train_only_uncertainty_needs_a_head_and_an_init(tmp_path: Path) -> None:
