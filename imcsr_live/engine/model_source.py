@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from imcsr_live.errors import EngineError
-from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig
+from imcsr_live.model.imcsr_net import IMCSRNet, IMCSRNetConfig, conv_radius
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ class ModelSource:
         return self.cfg.out_channels * (2 if self.cfg.uncertainty else 1)
 
     def conv_depth(self) -> int:
-        """Number of stacked 3x3 convolutions on the longest path (each widens the receptive field by 1 px)."""
-        return 1 + self.cfg.groups * self.cfg.blocks * 2 + 2
+        """Receptive radius of the convolutions (pixels; each 3x3 adds 1, a dilated one its dilation)."""
+        return conv_radius(self.cfg)
 
     def receptive_radius(self) -> int:
         """Tile overlap that makes convolutions exact at tile borders, rounded up to a multiple of 8.

@@ -31,6 +31,8 @@ class ModelTable(_Table):
     pooling: Literal["global", "local"] = "global"
     pool_window: int = Field(default=128, ge=3)
     uncertainty: bool = False
+    context_width: int = Field(default=0, ge=0, le=128)  # dilated context branch (0: none); see IMCSRNetConfig
+    context_dilations: tuple[int, ...] = Field(default=(1, 2, 4, 8, 16, 1, 2, 4, 8, 16), min_length=1, max_length=16)
 
 
 class DataTable(_Table):

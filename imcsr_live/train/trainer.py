@@ -512,37 +512,40 @@ class Trainer:
     def _init_from(self, model: IMCSRNet) -> None:
         """Fine-tuning: start from the weights of ``[train] init`` (same structures and architecture).
 
-        The uncertainty head may differ: a checkpoint without it starts a model with one (everything else is
-        loaded and the log-variance head starts untrained: the way to add it to a shipped model), and a
-        checkpoint with it starts a model without one (the head is left out).
+        Two parts may differ. The uncertainty head: a checkpoint without it starts a model with one (the head starts
+        untrained: the way to add it to a shipped model), and a checkpoint with it starts a model without one (the
+        head is left out). The context branch may be added (it starts zero-initialised, so the model starts as the
+        checkpoint), never dropped (that would change what the checkpoint separates).
         """
         stem = self.cfg.resolve(self.cfg.train.init)
         names = [s["name"] for s in self._structures()]
         want = self.cfg.net_config()
-        try:
-            loaded, _ = load_checkpoint(str(stem), expect_structures=names, expect_architecture=want)
-            head_differs = False
-        except CheckpointError as exc:
-            try:
-                other = want.model_copy(update={"uncertainty": not want.uncertainty})
-                loaded, _ = load_checkpoint(str(stem), expect_structures=names, expect_architecture=other)
-            except CheckpointError:
-                raise exc from None
-            head_differs = True
+        loaded, _ = load_checkpoint(str(stem), expect_structures=names)
+        have = loaded.cfg
+        addable = ("uncertainty", "context_width", "context_dilations")
+        same_core = want.model_copy(update={k: getattr(have, k) for k in addable}) == have
+        kept_context = have.context_width == 0 or (have.context_width, have.context_dilations) == (
+            want.context_width,
+            want.context_dilations,
+        )
+        if not (same_core and kept_context):
+            # raises, naming the difference
+            load_checkpoint(str(stem), expect_structures=names, expect_architecture=want)
         if self.cfg.train.train_only == "uncertainty":
             # The separation is the init model's: its card says what data trained it (cross_world reads this).
             init_training = read_card(str(stem)).get("training", {})
             self._separation_data = init_training.get("separation_data") or init_training.get("config", {}).get(
                 "data", {}
             )
-        missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=not head_differs)
-        if head_differs:
-            if any(not k.startswith("logvar.") for k in [*missing, *unexpected]):
-                raise CheckpointError(f"{stem}: cannot add or drop the uncertainty head ({missing=}, {unexpected=})")
-            change = "starts untrained" if want.uncertainty else "is left out"
-            log.info("initialised from %s (fine-tuning; the uncertainty head %s)", stem, change)
-        else:
-            log.info("initialised from %s (fine-tuning)", stem)
+        missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+        changes = []
+        if have.uncertainty != want.uncertainty:
+            changes.append("the uncertainty head " + ("starts untrained" if want.uncertainty else "is left out"))
+        if have.context_width != want.context_width:
+            changes.append("the context branch starts at zero")
+        if any(not k.startswith(("logvar.", "context.")) for k in [*missing, *unexpected]):
+            raise CheckpointError(f"{stem}: weights do not fit ({missing=}, {unexpected=})")
+        log.info("initialised from %s (fine-tuning%s)", stem, "".join(f"; {c}" for c in changes))
 
     def _resume(self, model: IMCSRNet, opt: torch.optim.Optimizer) -> dict[str, Any]:
         if not self.state_path.is_file():

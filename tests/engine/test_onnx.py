@@ -37,6 +37,21 @@ def test_local_pooling_network_exports(sr_window) -> None:
     assert nrmse(OnnxRuntimeEngine(src).separate(sr_window).channels, ref) <= 1e-4
 
 
+def test_context_branch_network_exports(sr_window) -> None:
+    """Dilated convolutions export with dynamic frame sizes; the branch is given weights (it starts at zero)."""
+    import torch
+
+    from imcsr_live.engine.model_source import ModelSource, state_sha256
+
+    net = random_model(IMCSRNetConfig(width=8, groups=1, blocks=2, reduction=4, context_width=4), seed=3).net
+    assert net.context is not None
+    with torch.no_grad():
+        net.context.fuse.weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(1))
+    src = ModelSource(net, "context-branch", state_sha256(net))  # keyed by the changed weights
+    ref = TorchEngine(src).separate(sr_window).channels
+    assert nrmse(OnnxRuntimeEngine(src).separate(sr_window).channels, ref) <= 1e-4
+
+
 def test_export_is_cached_and_keyed(small_source, tmp_path) -> None:
     path = export_onnx(small_source, "fp32")
     assert path == onnx_cache_path(small_source, "fp32") and path.is_file()

@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,3 +117,22 @@ def test_out_of_memory_falls_back_to_tiles(small_source, big_window, caplog) -> 
     tiny.limit = 10
     with pytest.raises(EngineError, match="out of device memory even for tiles"):
         tiny.separate(big_window)
+
+
+def test_context_branch_tiles_match_untiled(big_window) -> None:
+    """The dilated context branch widens the receptive field to ~70 px: tiles get that margin, and the tiled
+    result equals the untiled one."""
+    cfg = IMCSRNetConfig(width=8, groups=1, blocks=2, reduction=4, pooling="local", pool_window=16, context_width=4)
+    plain = random_model(cfg, seed=5)
+    assert plain.net.context is not None
+    with torch.no_grad():  # the projection starts at zero; give the branch a say
+        plain.net.context.fuse.weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(2))
+    source = sensitized(plain)
+    margin = source.receptive_radius()
+    assert margin >= 1 + 62 + 4 + 2
+    eng = TorchEngine(source)
+    frames = np.tile(big_window, (1, 3, 2))  # 288 x 320: a 2 x 2 grid or more under the cap below
+    x = (frames / np.percentile(frames[1], 99.9))[None].astype(np.float32)
+    cap = (2 * margin + 40) ** 2
+    assert len(axis_tiles(x.shape[2], tile_shape(*x.shape[2:], cap)[0], margin)) > 1
+    assert nrmse(tiled_inference(eng, x, cap), eng._infer(x)) <= 1e-5

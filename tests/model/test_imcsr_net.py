@@ -111,3 +111,67 @@ def test_set_pooling_switches_a_trained_network() -> None:
     switched = set_pooling(g, "local", 8)
     assert switched.cfg.pooling == "local" and switched.cfg.pool_window == 8
     torch.testing.assert_close(switched(x), ref(x))
+
+
+def _randomise_context_fuse(net: IMCSRNet, seed: int = 1) -> None:
+    """The branch's projection starts at zero (it contributes nothing); give it weights to see what it reaches."""
+    assert net.context is not None
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        net.context.fuse.weight.copy_(torch.randn(net.context.fuse.weight.shape, generator=gen) * 0.5)
+
+
+def test_a_new_context_branch_leaves_the_output_unchanged() -> None:
+    """Zero-initialised projection: a network with the branch, loaded with a plain network's weights, separates
+    exactly as that network (so fine-tuning starts from the trained model's output)."""
+    torch.manual_seed(0)
+    plain = IMCSRNet(IMCSRNetConfig(**TINY))
+    wide = IMCSRNet(IMCSRNetConfig(context_width=6, **TINY))
+    missing, unexpected = wide.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("context.") for k in missing)
+    x = torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.equal(wide(x), plain(x))
+        _randomise_context_fuse(wide)
+        assert not torch.allclose(wide(x), plain(x))
+
+
+def test_context_branch_reaches_exactly_its_receptive_radius() -> None:
+    """An impulse conv_radius pixels away changes the output pixel, through the branch alone; nothing beyond the
+    reach of convolutions plus local pooling does (the analytic radius: 1 + sum of the dilations through the branch,
+    + 1 per body / tail / output convolution)."""
+    from imcsr_live.model.imcsr_net import conv_radius
+
+    cfg = IMCSRNetConfig(context_width=4, context_dilations=(1, 2, 4), pooling="local", pool_window=3, **TINY)
+    torch.manual_seed(0)
+    net = IMCSRNet(cfg).double()
+    _randomise_context_fuse(net)
+    r = conv_radius(cfg)
+    assert r == 1 + 7 + 2 * 1 * 2 + 2
+    # local pooling over a 3 x 3 window reaches 1 px further per attention layer
+    reach = r + cfg.groups * cfg.blocks
+    size, c = 2 * reach + 13, reach + 6
+    base = torch.rand(1, 3, size, size, dtype=torch.float64)
+
+    def changed_at_centre(dy: int) -> bool:
+        x = base.clone()
+        x[0, :, c + dy, c] += 1.0
+        with torch.no_grad():
+            return bool((net(x) - net(base))[0, :, c, c].abs().max() > 0)
+
+    assert changed_at_centre(r)  # the body alone sees r - 7
+    assert conv_radius(cfg.model_copy(update={"context_width": 0})) == r - 7
+    assert not changed_at_centre(reach + 1)
+    assert not changed_at_centre(reach + 5)
+
+
+def test_context_branch_costs_what_flops_per_pixel_says() -> None:
+    cfg = IMCSRNetConfig(context_width=16, width=24, groups=2, blocks=3, reduction=4)
+    plain = cfg.model_copy(update={"context_width": 0})
+    # entry conv 3 -> 16, ten dilated 16 -> 16 convs, the 1 x 1 projection 16 -> 24
+    added = 2 * 9 * 3 * 16 + 10 * 2 * 9 * 16 * 16 + 2 * 16 * 24
+    assert flops_per_pixel(cfg) - flops_per_pixel(plain) == added
+    extra_params = count_parameters(IMCSRNet(cfg)) - count_parameters(IMCSRNet(plain))
+    assert extra_params == (9 * 3 * 16 + 16) + 10 * (9 * 16 * 16 + 16) + (16 * 24 + 24)
+    with pytest.raises(ValidationError, match="each must be 1-64"):
+        IMCSRNetConfig(context_width=8, context_dilations=(1, 128))

@@ -13,7 +13,6 @@ import pytest
 pytest.importorskip("napari", reason="the napari extra is not installed (pip install -e '.[dev]')")
 
 
-
 @pytest.fixture(autouse=True)
 def _x_display() -> None:
     # checked per test: pytest-xvfb sets DISPLAY after this file is imported

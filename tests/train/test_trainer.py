@@ -286,3 +286,34 @@ def test_init_adds_an_uncertainty_head_to_a_checkpoint_without_one(tmp_path: Pat
     )
     with pytest.raises(CheckpointError, match="width"):
         Trainer(load_train_config(wider))._init_from(IMCSRNet(load_train_config(wider).net_config()))
+
+
+def test_init_adds_a_context_branch_and_starts_from_the_checkpoints_output(tmp_path: Path) -> None:
+    """Fine-tuning a trained model into one with the context branch: every checkpoint weight is loaded, the branch
+    starts at zero (same separation to the bit), and a checkpoint with the branch cannot start one without it."""
+    from imcsr_live.model.imcsr_net import IMCSRNet
+
+    torch.set_num_threads(1)
+    for sub in ("base", "ctx"):
+        (tmp_path / sub).mkdir()
+    base_cfg = load_train_config(tiny_config(tmp_path / "base", iterations=2, val_every=2, checkpoint_every=2))
+    base_cfg.data.val_samples = 2
+    base = Trainer(base_cfg).run()
+    base_model, _ = load_checkpoint(base.best_path)
+
+    path = tiny_config(tmp_path / "ctx", iterations=2, val_every=2, checkpoint_every=2, init=f'"{base.best_path}"')
+    path.write_text(path.read_text().replace("reduction = 4", "reduction = 4\ncontext_width = 4"))
+    cfg = load_train_config(path)
+    cfg.data.val_samples = 2
+    model = IMCSRNet(cfg.net_config())
+    Trainer(cfg)._init_from(model)
+    x = torch.rand(1, 1, 48, 48)
+    with torch.no_grad():
+        assert torch.equal(model(x), base_model(x))
+    result = Trainer(cfg).run()
+    trained, card = load_checkpoint(result.best_path)
+    assert trained.cfg.context_width == 4 and card["architecture"]["context_width"] == 4
+
+    back = load_train_config(tiny_config(tmp_path / "base", iterations=1, init=f'"{result.best_path}"'))
+    with pytest.raises(CheckpointError, match="context_width: checkpoint 4 vs config 0"):
+        Trainer(back)._init_from(IMCSRNet(back.net_config()))
