@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,24 @@ def _private_user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     # ... nor into the user's engine cache (ONNX files, TensorRT plans)
     monkeypatch.setenv("IMCSR_LIVE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "engine-cache"))
     monkeypatch.setenv("IMCSR_LIVE_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))  # viewer settings, per test
+
+
+@pytest.fixture(autouse=True)
+def _restore_app_logger() -> Iterator[None]:
+    # A test that runs the CLI in-process calls setup_logging, whose console handler holds that test's captured
+    # stderr. Left behind, it makes every later log record from a worker thread print "--- Logging error ---"
+    # (the stream is closed). Each test gets the logger back as it found it.
+    logger = logging.getLogger("imcsr_live")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    for handler in [h for h in logger.handlers if h not in handlers]:
+        logger.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        if handler not in logger.handlers:
+            logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @pytest.fixture
