@@ -132,6 +132,13 @@ class TrainTable(_Table):
     init: Path | None = Field(
         default=None, description="checkpoint stem to start from (fine-tuning); same structures and architecture"
     )
+    context_lr_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="lr multiplier for the context branch: added to a trained model, it starts at zero and at the "
+        "fine-tuning lr barely moves",
+    )
     train_only: Literal["all", "uncertainty"] = Field(
         default="all",
         description="'uncertainty': train only the log-variance head on top of [train] init, whose separation "

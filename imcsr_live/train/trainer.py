@@ -392,7 +392,12 @@ class Trainer:
             # Only the log-variance head learns: the separation (every other weight) stays the init model's.
             for name, param in model.named_parameters():
                 param.requires_grad_(name.startswith("logvar."))
-        opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=t.lr)
+        trainable = [(name, p) for name, p in net.named_parameters() if p.requires_grad]
+        context = [p for name, p in trainable if f".{name}".count(".context.")]  # DDP prefixes "module."
+        groups: list[dict[str, Any]] = [{"params": [p for name, p in trainable if not f".{name}".count(".context.")]}]
+        if context:
+            groups.append({"params": context, "lr": t.lr * t.context_lr_scale})
+        opt = torch.optim.Adam(groups, lr=t.lr)
         state: dict[str, Any] = {"iteration": 0, "best_nrmse": math.inf, "last_improved": 0, "epoch": 0}
         if resume:
             state = self._resume(model, opt)

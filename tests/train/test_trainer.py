@@ -314,6 +314,25 @@ def test_init_adds_a_context_branch_and_starts_from_the_checkpoints_output(tmp_p
     trained, card = load_checkpoint(result.best_path)
     assert trained.cfg.context_width == 4 and card["architecture"]["context_width"] == 4
 
+    # context_lr_scale: Adam moves each weight by about its lr per step, so the branch's projection leaves zero
+    # about 30x further at 30x the lr, while the rest of the network takes the same-sized steps
+    (tmp_path / "fast").mkdir()
+    fast_path = tmp_path / "fast" / path.name
+    fast_path.write_text(
+        path.read_text()
+        .replace(str(tmp_path / "ctx"), str(tmp_path / "fast"))
+        .replace("[train]", "[train]\ncontext_lr_scale = 30")
+    )
+    fast_cfg = load_train_config(fast_path)
+    fast_cfg.data.val_samples = 2
+    fast, _ = load_checkpoint(Trainer(fast_cfg).run().best_path)
+    moved = float(trained.state_dict()["context.fuse.weight"].abs().mean())
+    moved_fast = float(fast.state_dict()["context.fuse.weight"].abs().mean())
+    assert moved > 0 and moved_fast > 10 * moved, (moved, moved_fast)
+    head_step = (trained.state_dict()["head.weight"] - base_model.state_dict()["head.weight"]).abs().mean()
+    head_step_fast = (fast.state_dict()["head.weight"] - base_model.state_dict()["head.weight"]).abs().mean()
+    assert float(head_step_fast) < 3 * float(head_step)
+
     back = load_train_config(tiny_config(tmp_path / "base", iterations=1, init=f'"{result.best_path}"'))
     with pytest.raises(CheckpointError, match="context_width: checkpoint 4 vs config 0"):
         Trainer(back)._init_from(IMCSRNet(back.net_config()))
