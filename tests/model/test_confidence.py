@@ -63,6 +63,23 @@ def test_large_predicted_std_is_flagged_naming_the_channel() -> None:
     assert conf.to_dict()["predicted_error"]["Lysosomes"] == pytest.approx(0.5 / 0.9, rel=1e-3)
 
 
+def test_an_uncertain_sparse_structure_is_not_diluted_by_the_empty_background() -> None:
+    # The lysosome channel is sure of its empty background (std 0.001) and unsure on its blob and its rim: 49 of
+    # 4096 pixels (1.2 %) at std 0.45, half the blob's brightness. The predicted error reports the 99th percentile
+    # of the std; an RMS over the frame would say 0.049 / 0.9 = 5 % and hide it.
+    ch = _channels()
+    std = np.full_like(ch, 0.001)
+    std[2, 30:37, 30:37] = 0.45
+    conf = ConfidenceModel(ConfidenceReference(0.05, (0.1, 0.1, 0.1)), channel_names=NAMES).assess(
+        ch, std, ch.sum(axis=0)
+    )
+    assert conf.predicted_error is not None
+    expected = np.percentile(std[2], 99.0) / 0.9
+    assert conf.predicted_error[2] == pytest.approx(expected, rel=1e-3)
+    assert conf.predicted_error[2] > 0.3  # most of the blob's level: flagged
+    assert not conf.in_distribution and "Lysosomes predicted error" in conf.reason
+
+
 def test_calibration_from_the_card_is_applied_before_judging() -> None:
     ch = _channels()
     card = {
