@@ -66,18 +66,35 @@ class ConfidenceReference:
     residual: float
     predicted_error: tuple[float, ...] | None = None
     source: str = "default"
+    #: Thresholds fitted per SR frame size (the side, in pixels): the values depend on the field of view (a small
+    #: one holds few lysosomes, so a channel's bright level is lower). Empty: these thresholds for every size.
+    by_size: tuple[tuple[int, ConfidenceReference], ...] = ()
+
+    def at(self, side: int) -> ConfidenceReference:
+        """The thresholds for frames of ``side`` SR pixels: the fitted size nearest on a log scale, else these."""
+        if not self.by_size:
+            return self
+        return min(self.by_size, key=lambda entry: abs(np.log(entry[0] / max(side, 1))))[1]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "residual": float(self.residual),
             "predicted_error": None if self.predicted_error is None else [float(v) for v in self.predicted_error],
             "source": self.source,
         }
+        if self.by_size:
+            d["by_size"] = [{"size": side, **ref.to_dict()} for side, ref in self.by_size]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConfidenceReference:
         pe = d.get("predicted_error")
-        return cls(float(d["residual"]), None if pe is None else tuple(float(v) for v in pe), str(d.get("source", "")))
+        sizes = tuple(
+            (int(e["size"]), cls.from_dict({k: v for k, v in e.items() if k != "size"})) for e in d.get("by_size", [])
+        )
+        return cls(
+            float(d["residual"]), None if pe is None else tuple(float(v) for v in pe), str(d.get("source", "")), sizes
+        )
 
 
 def default_reference(channels: int | None) -> ConfidenceReference:
@@ -245,4 +262,4 @@ class ConfidenceModel:
             std = np.stack([k.apply(std[c]) for c, k in enumerate(self.calibration)])
         residual, pe = frame_values(ch, std, x, max_pixels=ch.shape[-2] * ch.shape[-1])
         names = self.channel_names or tuple(f"channel {i}" for i in range(ch.shape[0]))
-        return judge(residual, pe, self.reference, names)
+        return judge(residual, pe, self.reference.at(min(np.shape(input_mid)[-2:])), names)

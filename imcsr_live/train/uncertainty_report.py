@@ -2,7 +2,7 @@
 ``uncertainty_vs_error.png`` of ``imcsr-live evaluate --compare``)
 
 For every model with an uncertainty head, every test image and every channel, one row: the *predicted* relative
-error of the per-frame confidence (:mod:`imcsr_live.model.confidence`: RMS of the calibrated std over the channel's
+error of the per-frame confidence (:mod:`imcsr_live.model.confidence`: P99 of the calibrated std over the channel's
 99.9th percentile) next to the *real* error of that image, the paper's NRMSE and 1 - PCC (after the paper's
 percentile normalisation, :func:`imcsr_live.model.metrics.evaluate_image`). Across all images of all levels
 together (in- and out-of-distribution worlds alike), the Spearman rank correlation per model and channel says
@@ -51,7 +51,7 @@ def format_spearman(table: list[dict[str, Any]], levels: Sequence[str]) -> str:
     lines = [
         "# Predicted vs real error per image",
         "",
-        "Predicted error: RMS of the calibrated std over the channel's 99.9th percentile (per-frame confidence). "
+        "Predicted error: P99 of the calibrated std over the channel's 99.9th percentile (per-frame confidence). "
         "Real error: the paper's NRMSE and 1 - PCC after percentile normalisation. Spearman rank correlation over "
         f"all images of all levels together ({', '.join(levels)}); 1 = a larger predicted error always means a "
         "larger real one.",

@@ -127,3 +127,21 @@ def test_large_frames_are_subsampled_consistently() -> None:
 def test_nan_values_are_out_of_distribution() -> None:
     conf = judge(float("nan"), None, ConfidenceReference(0.1))
     assert not conf.in_distribution
+
+
+def test_thresholds_fitted_per_frame_size_judge_each_frame_by_the_nearest_size() -> None:
+    small = ConfidenceReference(0.05, (0.1, 0.5, 0.5), "small frames")
+    large = ConfidenceReference(0.05, (0.1, 0.5, 0.05), "large frames")
+    ref = ConfidenceReference(0.05, (0.1, 0.5, 0.5), "pooled", by_size=((128, small), (512, large)))
+    assert ref.at(120) is small and ref.at(180) is small and ref.at(400) is large and ref.at(4096) is large
+    assert ConfidenceReference.from_dict(ref.to_dict()) == ref  # the card round trip keeps the sizes
+    assert ConfidenceReference(0.05).at(256) == ConfidenceReference(0.05)  # no sizes: one set for all
+    model = ConfidenceModel(ref, channel_names=NAMES)
+    for side, flagged in ((64, False), (512, True)):  # the same lysosome std, judged at each size
+        ch = np.zeros((3, side, side), np.float32)
+        ch[:, : side // 2, : side // 2] = 1.0
+        std = np.full_like(ch, 0.01)
+        std[2] = 0.2
+        conf = model.assess(ch, std, ch.sum(axis=0))
+        assert (not conf.in_distribution) == flagged, side
+        assert ("Lysosomes predicted error" in conf.reason) == flagged

@@ -1,59 +1,62 @@
-"""tools/refit_confidence.py: a card's confidence reference recomputed on its recipe's validation cells equals the
-one training wrote; a recipe with other validation cells is refused and leaves the card as it was."""
+"""tools/refit_confidence.py: the shipped model's confidence reference refitted on whole frames of its world, per
+frame size; without --write the card stays as it was; bad input is one line and exit 2."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
-from imcsr_live.model.checkpoint import checkpoint_paths, read_card
-from imcsr_live.train.config import load_train_config
-from imcsr_live.train.trainer import Trainer
+from imcsr_live.model.checkpoint import checkpoint_paths, load_checkpoint, read_card
+from imcsr_live.model.confidence import ConfidenceModel, ConfidenceReference
 from tests.tools.tool_loader import load_tool
-from tests.train.test_confidence_reference import short_config
+
+SHIPPED = Path(__file__).resolve().parents[2] / "imcsr_live" / "weights" / "imcsr_cpu_demo_tc"
 
 
-def _trained(tmp_path: Path) -> tuple[Path, Path]:
-    torch.set_num_threads(1)
-    recipe = short_config(tmp_path, uncertainty=True)
-    cfg = load_train_config(recipe)
-    return Trainer(cfg).run().best_path, recipe
+def _stale_copy(tmp_path: Path) -> Path:
+    """The shipped model with a card whose thresholds are on another scale."""
+    for path in checkpoint_paths(SHIPPED):
+        shutil.copy(path, tmp_path / path.name)
+    stem = tmp_path / SHIPPED.name
+    card = read_card(stem)
+    card["confidence_reference"] = {"residual": 9.0, "predicted_error": [9.0, 9.0, 9.0], "source": "stale"}
+    checkpoint_paths(stem)[1].write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return stem
 
 
-def test_refit_restores_the_reference_training_wrote_and_refuses_other_cells(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_refit_writes_per_size_thresholds_from_whole_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tool = load_tool("refit_confidence")
+    stem = _stale_copy(tmp_path)
+    card_path = checkpoint_paths(stem)[1]
+    args = [str(stem), "--world", "default", "--images", "1", "--sizes", "128,256"]
+    stale = card_path.read_text(encoding="utf-8")
+    assert tool.main(args) == 0
+    assert card_path.read_text(encoding="utf-8") == stale  # without --write: printed only
+    assert tool.main([*args, "--write", "--check", "independent"]) == 0
+    out = capsys.readouterr().out
+    assert "independent world, 3 test frames of 128 px (seed 0):" in out and "of 256 px" in out
+    ref = ConfidenceReference.from_dict(read_card(stem)["confidence_reference"])
+    assert [size for size, _r in ref.by_size] == [128, 256]
+    assert ref.source.startswith("whole frames of the default world (seed 1000): 6 images")
+    for _size, sized in ref.by_size:
+        assert sized.source.endswith("3 images, P95 x 1.5")
+        assert sized.predicted_error is not None and all(0 < v < 9 for v in sized.predicted_error)
+        assert 0 < sized.residual < 9
+    _net, card = load_checkpoint(stem)  # weights and their SHA-256 untouched
+    assert ConfidenceModel.from_card(card).reference == ref
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--world", "mars"], "error: world 'mars'"), (["--world", "default", "--sizes", "100"], "error: --sizes")],
+)
+def test_bad_input_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
     tool = load_tool("refit_confidence")
-    stem, recipe = _trained(tmp_path)
-    card_path = checkpoint_paths(stem)[1]
-    trained = read_card(stem)["confidence_reference"]
-    stale = {**read_card(stem), "confidence_reference": {**trained, "predicted_error": [9.0, 9.0, 9.0]}}
-    card_path.write_text(json.dumps(stale, indent=2) + "\n", encoding="utf-8")
-
-    assert tool.main([str(stem), "-c", str(recipe)]) == 0  # without --write: prints only
-    assert read_card(stem)["confidence_reference"]["predicted_error"] == [9.0, 9.0, 9.0]
-    assert tool.main([str(stem), "-c", str(recipe), "--write"]) == 0
-    refit = read_card(stem)["confidence_reference"]
-    assert refit["residual"] == pytest.approx(trained["residual"], rel=1e-5)
-    assert refit["predicted_error"] == pytest.approx(trained["predicted_error"], rel=1e-5)
-    assert read_card(stem)["weights_sha256"] == stale["weights_sha256"]
-
-    other = tmp_path / "other.toml"  # the same recipe drawing other validation cells
-    other.write_text(recipe.read_text().replace("[data]\n", "[data]\nseed = 99\n", 1), encoding="utf-8")
-    before = card_path.read_text(encoding="utf-8")
-    capsys.readouterr()
-    assert tool.main([str(stem), "-c", str(other), "--write"]) == 2
-    assert "another uncertainty calibration" in capsys.readouterr().err
-    assert card_path.read_text(encoding="utf-8") == before
-
-
-def test_calibrations_match_within_the_tolerance_only() -> None:
-    tool = load_tool("refit_confidence")
-    a = [{"scale": 2.0, "offset": 0.01}]
-    assert tool.calibration_matches(a, [{"scale": 2.0 * (1 + 1e-4), "offset": 0.01}])
-    assert not tool.calibration_matches(a, [{"scale": 2.1, "offset": 0.01}])
-    assert not tool.calibration_matches(a, None) and tool.calibration_matches(None, None)
-    assert not tool.calibration_matches(a, a * 2)
+    assert tool.main([str(tmp_path / "nothing"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
