@@ -84,8 +84,8 @@ def fit_by_size(values: dict[int, tuple[np.ndarray, np.ndarray | None]], where: 
         return replace(ref, source=ref.source.replace("validation", where))
 
     res = np.concatenate([r for r, _e in values.values()])
-    errs = [e for _r, e in values.values()]
-    pooled = fit(res, None if errs[0] is None else np.concatenate(errs))  # type: ignore[arg-type]
+    errs = [e for _r, e in values.values() if e is not None]
+    pooled = fit(res, np.concatenate(errs) if errs else None)
     return replace(pooled, by_size=tuple((size, fit(r, e)) for size, (r, e) in values.items()))
 
 

@@ -10,7 +10,7 @@ frame divided by its 99.9th percentile, so the input's high percentile is ~1):
   percentiles). Why the 99th percentile and not the RMS over the frame: the error sits on the structures, and a
   sparse channel (lysosomes) is mostly empty background whose small std dilutes an RMS. Over the default and the
   independent world's pipeline images (shipped model, 72 images) the P99 ranks the real per-image NRMSE with
-  Spearman 0.88 / 0.81 / 0.73 (MT / ER / lysosomes) against 0.72 / 0.61 / 0.39 for the RMS (the percentile was
+  Spearman 0.88 / 0.80 / 0.73 (MT / ER / lysosomes) against 0.71 / 0.63 / 0.41 for the RMS (the percentile was
   chosen on other images: docs/cross_world/uncertainty.md). ``FLOOR`` (5 % of the input's high percentile) keeps
   an almost empty channel from dividing by ~0.
 * **sum residual**: ``RMS(input - sum of channels) / P99.9(input)``. The channels are trained to add up to the
@@ -20,6 +20,7 @@ frame divided by its 99.9th percentile, so the input's high percentile is ~1):
 A frame is *in distribution* when every number is at most its threshold in a :class:`ConfidenceReference`: the
 95th percentile of the validation images' values times a margin of 1.5 (stored in the model card under
 ``confidence_reference``), or the generous defaults (:func:`default_reference`) for a model card without one.
+A reference may hold thresholds per frame size (``by_size``; a frame is judged by the nearest size).
 Large frames are subsampled on a regular grid (:data:`MAX_PIXELS`) so a frame costs a few milliseconds.
 """
 
