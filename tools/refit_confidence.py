@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,67 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from imcsr_live.errors import ImcsrError  # noqa: E402
-from imcsr_live.fileio import atomic_write  # noqa: E402
-from imcsr_live.model.checkpoint import checkpoint_paths, load_checkpoint  # noqa: E402
-from imcsr_live.model.confidence import ConfidenceModel, ConfidenceReference, fit_reference, judge  # noqa: E402
-from imcsr_live.train.evaluate import eval_worlds, load_eval_levels, predict  # noqa: E402
-
-DEFAULT_SEED = 1000
-
-
-def frame_values(
-    stem: Path, world: str, images: int, sizes: list[int], seed: int
-) -> tuple[dict, dict[int, tuple[np.ndarray, np.ndarray | None]]]:
-    """``(card, {size: (residuals (N,), predicted errors (N, C) or None)})`` of the model on ``images`` whole frames
-    per photon level of ``world``, per frame size."""
-    model, card = load_checkpoint(stem)
-    names = [s["name"] for s in card["structures"]]
-    frames = int(card["architecture"].get("in_frames", 1))
-    head = bool(card["architecture"].get("uncertainty", False))
-    photons = [float(p) for p in card.get("training", {}).get("config", {}).get("data", {}).get("photons", [])]
-    photons = photons or [100.0, 300.0, 1000.0]
-    data = "synthetic" if world == "default" else world
-    confidence = ConfidenceModel.from_card(card)
-    c = len(names)
-    values: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
-    for size in sizes:
-        levels = load_eval_levels(
-            data, names, frames, photons=photons, images=images, size=size, seed=seed, pipeline=True
-        )
-        residuals, errors = [], []
-        for lv in [lv for lv in levels if lv.rig is not None]:  # not the default world's fast approximation
-            for x, _targets in lv.images(frames, images, seed):
-                out = predict(model, x[None], 2 * c if head else c)[0]
-                std = np.exp(0.5 * out[c:]) if head else None
-                verdict = confidence.assess(out[:c], std, x[frames // 2])
-                residuals.append(verdict.residual)
-                errors.append(verdict.predicted_error)
-        values[size] = (np.array(residuals), np.array(errors) if head else None)
-    return card, values
-
-
-def fit_by_size(values: dict[int, tuple[np.ndarray, np.ndarray | None]], where: str) -> ConfidenceReference:
-    """Pooled thresholds over every size, with per-size thresholds in ``by_size``; ``where`` names the frames."""
-
-    def fit(res: np.ndarray, err: np.ndarray | None) -> ConfidenceReference:
-        ref = fit_reference(res, err)
-        return replace(ref, source=ref.source.replace("validation", where))
-
-    res = np.concatenate([r for r, _e in values.values()])
-    errs = [e for _r, e in values.values() if e is not None]
-    pooled = fit(res, np.concatenate(errs) if errs else None)
-    return replace(pooled, by_size=tuple((size, fit(r, e)) for size, (r, e) in values.items()))
-
-
-def parse_sizes(text: str) -> list[int]:
-    """``"128,256,512"`` -> sizes; ValueError with the rule for anything else."""
-    try:
-        sizes = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        sizes = []
-    if not sizes or any(not (128 <= v <= 2048 and v % 4 == 0) for v in sizes):
-        raise ValueError(f"--sizes {text!r}: pass SR frame sizes, multiples of 4 from 128 to 2048, e.g. 256,512")
-    return sizes
+from imcsr_live.model.checkpoint import load_checkpoint  # noqa: E402
+from imcsr_live.model.confidence import judge  # noqa: E402
+from imcsr_live.train.confidence_refit import DEFAULT_SEED, parse_sizes, refit_card, whole_frame_values  # noqa: E402
+from imcsr_live.train.evaluate import eval_worlds  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,21 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        card, values = frame_values(args.checkpoint, args.world, args.images, sizes, args.seed)
+        old, ref = refit_card(args.checkpoint, [args.world], args.images, sizes, args.seed, write=args.write)
     except (ImcsrError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    ref = fit_by_size(values, f"whole frames of the {args.world} world (seed {args.seed})")
-    reference = ref.to_dict()
-    print(f"old: {json.dumps(card.get('confidence_reference'))}")
-    print(f"new: {json.dumps(reference)}")
+    print(f"old: {json.dumps(old)}")
+    print(f"new: {json.dumps(ref.to_dict())}")
     if args.write:
-        card["confidence_reference"] = reference
-        card_path = checkpoint_paths(args.checkpoint)[1]
-        atomic_write(card_path, json.dumps(card, indent=2) + "\n")
-        print(f"wrote {card_path}")
+        print(f"wrote the card of {args.checkpoint}")
+    model, card = load_checkpoint(args.checkpoint) if args.check else (None, {})
     for world in args.check:
-        _card, checked = frame_values(args.checkpoint, world, args.images, sizes, 0)
+        checked = whole_frame_values(model, card, [world], args.images, sizes, seed=0)
         for size, (res, err) in checked.items():
             per_frame = [None] * len(res) if err is None else [tuple(e) for e in err]
             flagged = [not judge(r, e, ref.at(size)).in_distribution for r, e in zip(res, per_frame, strict=True)]

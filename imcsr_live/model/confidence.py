@@ -48,6 +48,8 @@ REFERENCE_MARGIN = 1.5
 #: Defaults without a fitted reference: generous, so that only gross failures are flagged.
 DEFAULT_RESIDUAL = 0.15
 DEFAULT_PREDICTED_ERROR = 0.25
+#: SR frame sizes (side, px) that thresholds may be fitted at.
+MIN_FIT_SIZE, MAX_FIT_SIZE = 128, 2048
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,17 @@ class ConfidenceReference:
         return cls(
             float(d["residual"]), None if pe is None else tuple(float(v) for v in pe), str(d.get("source", "")), sizes
         )
+
+
+def check_sizes(sizes: Sequence[int]) -> list[int]:
+    """The fitting sizes as a list; ValueError with the rule unless each is a multiple of 4 from 128 to 2048."""
+    out = [int(v) for v in sizes]
+    if not out or any(not (MIN_FIT_SIZE <= v <= MAX_FIT_SIZE and v % 4 == 0) for v in out):
+        raise ValueError(
+            f"frame sizes {out}: pass SR frame sizes, multiples of 4 from {MIN_FIT_SIZE} to {MAX_FIT_SIZE}, "
+            "e.g. 256,512"
+        )
+    return out
 
 
 def default_reference(channels: int | None) -> ConfidenceReference:

@@ -12,7 +12,9 @@ input copied to every channel included), ``metrics.md`` (median [IQR]), ``boxplo
 side), ``montage.png``, ``flicker.csv`` / ``flicker.md`` (temporal stability, :func:`flicker`), and
 ``calibration.png`` when a model has a trained uncertainty head, and then also ``uncertainty.csv`` /
 ``uncertainty.md`` / ``uncertainty_vs_error.png`` (predicted vs real error per image, Spearman rank correlation
-over all levels: :mod:`imcsr_live.train.uncertainty_report`).
+over all levels: :mod:`imcsr_live.train.uncertainty_report`). ``routing.csv`` / ``routing.md`` / ``routing.png``:
+where each structure's signal goes, per method that outputs every structure and for the baseline
+(:mod:`imcsr_live.train.routing_report`).
 """
 
 from __future__ import annotations
@@ -177,10 +179,31 @@ def _method_outputs(method: Method, window: np.ndarray, structures: list[str]) -
     return result
 
 
+def _routing(
+    outs: dict[str, dict[str, np.ndarray]],
+    mid: np.ndarray,
+    targets: np.ndarray,
+    names: list[str],
+    lv: EvalLevel,
+    image: int,
+) -> list[dict[str, object]]:
+    """Routing rows (:mod:`imcsr_live.train.routing_report`) of every method that outputs every structure, and of
+    the copy baseline, on one test image's scored part."""
+    from imcsr_live.train.routing_report import routing_rows
+
+    truth = lv.scored(targets)
+    rows: list[dict[str, object]] = []
+    for label, o in [*outs.items(), (BASELINE, dict.fromkeys(names, mid))]:
+        if all(s in o for s in names):
+            rows += routing_rows(lv.level, image, label, np.stack([lv.scored(o[s]) for s in names]), truth, names)
+    return rows
+
+
 @dataclass
 class CompareReport(EvalReport):
     methods: list[str] = field(default_factory=list)
     flicker_rows: list[dict[str, object]] = field(default_factory=list)
+    routing_rows: list[dict[str, object]] = field(default_factory=list)  # where each structure's signal goes
 
 
 def _flicker_row(
@@ -290,6 +313,7 @@ def compare_methods(
                 for label, img in [*((lab, o[s]) for lab, o in outs.items() if s in o), (BASELINE, mid)]:
                     row = {"level": lv.level, "image": i, "structure": s, "method": label}
                     report.rows.append({**row, **evaluate_image(lv.scored(img), gt).as_dict()})
+            report.routing_rows += _routing(outs, mid, targets, names, lv, i)
             _collect_calibration(methods, x, targets, names, calib, lv.scored, rows=unc_rows, level=lv.level, image=i)
             if id(lv) in shown and i == 0:
                 examples[shown[id(lv)]] = {"input": mid, "targets": targets, "outputs": outs, "level": lv.level}
@@ -328,6 +352,10 @@ def compare_methods(
         from imcsr_live.train.report import write_calibration
 
         report.files.append(write_calibration(calib, out / "calibration.png"))
+    if report.routing_rows:
+        from imcsr_live.train.routing_report import write_routing
+
+        report.files += write_routing(report.routing_rows, out, names)
     if unc_rows:
         from imcsr_live.train.uncertainty_report import write_uncertainty
 

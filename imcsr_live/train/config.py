@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from imcsr_live.config import StructureConfig, _default_structures
 from imcsr_live.errors import ConfigError
+from imcsr_live.model.confidence import check_sizes
 from imcsr_live.model.imcsr_net import IMCSRNetConfig
 
 
@@ -139,11 +140,31 @@ class TrainTable(_Table):
         description="lr multiplier for the context branch: added to a trained model, it starts at zero and at the "
         "fine-tuning lr barely moves",
     )
+    confidence_frames: int = Field(
+        default=4,
+        ge=0,
+        le=100,
+        description="synthetic data: fit the best checkpoint's confidence thresholds at the end of a run on this many "
+        "whole pipeline frames per photon level and frame size of the training world(s) (0: keep the thresholds "
+        "fitted on the validation patches, as for a user's data)",
+    )
+    confidence_sizes: list[int] = Field(
+        default=[128, 256, 512],
+        min_length=1,
+        max_length=8,
+        description="SR frame sizes (px) the confidence thresholds are fitted at; a live frame is judged by the "
+        "nearest",
+    )
     train_only: Literal["all", "uncertainty"] = Field(
         default="all",
         description="'uncertainty': train only the log-variance head on top of [train] init, whose separation "
         "stays bit-identical (the best checkpoint is then chosen by validation loss, not NRMSE)",
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainTable:
+        check_sizes(self.confidence_sizes)
+        return self
 
 
 class TrainConfig(_Table):

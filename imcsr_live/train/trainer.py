@@ -2,7 +2,9 @@
 CSV metrics log (+ TensorBoard when installed), and DistributedDataParallel when started by ``torchrun``.
 
 Files in ``output_dir``: ``NAME.safetensors/.json`` (best validation NRMSE), ``NAME_last.safetensors/.json``
-+ ``NAME_last.state.pt`` (latest, for resume), ``NAME.metrics.csv``.
++ ``NAME_last.state.pt`` (latest, for resume), ``NAME.metrics.csv``. At the end of a run on synthetic data
+that saved a new best checkpoint, its confidence thresholds are refitted on whole frames of the training world
+(``[train] confidence_frames``, :mod:`imcsr_live.train.confidence_refit`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 from torch import distributed as dist
 
-from imcsr_live.errors import CheckpointError, ConfigError
+from imcsr_live.errors import CheckpointError, ConfigError, ImcsrError
 from imcsr_live.fileio import atomic_path
 from imcsr_live.model.checkpoint import checkpoint_paths, load_checkpoint, read_card, save_checkpoint
 from imcsr_live.model.imcsr_net import IMCSRNet
@@ -226,6 +228,7 @@ class Trainer:
         self.csv_path = out / f"{cfg.name}.metrics.csv"
         self.dataset: dict[str, Any] | None = None  # an acquired dataset's record for the model card
         self._separation_data: dict[str, Any] | None = None  # train_only = "uncertainty": the init's [data]
+        self._best_saved = False  # this run saved a best checkpoint: its confidence thresholds get refitted
 
     # --------------------------------------------------------------------------------------------- helpers
     @property
@@ -471,6 +474,28 @@ class Trainer:
             # the group are still alive aborts ("terminate called without an active exception")
             dist.barrier()
             dist.destroy_process_group()
+        if self.is_main and self._best_saved:
+            self._refit_confidence()
+
+    def _refit_confidence(self) -> None:
+        """Refit the best checkpoint's confidence thresholds on whole frames of the world(s) its separation was
+        trained on (validation patches are not the frames the live view judges). A failure keeps the thresholds
+        of the validation patches and the trained model: it is logged, never raised."""
+        from imcsr_live.train.confidence_refit import refit_card, separation_worlds
+
+        t = self.cfg.train
+        data = self._separation_data if self._separation_data is not None else self.cfg.data.model_dump(mode="json")
+        worlds = separation_worlds(data)
+        if t.confidence_frames == 0 or not worlds:
+            return
+        log.info("fitting the confidence thresholds on %d whole frames per photon level and size (%s world, %s px)",
+                 t.confidence_frames, " + ".join(worlds), ", ".join(map(str, t.confidence_sizes)))  # fmt: skip
+        try:
+            _old, reference = refit_card(self.best_stem, worlds, t.confidence_frames, t.confidence_sizes)
+        except (ImcsrError, OSError, ValueError) as exc:
+            log.warning("confidence thresholds kept from the validation patches: refitting failed (%s)", exc)
+            return
+        log.info("confidence thresholds fitted on %s", reference.source)
 
     # ------------------------------------------------------------------------------------------ persistence
     def _broadcast(self, value: float) -> float:
@@ -499,6 +524,7 @@ class Trainer:
             "device": str(self.device),
         }
         calibration, reference = self.calibrate_with_reference(model, val) if val is not None else (None, None)
+        self._best_saved = self._best_saved or stem == self.best_stem
         save_checkpoint(
             stem,
             model,

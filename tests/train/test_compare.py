@@ -108,6 +108,17 @@ def test_compare_writes_one_row_per_method_structure_level_image(
     assert "All+TC median PCC >= 0.95 for Microtubules at 1000 photons" in claims
     assert "All beats Single on median NRMSE at pipeline 300 photons" in claims
     assert "TC lowers flicker by >= 30 % at 300 photons" in claims
+    # where each structure's signal goes: every method (Single's three models together) and the baseline
+    for name in ("routing.csv", "routing.md", "routing.png"):
+        assert (report / name).stat().st_size > 100, name
+    routed = list(csv.DictReader((report / "routing.csv").open()))
+    images = {k[:2] + k[3:] for k in keys}  # (level, image, method) of every scored test image
+    assert {(r["level"], r["image"], r["method"]) for r in routed} == images
+    assert len(routed) == len(images) * 9  # structure x channel per (level, image, method)
+    # the input copied into every channel carries each present structure evenly (the imaging is linear)
+    base = [float(r["share"]) for r in routed if r["method"] == "baseline" and "pipeline" not in r["level"]]
+    assert np.nanmax(np.abs(np.array(base) - 1 / 3)) < 0.02
+    assert "| All+TC | Microtubules |" in (report / "routing.md").read_text()
 
 
 def test_claims_are_checked_against_known_medians() -> None:

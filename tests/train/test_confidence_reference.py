@@ -1,5 +1,6 @@
-"""A trained model's card carries the per-frame confidence reference fitted on its validation set: per-channel
-predicted-error thresholds with an uncertainty head, residual only without one; the live side reads it back."""
+"""A trained model's card carries the per-frame confidence reference: fitted on its validation set (per-channel
+predicted-error thresholds with an uncertainty head, residual only without one) or, on synthetic data, refitted at
+the end of the run on whole frames of the training world per frame size; the live side reads it back."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def test_trained_card_holds_the_validation_confidence_reference(tmp_path: Path, 
     torch.set_num_threads(1)
     cfg = load_train_config(short_config(tmp_path, uncertainty))
     cfg.data.val_samples = 4
+    cfg.train.confidence_frames = 0  # keep the validation-patch thresholds
     trainer = Trainer(cfg)
     result = trainer.run()
     card = read_card(result.best_path)
@@ -57,3 +59,50 @@ def test_trained_card_holds_the_validation_confidence_reference(tmp_path: Path, 
     assert ref.residual == pytest.approx(fit_reference(residuals).residual, rel=1e-3)
     live = ConfidenceModel.from_card(card)
     assert live.reference == ref and (live.calibration is not None) == uncertainty
+
+
+def test_synthetic_run_refits_the_thresholds_on_whole_frames_of_its_world(tmp_path: Path) -> None:
+    from imcsr_live.model.checkpoint import load_checkpoint
+    from imcsr_live.train.confidence_refit import DEFAULT_SEED, fit_by_size, whole_frame_values
+
+    torch.set_num_threads(1)
+    cfg = load_train_config(short_config(tmp_path, uncertainty=True))
+    assert (cfg.train.confidence_frames, cfg.train.confidence_sizes) == (1, [128])  # the tiny recipe's
+    result = Trainer(cfg).run()
+    card = read_card(result.best_path)
+    ref = ConfidenceReference.from_dict(card["confidence_reference"])
+    # one whole 128-px pipeline frame per photon level of the default world, not the validation patches
+    assert ref.source.startswith(f"whole frames of the default world (seed {DEFAULT_SEED}): 3 images")
+    assert [size for size, _r in ref.by_size] == [128]
+    # the thresholds are those of the saved model on those frames, as the live view computes the values
+    model, loaded = load_checkpoint(result.best_path)
+    again = fit_by_size(whole_frame_values(model, loaded, ["default"], 1, [128]), "x")
+    assert ref.residual == pytest.approx(again.residual, rel=1e-4)
+    assert ref.predicted_error == pytest.approx(again.predicted_error, rel=1e-4)
+    assert ConfidenceModel.from_card(card).reference == ref
+
+
+@pytest.mark.parametrize(
+    ("data", "worlds"),
+    [
+        ({"kind": "synthetic"}, ["default"]),
+        ({"kind": "pipeline", "world": "randomised"}, ["randomised"]),
+        ({"kind": "pipeline", "world": "randomised", "default_fraction": 0.3}, ["randomised", "default"]),
+        ({"kind": "pipeline", "world": "default", "default_fraction": 0.0}, ["default"]),
+        ({"kind": "folder", "path": "cells"}, []),
+        ({"kind": "acquired", "root": "ds"}, []),
+    ],
+)
+def test_worlds_of_the_training_data(data: dict[str, object], worlds: list[str]) -> None:
+    from imcsr_live.train.confidence_refit import separation_worlds
+
+    assert separation_worlds(data) == worlds
+
+
+def test_bad_fitting_sizes_are_refused_at_load(tmp_path: Path) -> None:
+    from imcsr_live.errors import ConfigError
+
+    path = short_config(tmp_path, uncertainty=False)
+    path.write_text(path.read_text().replace("confidence_sizes = [128]", "confidence_sizes = [100]"))
+    with pytest.raises(ConfigError, match="multiples of 4 from 128 to 2048"):
+        load_train_config(path)
