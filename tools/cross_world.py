@@ -35,6 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -43,6 +45,7 @@ from imcsr_live.model.checkpoint import read_card  # noqa: E402
 from imcsr_live.synth.world import WORLDS  # noqa: E402
 from imcsr_live.train.compare import BASELINE, CompareReport, compare_methods, parse_method_specs  # noqa: E402
 from imcsr_live.train.evaluate import check_world_available, pipeline_level_name  # noqa: E402
+from imcsr_live.train.routing_report import median_shares, plot_routing  # noqa: E402
 
 
 class ModelSpec(NamedTuple):
@@ -238,6 +241,7 @@ def cross_world(
     out.mkdir(parents=True, exist_ok=True)
     table: list[dict[str, object]] = []
     structures: list[str] = []
+    routing: dict[str, list[dict[str, object]]] = {}
     for world in worlds:
         data, pipeline = world_data(world)
         report: CompareReport = compare_methods(
@@ -258,6 +262,7 @@ def cross_world(
         )
         structures = list(dict.fromkeys(str(r["structure"]) for r in report.rows)) or structures
         table += summarise(models, world, photons, report.rows, structures)
+        routing[world] = report.routing_rows
     table.sort(key=lambda r: ([m.label for m in models].index(str(r["model"])), worlds.index(str(r["world"]))))
     note = (
         f"{images} test images of {size}x{size} SR pixels per world and photon level through the synthetic "
@@ -265,8 +270,47 @@ def cross_world(
         "Per-image metrics and plots: <world>/metrics.csv. Separation claims rest on the unseen rows."
     )
     write_table(table, out, photons, structures, note)
+    write_routing_summary(routing, out, [m.label for m in models], max(photons), structures)
     pool_uncertainty(out, worlds)
     return table
+
+
+def write_routing_summary(
+    routing: dict[str, list[dict[str, object]]], out: Path, labels: list[str], photons: float, structures: list[str]
+) -> list[Path]:
+    """Where each structure's signal goes, per model (and the baseline) and world at ``photons``: a section
+    appended to ``cross_world.md`` and ``routing.png`` (one matrix per model x world). Per-level tables are in
+    ``<world>/routing.md``."""
+    short = " / ".join(s[:4] for s in structures)
+    lines = [
+        "",
+        f"## Where each structure's signal goes ({photons:g} photons, median over the images)",
+        "",
+        f"Of each structure's signal, the fraction found in the {short} channels "
+        "(imcsr_live/model/routing.py; a perfect separation: 1 in its own channel, the baseline: "
+        f"{1 / len(structures):.2f} in each).",
+        "",
+        "| model | world | " + " | ".join(f"{s} -> {short}" for s in structures) + " |",
+        "|---|---|" + "---|" * len(structures),
+    ]
+    panels = []
+    for world, rows in routing.items():
+        level = pipeline_level_name(world, photons)
+        for label in [*labels, BASELINE]:
+            med = median_shares(rows, level, label, structures)
+            if np.isnan(med).all():
+                continue
+            panels.append((f"{label}, {world} world", med))
+            cells = [" / ".join("n/a" if np.isnan(v) else f"{v:.2f}" for v in column) for column in med.T]
+            lines.append(f"| {label} | {world} | " + " | ".join(cells) + " |")
+    if not panels:
+        return []
+    md_path = out / "cross_world.md"
+    with open(md_path, "a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    png = plot_routing(panels, structures, out / "routing.png",
+                       f"Where each structure's signal goes ({photons:g} photons)")  # fmt: skip
+    return [md_path, png]
 
 
 def pool_uncertainty(out: Path, worlds: list[str]) -> list[Path]:

@@ -2,8 +2,8 @@
 CSV metrics log (+ TensorBoard when installed), and DistributedDataParallel when started by ``torchrun``.
 
 Files in ``output_dir``: ``NAME.safetensors/.json`` (best validation NRMSE), ``NAME_last.safetensors/.json``
-+ ``NAME_last.state.pt`` (latest, for resume), ``NAME.metrics.csv``. At the end of a run on synthetic data
-that saved a new best checkpoint, its confidence thresholds are refitted on whole frames of the training world
++ ``NAME_last.state.pt`` (latest, for resume), ``NAME.metrics.csv``. Once a run on synthetic data reaches its
+last iteration, the best checkpoint's confidence thresholds are refitted on whole frames of the training world
 (``[train] confidence_frames``, :mod:`imcsr_live.train.confidence_refit`).
 """
 
@@ -36,6 +36,13 @@ from imcsr_live.train.loop_policies import IterationRate, MetricsLog, PlateauPol
 from imcsr_live.train.pipeline_data import PipelineSampler, cached_pipeline_pool
 
 log = logging.getLogger("imcsr_live.train")
+
+
+def _whole_frame_thresholds(stem: Path) -> bool:
+    """Whether a checkpoint's confidence thresholds were fitted on whole frames (``train.confidence_refit``)."""
+    reference = read_card(str(stem)).get("confidence_reference") or {}
+    return str(reference.get("source", "")).startswith("whole frames")
+
 
 Sampler = SeparationSampler | PipelineSampler | AcquiredSampler
 
@@ -228,7 +235,7 @@ class Trainer:
         self.csv_path = out / f"{cfg.name}.metrics.csv"
         self.dataset: dict[str, Any] | None = None  # an acquired dataset's record for the model card
         self._separation_data: dict[str, Any] | None = None  # train_only = "uncertainty": the init's [data]
-        self._best_saved = False  # this run saved a best checkpoint: its confidence thresholds get refitted
+        self._best_saved = False  # this run saved a best checkpoint: its confidence thresholds are refitted
 
     # --------------------------------------------------------------------------------------------- helpers
     @property
@@ -370,7 +377,7 @@ class Trainer:
                     break
         finally:
             metrics.close()
-        self._finish(setup, it, val_metrics)
+        self._finish(setup, it, val_metrics, completed=it >= t.iterations)
         return TrainResult(self.best_stem, self.last_stem, it, metrics.history, val_metrics)
 
     def _setup(self, resume: bool) -> _Setup:
@@ -464,8 +471,10 @@ class Trainer:
         self._save(self.last_stem, setup.model, it, val_metrics, setup.data_desc, None)
         self._save_state(setup.opt, setup.state)
 
-    def _finish(self, setup: _Setup, it: int, val_metrics: dict[str, float]) -> None:
-        """Keep the model, make sure a best checkpoint exists, and leave the process group together."""
+    def _finish(self, setup: _Setup, it: int, val_metrics: dict[str, float], *, completed: bool) -> None:
+        """Keep the model, make sure a best checkpoint exists, leave the process group together and, once the run
+        has reached ``[train] iterations`` (not a ``--max-minutes`` slice: a GPU lease's minutes are too dear), refit
+        the best checkpoint's confidence thresholds on whole frames unless that is done already."""
         self.model = setup.model
         if not checkpoint_paths(self.best_stem)[0].exists() and self.is_main:
             self._save(self.best_stem, setup.model, it, val_metrics, setup.data_desc, setup.val)
@@ -474,7 +483,7 @@ class Trainer:
             # the group are still alive aborts ("terminate called without an active exception")
             dist.barrier()
             dist.destroy_process_group()
-        if self.is_main and self._best_saved:
+        if self.is_main and completed and (self._best_saved or not _whole_frame_thresholds(self.best_stem)):
             self._refit_confidence()
 
     def _refit_confidence(self) -> None:

@@ -80,6 +80,18 @@ def test_table_of_every_model_on_every_world(
         assert r["beats baseline on every structure"] == ("yes" if all(wins) else "no")
         assert f"| {r['beats baseline on every structure']} |" in md
     assert "| A | default | default | in-world |" in captured.out  # the table is printed
+    # where each structure's signal goes: the section's shares are the medians of each world's routing.csv
+    assert "## Where each structure's signal goes (1000 photons" in md and (out / "routing.png").stat().st_size > 1000
+    for world in worlds:
+        level = "pipeline 1000 photons" if world == "default" else f"{world} 1000 photons"
+        with open(out / world / "routing.csv", newline="") as f:
+            routed = [r for r in csv.DictReader(f) if r["level"] == level and r["method"] == "A"]
+        cells = []
+        for s in NAMES:
+            shares = [_median([float(r["share"]) for r in routed if (r["structure"], r["channel"]) == (s, c)])
+                      for c in NAMES]  # fmt: skip
+            cells.append(" / ".join("n/a" if np.isnan(v) else f"{v:.2f}" for v in shares))
+        assert f"| A | {world} | " + " | ".join(cells) + " |" in md, world
 
 
 def test_trained_on_comes_from_the_option_or_the_card(tmp_path: Path) -> None:

@@ -81,11 +81,14 @@ def test_max_minutes_stops_with_a_resumable_checkpoint(tmp_path: Path) -> None:
     assert read_card(stopped.last_path)["training"]["iterations"] == 10
     assert (tmp_path / "run" / "imcsr_tiny_last.state.pt").is_file()
     assert (tmp_path / "run" / "imcsr_tiny.safetensors").is_file()  # a best checkpoint even before validation
+    # a slice keeps the validation thresholds: the whole-frame refit waits for the run's end
+    assert read_card(stopped.best_path)["confidence_reference"]["source"].startswith("validation")
     again = load_train_config(tiny_config(tmp_path))
     again.data.val_samples = 2
     resumed = Trainer(again).run(resume=True, max_minutes=60.0)  # a limit not reached changes nothing
     assert resumed.iterations == 60 and resumed.history[0]["iteration"] == 20
     assert read_card(resumed.last_path)["training"]["iterations"] == 60
+    assert read_card(resumed.best_path)["confidence_reference"]["source"].startswith("whole frames of the default")
 
 
 def test_lr_halves_on_plateau(tmp_path: Path) -> None:
