@@ -296,7 +296,7 @@ def write_routing_summary(
     panels = []
     for world, rows in routing.items():
         level = pipeline_level_name(world, photons)
-        for label in [*labels, BASELINE]:
+        for label in labels:  # (the baseline's shares are 1 / S by construction)
             med = median_shares(rows, level, label, structures)
             if np.isnan(med).all():
                 continue

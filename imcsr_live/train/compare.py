@@ -355,7 +355,7 @@ def compare_methods(
     if report.routing_rows:
         from imcsr_live.train.routing_report import write_routing
 
-        report.files += write_routing(report.routing_rows, out, names)
+        report.files += write_routing(report.routing_rows, out, names, shown=[m.label for m in methods])
     if unc_rows:
         from imcsr_live.train.uncertainty_report import write_uncertainty
 

@@ -81,7 +81,6 @@ def plot_routing(panels: Sequence[tuple[str, np.ndarray]], names: Sequence[str],
     cols = min(n, 4)
     rows_ = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows_, cols, figsize=(2.9 * cols, 2.9 * rows_ + 0.4), squeeze=False)
-    short = [s[:5] for s in names]
     for ax, (label, med) in zip(axes.flat, panels, strict=False):
         ax.imshow(med.T, vmin=0, vmax=1, cmap="viridis")
         for j in range(len(names)):
@@ -89,8 +88,10 @@ def plot_routing(panels: Sequence[tuple[str, np.ndarray]], names: Sequence[str],
                 v = med[k, j]
                 ax.text(k, j, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if v > 0.6 else "white")  # fmt: skip
-        ax.set_xticks(range(len(names)), [f"in {s}" for s in short], fontsize=7)
-        ax.set_yticks(range(len(names)), short, fontsize=7)
+        ax.set_xticks(range(len(names)), list(names), fontsize=7)
+        ax.set_yticks(range(len(names)), list(names), fontsize=7)
+        ax.set_xlabel("found in channel", fontsize=7)
+        ax.set_ylabel("structure (truth)", fontsize=7)
         ax.set_title(label, fontsize=8)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
@@ -101,9 +102,11 @@ def plot_routing(panels: Sequence[tuple[str, np.ndarray]], names: Sequence[str],
     return path
 
 
-def write_routing(rows: Sequence[dict[str, Any]], out: Path, names: Sequence[str]) -> list[Path]:
+def write_routing(
+    rows: Sequence[dict[str, Any]], out: Path, names: Sequence[str], shown: Sequence[str] | None = None
+) -> list[Path]:
     """``routing.csv`` (per image), ``routing.md`` (medians per level) and ``routing.png`` (the last level's
-    matrices, one per method)."""
+    matrices, one per method of ``shown``, default all: leave out the copy baseline, ``1 / S`` by construction)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "routing.csv"
@@ -114,7 +117,7 @@ def write_routing(rows: Sequence[dict[str, Any]], out: Path, names: Sequence[str
     md_path = out / "routing.md"
     md_path.write_text(format_routing(rows, names), encoding="utf-8")
     level = str(rows[-1]["level"])
-    methods = list(dict.fromkeys(str(r["method"]) for r in rows))
+    methods = [m for m in dict.fromkeys(str(r["method"]) for r in rows) if shown is None or m in shown]
     panels = [(m, median_shares(rows, level, m, names)) for m in methods]
     png = plot_routing(panels, names, out / "routing.png", f"Where each structure's signal goes ({level}, median)")
     return [md_path, csv_path, png]
