@@ -4,21 +4,22 @@
         [--check default --check independent]
 
 The card's ``confidence_reference`` holds the thresholds of the in-distribution verdict: the 95th percentile of
-the per-frame values (:mod:`imcsr_live.model.confidence`), times 1.5. Training fits them on its validation
-patches. Three cases need them refitted:
+the per-frame values (:mod:`imcsr_live.model.confidence`), times 1.5. A training run on synthetic data fits them
+on whole frames when it reaches its last iteration (:mod:`imcsr_live.train.confidence_refit`, which this tool
+runs); before that, and on a user's data, they come from the validation patches. Cases for this tool:
 
+* a run stopped in ``--max-minutes`` slices, whose best checkpoint is shipped before the run's end;
 * the definition of a value changed, so a card written before holds thresholds on the old scale;
-* a head trained alone (``[train] train_only = "uncertainty"``) on other cells than its separation: its
-  validation cells include cells the separation never saw, and the thresholds accept them;
-* patches are not frames: on a 96-px crop with few structures a channel's bright level is low, so the predicted
-  relative error runs far higher than on the whole frames the live view judges.
+* an older card whose thresholds came from validation patches: on a 96-px crop with few structures a channel's
+  bright level is low, so the predicted relative error runs far higher than on the whole frames the live view
+  judges; a head trained alone also validated on cells its separation never saw.
 
-This refits them as the live view computes them (:meth:`ConfidenceModel.assess`, the card's calibration as it
-is) on whole frames of ``--world`` through the synthetic microscope and the real reconstructor, at the card's
-photon levels, per frame size of ``--sizes`` (``by_size``: the values depend on the field of view, a small one
-holds few lysosomes; the live view judges a frame by the nearest size, older readers take the pooled thresholds).
-The cells are drawn with ``--seed`` (default 1000, apart from the test images of ``tools/cross_world.py`` and
-``evaluate``, seed 0). Without ``--write`` it prints the old and the new reference;
+It refits them as the live view computes them (:meth:`ConfidenceModel.assess`, the card's calibration as it is) on
+whole frames of ``--world`` (``A+B``: of both, pooled) through the synthetic microscope and the real
+reconstructor, at the card's photon levels, per frame size of ``--sizes`` (``by_size``: the values depend on the
+field of view, a small one holds few lysosomes; the live view judges a frame by the nearest size, older readers
+take the pooled thresholds). The cells are drawn with ``--seed`` (default 1000, apart from the test images of
+``tools/cross_world.py`` and ``evaluate``, seed 0). Without ``--write`` it prints the old and the new reference;
 with it, it rewrites the card atomically (weights and SHA-256 untouched). ``--check WORLD`` (repeatable) then
 judges the test frames (seed 0) of each world against the new reference and prints the share flagged.
 """
@@ -45,7 +46,9 @@ from imcsr_live.train.evaluate import eval_worlds  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint", type=Path, help="checkpoint stem (NAME for NAME.safetensors + NAME.json)")
-    ap.add_argument("--world", required=True, help="the world the separation was trained on (default, randomised)")
+    ap.add_argument("--world", required=True,
+                    help="the world(s) the separation was trained on: default, randomised, or e.g. randomised+default "
+                         "(frames of each, pooled)")  # fmt: skip
     ap.add_argument("--images", type=int, default=8, help="whole frames per photon level (default 8)")
     ap.add_argument("--sizes", default="128,256,512", help="SR frame sizes (default 128,256,512)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"cell seed (default {DEFAULT_SEED})")
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="append", default=[], metavar="WORLD", help="report flagged test frames")
     args = ap.parse_args(argv)
     worlds = ["default", *eval_worlds()]
-    for world in [args.world, *args.check]:
+    trained = args.world.split("+")
+    for world in [*trained, *args.check]:
         if world not in worlds:
             print(f"error: world {world!r}: pass one of {', '.join(worlds)}", file=sys.stderr)
             return 2
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        old, ref = refit_card(args.checkpoint, [args.world], args.images, sizes, args.seed, write=args.write)
+        old, ref = refit_card(args.checkpoint, trained, args.images, sizes, args.seed, write=args.write)
     except (ImcsrError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

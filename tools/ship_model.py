@@ -10,6 +10,9 @@ name, weights file and SHA-256, and, when a model of that name is already shippe
 same weights again (e.g. with new metrics) keeps that entry.
 ``--metrics`` adds the per-level, per-structure medians of one method of an ``evaluate --compare`` run; repeat it
 for several runs (e.g. the worlds of ``tools/cross_world.py``: their level names differ, so they merge).
+A model trained on synthetic data ships only with confidence thresholds fitted on whole frames (the end of a
+complete training run does it; a run stopped in slices needs ``tools/refit_confidence.py ... --write``), unless
+``--keep-thresholds``: thresholds from validation patches leave the live view's verdict wrong.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from imcsr_live.train.checkpoint import checkpoint_paths, load_checkpoint, read_card, sha256_file  # noqa: E402
+from imcsr_live.train.confidence_refit import separation_worlds  # noqa: E402
 
 METRICS = ("nrmse", "ssim", "pcc")
 
@@ -47,9 +51,28 @@ def median_metrics(metrics_csv: Path, method: str) -> dict[str, dict[str, dict[s
     return dict(out)
 
 
-def ship(src: Path, name: str, dest: Path, metrics: dict | None, note: str | None) -> Path:
+def unfit_thresholds(src: Path, card: dict) -> str | None:
+    """Why a card's confidence thresholds are not fit to ship (fitted on validation patches although its
+    separation was trained on a synthetic world whose whole frames can be drawn), else None."""
+    training = card.get("training", {})
+    data = training.get("separation_data") or training.get("config", {}).get("data")
+    worlds = separation_worlds(data) if data else []
+    source = str((card.get("confidence_reference") or {}).get("source", ""))
+    if not worlds or source.startswith("whole frames"):
+        return None
+    return (f"{src}: its confidence thresholds come from {source or 'no fit'}, not from whole frames; run "
+            f"python tools/refit_confidence.py {src} --world {'+'.join(worlds)} --write first "
+            "(or pass --keep-thresholds)")  # fmt: skip
+
+
+def ship(
+    src: Path, name: str, dest: Path, metrics: dict | None, note: str | None, *, keep_thresholds: bool = False
+) -> Path:
     src_weights, _ = checkpoint_paths(src)
     card = read_card(src)
+    problem = None if keep_thresholds else unfit_thresholds(src, card)
+    if problem:
+        raise SystemExit(problem)
     weights, card_path = checkpoint_paths(dest / name)
     if card_path.is_file():
         old = read_card(dest / name)
@@ -87,13 +110,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--method", default=None, help="the method label of this model in --metrics")
     ap.add_argument("--note", default=None, help="one line on how this model was made (kept in the card)")
+    ap.add_argument("--keep-thresholds", action="store_true",
+                    help="ship confidence thresholds fitted on validation patches as they are")  # fmt: skip
     args = ap.parse_args(argv)
     if (args.metrics is None) != (args.method is None):
         raise SystemExit("--metrics and --method go together")
     metrics = None
     for path in args.metrics or []:
         metrics = {**(metrics or {}), **median_metrics(path, args.method)}
-    print(ship(args.checkpoint, args.name, args.dest, metrics, args.note))
+    print(ship(args.checkpoint, args.name, args.dest, metrics, args.note, keep_thresholds=args.keep_thresholds))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,25 @@ def test_metrics_of_several_worlds_merge_by_level(tmp_path: Path) -> None:
     medians = read_card(tmp_path / "w" / "demo")["metrics"]["evaluation_medians"]
     assert {k: v["ER"]["pcc"] for k, v in medians.items()} == {"randomised 1000 photons": 0.7,
                                                                "independent 1000 photons": 0.6}  # fmt: skip
+
+
+def test_a_synthetic_model_ships_only_with_thresholds_fitted_on_whole_frames(tmp_path: Path) -> None:
+    """Thresholds from validation patches leave the live verdict wrong (docs/cross_world/uncertainty.md)."""
+    ship = _tool()
+    stem = _trained(tmp_path / "a", "run_a", 0, 100)
+    card_path = stem.with_suffix(".json")
+    card = read_card(stem)
+    card["training"]["config"] = {"data": {"kind": "pipeline", "world": "randomised", "default_fraction": 0.25}}
+    card["confidence_reference"] = {"residual": 0.1, "predicted_error": None, "source": "validation: 48 images"}
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(SystemExit, match=r"refit_confidence.py .*run_a --world randomised\+default --write"):
+        ship.ship(stem, "demo", tmp_path / "weights", None, None)
+    assert not (tmp_path / "weights").exists()  # nothing shipped
+    assert read_card(ship.ship(stem, "demo", tmp_path / "weights", None, None, keep_thresholds=True))["name"] == "demo"
+    card["confidence_reference"]["source"] = "whole frames of the randomised + default world (seed 1000): 36 images"
+    card_path.write_text(json.dumps(card))
+    assert read_card(ship.ship(stem, "demo2", tmp_path / "weights", None, None))["name"] == "demo2"
+    card["training"]["config"] = {"data": {"kind": "folder", "path": "cells"}}  # a user's data: nothing to draw
+    card["confidence_reference"]["source"] = "validation: 48 images"
+    card_path.write_text(json.dumps(card))
+    assert read_card(ship.ship(stem, "demo3", tmp_path / "weights", None, None))["name"] == "demo3"
