@@ -15,13 +15,17 @@ Microtubules      ``sparse``: isotropic, 0.15-1.5 um of filament per um^2.
                   ``parallel``: aligned (spread 0.1-0.4 rad), 0.5-15 um/um^2, low curvature.
                   Densities are log-uniform: from a few filaments to the 30-350 per 16 um field of a dense
                   COS-7 periphery (in-field length density 0.2-20 um/um^2, median ~2).
-                  All: bundles (10-40 % of filaments, 2-3x bright; 40 % of cells without), brightness
+                  All: bending from gently curved to wavy (the curvature changes over 0.3-3 um of the filament;
+                  its std log-uniform from 0.05 /um to 0.4 rad per that length, at most 0.8 /um, parallel
+                  0.02-0.06 /um; curvature capped at 3x the std, >= 0.3 /um),
+                  bundles (10-40 % of filaments, 2-3x bright; 40 % of cells without), brightness
                   along the filament log-normal (sigma 0.1-0.6, correlation 1-5 um),
                   20-60 % of filaments fading out of the TIRF field over 1-4 um, per-filament spread 0.1-0.4.
 ER                ``fine``: mesh 0.3-0.9 um. ``open``: mesh 0.9-2 um, 15-45 % of edges missing.
                   ``sheets``: mesh 0.6-1.6 um, sheets 0.02-0.06 per um^2 of 0.5-4 um. ``perinuclear``: one
                   4-12 um sheet entering the field from outside plus a dense mesh. All: tubule width 40-140 nm,
-                  5-40 % of tubules 1.6-2.5x wider, junctions up to 1.5x a tubule spot brighter, 0-20 % of edges
+                  5-40 % of tubules 1.6-2.5x wider, tubules from taut to bowed (midpoint offset 0-25 % of
+                  the chord, std), junctions up to 1.5x a tubule spot brighter, 0-20 % of edges
                   dangling (static partial tubules), pruning uneven across the field, fenestrated sheets
                   (0-10 holes per um^2 of 0.05-0.15 um radius).
 Lysosomes         ``puncta``: 0.15-0.4 um, few rings. ``rings``: 0.3-0.9 um, 50-90 % rings. ``clustered``: 30-70 %
@@ -131,8 +135,16 @@ def _draw_microtubules(rng: np.random.Generator, center: np.ndarray) -> tuple[st
         "brightness_sigma": float(rng.uniform(0.1, 0.4)),
         "width_um": float(rng.uniform(0.02, 0.035)),
     }
+    # Bending from gently curved to wavy (filaments buckled in a crowded periphery), so that smoothness alone does
+    # not say "microtubule". The curvature changes over 0.3-3 um of the filament; its std is log-uniform up to
+    # 0.4 rad of heading change per correlation length, at most 0.8 /um (the waviest turn back within a few um;
+    # more and filaments curl into loops).
+    correlation = float(rng.uniform(0.3, 3.0))
+    wavy = _loguniform(rng, 0.05, min(0.8, 0.4 / correlation))  # the sparse and aster families
+    common["curvature_correlation_um"] = correlation
+    bending = {"curvature_std_per_um": wavy, "max_curvature_per_um": max(0.3, 3.0 * wavy)}
     if family == "sparse":
-        p = StyledMicrotubuleParams(length_density_um_per_um2=_loguniform(rng, 0.15, 1.5), **common)
+        p = StyledMicrotubuleParams(length_density_um_per_um2=_loguniform(rng, 0.15, 1.5), **common, **bending)
     elif family == "aster":
         p = StyledMicrotubuleParams(
             length_density_um_per_um2=_loguniform(rng, 2.0, 25.0),
@@ -141,6 +153,7 @@ def _draw_microtubules(rng: np.random.Generator, center: np.ndarray) -> tuple[st
             orientation_spread_rad=float(rng.uniform(0.2, 0.7)),
             density_decay_um=float(rng.uniform(10.0, 40.0)),
             **common,
+            **bending,
         )
     else:
         p = StyledMicrotubuleParams(
@@ -274,6 +287,8 @@ def _draw_er(rng: np.random.Generator, field: Field) -> tuple[str, StyledERParam
         "uneven_pruning": float(rng.uniform(0.0, 0.6)),
         "hole_density_per_um2": float(rng.uniform(0.0, 10.0)),
         "brightness_sigma": float(rng.uniform(0.1, 0.35)),
+        # tubules from taut (straight between junctions) to bowed, so that straightness alone does not say "ER"
+        "bow_std": float(rng.uniform(0.0, 0.25)),
     }
     if family == "fine":
         p = StyledERParams(

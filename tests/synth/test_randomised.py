@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from imcsr_live.synth.randomised import (
     RandomisedSpecimen,
     StyledER,
     StyledERParams,
+    StyledMicrotubules,
     draw_cell,
     family_example,
 )
@@ -48,6 +50,14 @@ def test_parameters_lie_in_the_documented_ranges(cells):
         assert lo <= mt.length_density_um_per_um2 <= hi
         assert mt.arrangement == {"sparse": "random", "aster": "aster", "parallel": "parallel"}[fam["microtubules"]]
         assert 0.0 <= mt.bundle_fraction <= 0.4 and 0.1 <= mt.along_sigma <= 0.6
+        corr, std = mt.curvature_correlation_um, mt.curvature_std_per_um
+        assert 0.3 <= corr <= 3.0
+        if fam["microtubules"] == "parallel":
+            assert 0.02 <= std <= 0.06 and mt.max_curvature_per_um == 0.3
+        else:  # up to 0.4 rad of heading change per correlation length
+            assert 0.05 - 1e-9 <= std <= min(0.8, 0.4 / corr) + 1e-9
+            assert mt.max_curvature_per_um == pytest.approx(max(0.3, 3.0 * std))
+        assert 0.0 <= er.bow_std <= 0.25
         assert 0.3 <= er.polygon_size_um <= 2.0 and 0.04 <= er.tubule_width_um <= 0.14
         assert (er.perinuclear_radius_um > 0) == (fam["er"] == "perinuclear")
         if er.perinuclear_radius_um > 0:  # its centre lies outside the field, so only a part of it enters
@@ -156,6 +166,32 @@ def _mean_radial_alignment(params: MicrotubuleParams, center: np.ndarray) -> flo
         dot = np.abs((tangent[sel] * radial[sel]).sum(axis=1))
         cos.extend(dot / (np.linalg.norm(tangent[sel], axis=1) * r[sel] + 1e-12))
     return float(np.mean(cos))
+
+
+def _heading_change_per_um(params: MicrotubuleParams, seed: int) -> tuple[float, float]:
+    """Median |heading change| per um along the filaments, and the 99th percentile of the total turn over 5 um."""
+    mts = StyledMicrotubules(FIELD, params, np.random.default_rng(seed))
+    rates, turns = [], []
+    for line in mts.centerlines():
+        if len(line) < 110:  # at least ~5.5 um
+            continue
+        heading = np.unwrap(np.arctan2(*np.diff(line, axis=0).T[::-1]))
+        step_um = float(np.linalg.norm(line[1] - line[0]))
+        rates.append(np.abs(np.diff(heading)).mean() / step_um)
+        window = round(5.0 / step_um)
+        turns.extend(np.abs(heading[window:] - heading[:-window]))
+    return float(np.median(rates)), float(np.percentile(turns, 99))
+
+
+def test_microtubules_run_from_gently_curved_to_wavy_without_curling_up(cells):
+    bends = [(c.params.microtubules, i) for i, c in enumerate(cells) if c.families["microtubules"] == "sparse"]
+    stds = [p.curvature_std_per_um for p, _ in bends]
+    straightest = bends[int(np.argmin(stds))]
+    waviest = bends[int(np.argmax(stds))]
+    calm_rate, _ = _heading_change_per_um(replace(straightest[0], length_density_um_per_um2=1.5), straightest[1])
+    wavy_rate, wavy_turn = _heading_change_per_um(replace(waviest[0], length_density_um_per_um2=1.5), waviest[1])
+    assert wavy_rate > 4 * calm_rate  # the waviest filaments bend far more per um than the calmest
+    assert wavy_turn < 2 * np.pi  # they may turn back (an effective persistence length of ~2 um), never loop
 
 
 def test_aster_filaments_point_away_from_the_centre():
