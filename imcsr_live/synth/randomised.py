@@ -142,7 +142,7 @@ def _draw_microtubules(rng: np.random.Generator, center: np.ndarray) -> tuple[st
     correlation = float(rng.uniform(0.3, 3.0))
     wavy = _loguniform(rng, 0.05, min(0.8, 0.4 / correlation))  # the sparse and aster families
     common["curvature_correlation_um"] = correlation
-    bending = {"curvature_std_per_um": wavy, "max_curvature_per_um": max(0.3, 3.0 * wavy)}
+    bending: dict[str, Any] = {"curvature_std_per_um": wavy, "max_curvature_per_um": max(0.3, 3.0 * wavy)}
     if family == "sparse":
         p = StyledMicrotubuleParams(length_density_um_per_um2=_loguniform(rng, 0.15, 1.5), **common, **bending)
     elif family == "aster":
