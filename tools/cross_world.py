@@ -44,6 +44,7 @@ from imcsr_live.errors import ImcsrError, InputDataError  # noqa: E402
 from imcsr_live.model.checkpoint import read_card  # noqa: E402
 from imcsr_live.synth.world import WORLDS  # noqa: E402
 from imcsr_live.train.compare import BASELINE, CompareReport, compare_methods, parse_method_specs  # noqa: E402
+from imcsr_live.train.confidence_refit import separation_worlds  # noqa: E402
 from imcsr_live.train.evaluate import check_world_available, pipeline_level_name  # noqa: E402
 from imcsr_live.train.routing_report import median_shares, plot_routing  # noqa: E402
 
@@ -68,8 +69,7 @@ def card_world(stem: str) -> str:
     training = read_card(stem).get("training", {})
     # A head trained alone (train_only = "uncertainty") sits on its init's separation: that data is what counts.
     data = training.get("separation_data") or training.get("config", {}).get("data", {}) or {}
-    world = str(data.get("world") or "default")
-    return f"{world}+default" if data.get("default_fraction") and world != "default" else world
+    return "+".join(separation_worlds(data)) or "default"  # a user's data counts as the default world
 
 
 def trained_worlds(trained_on: str) -> list[str]:
