@@ -2,13 +2,15 @@
 
     python tools/figure_randomised_world.py [-o docs/worlds/randomised.png] [--size 512]
 
-Row per structure (its families side by side, the structure's own channel), and a last row of whole cells
-(three-colour composites: microtubules green, ER magenta, lysosomes cyan, as in the live view).
+Row per structure (its families side by side, the structure's own channel), a row of whole cells
+(three-colour composites: microtubules green, ER magenta, lysosomes cyan, as in the live view), and a last row
+with one "open" ER network drawn slack (tension 0) and taut (tension 1).
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         LYSOSOME_FAMILIES,
         MICROTUBULE_FAMILIES,
         RandomisedSpecimen,
+        StyledER,
         family_example,
     )
     from imcsr_live.synth.render import Grid
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     field = Grid(shape, px).field
     rows = [("microtubules", MICROTUBULE_FAMILIES), ("er", ER_FAMILIES), ("lysosomes", LYSOSOME_FAMILIES)]
     ncol = max(max(len(f) for _, f in rows), args.cells)
-    fig, axes = plt.subplots(4, ncol, figsize=(3 * ncol, 12.4), facecolor="black")
+    fig, axes = plt.subplots(5, ncol, figsize=(3 * ncol, 15.5), facecolor="black")
     for ax in axes.ravel():
         ax.set_axis_off()
     for r, (kind, families) in enumerate(rows):
@@ -71,10 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         axes[3, c].set_title(
             f"cell {100 + c}: {fam['microtubules']} / {fam['er']} / {fam['lysosomes']}", color="white", fontsize=9
         )
+    seed = family_example("er", "open", field)
+    er_params = RandomisedSpecimen(STRUCTURES, shape, px, seed).cell.params.er
+    for c, tension in enumerate((0.0, 1.0)):
+        er = StyledER(field, replace(er_params, tension=tension, junction_drift_um=0.0), np.random.default_rng(seed))
+        axes[4, c].imshow(_stretch(er.render(Grid(shape, px))), cmap="gray")
+        axes[4, c].set_title(f"ER: open (seed {seed}), tension {tension:g}", color="white", fontsize=9)
     fig.suptitle(
         f"Randomised training world, {args.size * px:.0f} um fields (truth on the SR grid)", color="white", fontsize=12
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))  # room for the title
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=70, facecolor="black")
     print(f"wrote {args.out}")

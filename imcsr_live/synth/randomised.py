@@ -25,7 +25,9 @@ ER                ``fine``: mesh 0.3-0.9 um. ``open``: mesh 0.9-2 um, 15-45 % of
                   ``sheets``: mesh 0.6-1.6 um, sheets 0.02-0.06 per um^2 of 0.5-4 um. ``perinuclear``: one
                   4-12 um sheet entering the field from outside plus a dense mesh. All: tubule width 40-140 nm,
                   5-40 % of tubules 1.6-2.5x wider, tubules from taut to bowed (midpoint offset 0-25 % of
-                  the chord, std), junctions up to 1.5x a tubule spot brighter, 0-20 % of edges
+                  the chord, std), tension 0-1 (the bends that missing edges leave straighten towards the
+                  line between their junctions: at 1 only three-way junctions stay corners, and a pruned
+                  mesh has long smooth tubules), junctions up to 1.5x a tubule spot brighter, 0-20 % of edges
                   dangling (static partial tubules), pruning uneven across the field, fenestrated sheets
                   (0-10 holes per um^2 of 0.05-0.15 um radius).
 Lysosomes         ``puncta``: 0.15-0.4 um, few rings. ``rings``: 0.3-0.9 um, 50-90 % rings. ``clustered``: 30-70 %
@@ -50,7 +52,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 
 from imcsr_live.errors import SynthError
 from imcsr_live.synth.er import EndoplasmicReticulum, ERParams
@@ -184,6 +187,69 @@ class StyledERParams(ERParams):
     hole_radius_range_um: tuple[float, float] = (0.05, 0.15)
     perinuclear_radius_um: float = 0.0  # 0: none; else one big sheet whose centre lies outside the field
     perinuclear_center_um: tuple[float, float] = (0.0, 0.0)
+    tension: float = 0.0  # 0-1: how far a two-tubule bend relaxes towards the line between its neighbours
+
+
+TENSION_ITERATIONS = 40  # Jacobi sweeps: enough to straighten chains of ~6 bends between two junctions
+
+
+def bend_vertices(edges: np.ndarray, fractions: np.ndarray, n_vertices: int) -> np.ndarray:
+    """``(V,)`` bool: vertices where exactly two tubules meet, both complete (a bend, not a junction or an end)."""
+    complete = np.bincount(edges[fractions >= 1.0].ravel(), minlength=n_vertices)
+    visible = np.bincount(edges[fractions > 0].ravel(), minlength=n_vertices)
+    return (complete == 2) & (visible == 2)
+
+
+def _straightenable(vertices: np.ndarray, tubules: np.ndarray, bend: np.ndarray) -> np.ndarray:
+    """``(V,)`` bool: bends on a chain that runs between two different junctions or ends at least half its length
+    apart.
+
+    A closed ring of bends, a loop back into one junction or a chain folded back on itself would shrink to a point
+    or a doubled line under tension, so those stay as drawn.
+    """
+    n = len(bend)
+    inner = tubules[bend[tubules].all(axis=1)]
+    graph = sparse.coo_matrix((np.ones(len(inner)), (inner[:, 0], inner[:, 1])), shape=(n, n))
+    _, label = csgraph.connected_components(graph, directed=False)
+    length = np.hypot(*(vertices[tubules[:, 0]] - vertices[tubules[:, 1]]).T)
+    on_chain = bend[tubules].any(axis=1)
+    path = np.bincount(label[np.where(bend[tubules[:, 0]], tubules[:, 0], tubules[:, 1])][on_chain],
+                       weights=length[on_chain], minlength=n)  # fmt: skip
+    outer = tubules[bend[tubules].sum(axis=1) == 1]  # a tubule from a bend to a junction or an end
+    chain = label[np.where(bend[outer[:, 0]], outer[:, 0], outer[:, 1])]
+    anchor = np.where(bend[outer[:, 0]], outer[:, 1], outer[:, 0])
+    # A path of bends has exactly two outer tubules; sort them by chain to pair its two anchors.
+    order = np.argsort(chain, kind="stable")
+    chain, anchor = chain[order].reshape(-1, 2), anchor[order].reshape(-1, 2)
+    span = np.hypot(*(vertices[anchor[:, 0]] - vertices[anchor[:, 1]]).T)
+    ok = np.zeros(n, dtype=bool)
+    ok[chain[:, 0]] = (anchor[:, 0] != anchor[:, 1]) & (span >= 0.5 * path[chain[:, 0]])
+    return ok[label]
+
+
+def straighten_bends(vertices: np.ndarray, tubules: np.ndarray, bend: np.ndarray, tension: float) -> np.ndarray:
+    """Vertex positions after pulling every bend towards the midpoint of its two neighbours, sweep after sweep.
+
+    A Voronoi vertex that lost one of its three edges is a 120-degree kink, which a membrane tube under tension
+    does not keep: it straightens until only the three-way junctions remain as corners, so a pruned mesh has long,
+    smooth tubules between junctions (as in cells). ``tubules`` are the complete edges ``(E', 2)``; ``bend`` marks
+    the vertices that move (:func:`bend_vertices`: exactly two of ``tubules`` meet there, their other ends are the
+    neighbours). ``tension`` in [0, 1] is the fraction of the way
+    each sweep moves a bend; 0 returns the positions unchanged.
+    """
+    out = vertices.copy()
+    bend = bend & _straightenable(vertices, tubules, bend)
+    if tension <= 0 or not bend.any():
+        return out
+    both_ways = np.concatenate([tubules, tubules[:, ::-1]])  # (vertex, neighbour)
+    touching = both_ways[bend[both_ways[:, 0]]]
+    touching = touching[np.argsort(touching[:, 0], kind="stable")]
+    neighbours = touching[:, 1].reshape(-1, 2)  # two rows per bend, in vertex order
+    moving = touching[::2, 0]
+    for _ in range(TENSION_ITERATIONS):
+        target = 0.5 * (out[neighbours[:, 0]] + out[neighbours[:, 1]])
+        out[moving] += tension * (target - out[moving])
+    return out
 
 
 class StyledER(EndoplasmicReticulum):
@@ -206,6 +272,12 @@ class StyledER(EndoplasmicReticulum):
         dangling = (style.random(n_e) < p.dangling_fraction) & (self._frac >= 1.0)
         self._frac = np.where(dangling, style.uniform(0.25, 0.75, n_e), self._frac)
         self._from_a = np.where(dangling, style.random(n_e) < 0.5, self._from_a)
+        if p.tension > 0:
+            bend = bend_vertices(self._edges, self._frac, len(self._vertices))
+            tubules = self._edges[self._frac >= 1.0]
+            self._vertices = straighten_bends(self._vertices, tubules, bend, p.tension)
+            # A taut tubule does not bow either: the bows of the tubules at a bend shrink with the tension.
+            self._bow = np.where(bend[self._edges].any(axis=1), (1.0 - p.tension) * self._bow, self._bow)
         # Fenestrations: holes at fixed offsets inside each sheet (they move with it).
         radii = (
             np.append(self._sheet_radius, p.perinuclear_radius_um)
@@ -289,6 +361,9 @@ def _draw_er(rng: np.random.Generator, field: Field) -> tuple[str, StyledERParam
         "brightness_sigma": float(rng.uniform(0.1, 0.35)),
         # tubules from taut (straight between junctions) to bowed, so that straightness alone does not say "ER"
         "bow_std": float(rng.uniform(0.0, 0.25)),
+        # bends left by missing edges straighten from not at all to fully (taut tubules between junctions), so a
+        # long smooth line does not say "microtubule" either
+        "tension": float(rng.uniform(0.0, 1.0)),
     }
     if family == "fine":
         p = StyledERParams(

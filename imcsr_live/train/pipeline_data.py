@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POOL_VERSION = 3  # bump when the rendering changes, so old cache entries are not reused
+POOL_VERSION = 4  # bump when the rendering changes, so old cache entries are not reused
 # The Wiener reconstruction fades to 0 over ~24 SR pixels at the frame border (the truth does not): samples there
 # would teach the network to invent structure in dark input, so the pool keeps only the interior.
 EDGE_MARGIN = 24

@@ -19,8 +19,10 @@ from imcsr_live.synth.randomised import (
     StyledER,
     StyledERParams,
     StyledMicrotubules,
+    bend_vertices,
     draw_cell,
     family_example,
+    straighten_bends,
 )
 from imcsr_live.synth.render import Field, Grid
 from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
@@ -57,7 +59,7 @@ def test_parameters_lie_in_the_documented_ranges(cells):
         else:  # up to 0.4 rad of heading change per correlation length
             assert 0.05 - 1e-9 <= std <= min(0.8, 0.4 / corr) + 1e-9
             assert mt.max_curvature_per_um == pytest.approx(max(0.3, 3.0 * std))
-        assert 0.0 <= er.bow_std <= 0.25
+        assert 0.0 <= er.bow_std <= 0.25 and 0.0 <= er.tension <= 1.0
         assert 0.3 <= er.polygon_size_um <= 2.0 and 0.04 <= er.tubule_width_um <= 0.14
         assert (er.perinuclear_radius_um > 0) == (fam["er"] == "perinuclear")
         if er.perinuclear_radius_um > 0:  # its centre lies outside the field, so only a part of it enters
@@ -224,3 +226,52 @@ def test_the_synthetic_microscope_images_the_randomised_world():
     np.testing.assert_allclose(tp.widefield.mean(), light, rtol=0.03)
     structures = truth.sum(axis=0).mean() * tp.photon_scale
     np.testing.assert_allclose(tp.ground_truth.sum(axis=0).mean(), structures, rtol=0.03)
+
+
+def test_tension_straightens_a_chain_of_bends_between_two_junctions():
+    # A zig-zag of three bends between two ends (0 and 4): under full tension it becomes the straight line 0-4,
+    # evenly spaced; a closed ring of bends (5-7) and a loop back into its own junction (8: 9-10) stay as drawn.
+    v = np.array([[0, 0], [1, 1], [2, -1], [3, 1], [4, 0],  # chain
+                  [10, 10], [11, 10], [10.5, 11],  # ring
+                  [20, 20], [21, 21], [19, 21], [20, 18]], dtype=float)  # fmt: skip
+    tubules = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [5, 6], [6, 7], [7, 5], [8, 9], [9, 10], [10, 8], [8, 11]])
+    bend = bend_vertices(tubules, np.ones(len(tubules)), len(v))
+    assert list(np.flatnonzero(bend)) == [1, 2, 3, 5, 6, 7, 9, 10]
+    out = straighten_bends(v, tubules, bend, tension=1.0)
+    np.testing.assert_allclose(out[1:4], [[1, 0], [2, 0], [3, 0]], atol=1e-3)
+    np.testing.assert_array_equal(out[[0, 4]], v[[0, 4]])  # the ends stay
+    np.testing.assert_array_equal(out[5:], v[5:])
+    np.testing.assert_array_equal(straighten_bends(v, tubules, bend, tension=0.0), v)
+    # Half tension each sweep still converges on the line; a partial tubule at a vertex makes it a junction.
+    np.testing.assert_allclose(straighten_bends(v, tubules, bend, tension=0.5)[1:4, 1], 0.0, atol=0.02)
+    fractions = np.ones(len(tubules) + 1)
+    fractions[-1] = 0.5
+    assert not bend_vertices(np.vstack([tubules, [2, 11]]), fractions, len(v))[2]
+
+
+def _bend_angles(er: StyledER) -> np.ndarray:
+    """Angle between the two tubules' chords at every bend of an ER network (0 = straight through), radians."""
+    pos = er.junction_positions_um()
+    edges = er.edges[er.edge_fractions >= 1.0]
+    bend = bend_vertices(er.edges, er.edge_fractions, len(pos))
+    angles = []
+    for b in np.flatnonzero(bend):
+        a, c = [int(e[0] if e[1] == b else e[1]) for e in edges if b in e]
+        u, w = pos[b] - pos[a], pos[c] - pos[b]
+        angles.append(np.arccos(np.clip(u @ w / (np.linalg.norm(u) * np.linalg.norm(w)), -1, 1)))
+    return np.array(angles)
+
+
+def test_taut_er_keeps_its_junctions_and_loses_its_kinks():
+    # With a third of the Voronoi edges missing, the bends kink by ~60 degrees (Voronoi corners are ~120 degrees);
+    # full tension takes most of them to nearly straight, and no three-way junction moves.
+    base = {"polygon_size_um": 1.0, "missing_edge_fraction": 0.35, "junction_drift_um": 0.0}
+    slack = StyledER(FIELD, StyledERParams(**base), np.random.default_rng(4))
+    taut = StyledER(FIELD, StyledERParams(**base, tension=1.0), np.random.default_rng(4))
+    kinks_slack, kinks_taut = _bend_angles(slack), _bend_angles(taut)
+    assert len(kinks_slack) > 50
+    assert np.median(kinks_slack) > np.radians(40)
+    assert np.median(kinks_taut) < np.radians(10)
+    degree = np.bincount(taut.edges[taut.edge_fractions > 0].ravel(), minlength=len(taut.junction_positions_um()))
+    junction = degree >= 3
+    np.testing.assert_array_equal(taut.junction_positions_um()[junction], slack.junction_positions_um()[junction])
