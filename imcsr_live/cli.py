@@ -168,7 +168,8 @@ def synth(
         int, typer.Option("--size", min=16, max=MAX_RAW_SIDE, help="camera frame size in pixels (square)")
     ] = 512,
     world: Annotated[
-        str, typer.Option("--world", help="synthetic cells: default, randomised or independent (see docs/worlds/)")
+        str,
+        typer.Option("--world", help="synthetic cells: default, randomised, independent or heldout (see docs/worlds/)"),
     ] = "default",
 ) -> None:
     """Simulate a raw SIM time-lapse plus per-structure ground truth (OUT.gt.tif)."""
@@ -229,8 +230,8 @@ def demo(
         str,
         typer.Option(
             "--world",
-            help="synthetic cells: default, randomised (the training world's many morphologies) or independent "
-            "(a separately written world no model trained on)",
+            help="synthetic cells: default, randomised (the training world's many morphologies), independent "
+            "(a separately written world no model trained on) or heldout (a third world, evaluation only)",
         ),
     ] = "default",
     validate_every: ValidateEveryOption = None,
@@ -523,9 +524,9 @@ def evaluate(
         str,
         typer.Option(
             "--data",
-            help="'synthetic' (default world; --pipeline adds live-pipeline levels), a synthetic world 'randomised' "
-            "or 'independent' (cells of that world through the synthetic microscope + real reconstruction, seeds "
-            "from 900000000 on, levels '<world> <p> photons'), or a folder ROOT/<Structure>/*.tif|*.mrc",
+            help="'synthetic' (default world; --pipeline adds live-pipeline levels), a synthetic world 'randomised', "
+            "'independent' or 'heldout' (cells of that world through the synthetic microscope + real reconstruction, "
+            "seeds from 900000000 on, levels '<world> <p> photons'), or a folder ROOT/<Structure>/*.tif|*.mrc",
         ),
     ],
     model: Annotated[

@@ -79,7 +79,7 @@ def test_synth_draws_cells_of_the_chosen_world(tmp_path: Path) -> None:
     import tifffile
 
     outs = {}
-    for world in ("default", "randomised", "independent"):
+    for world in ("default", "randomised", "independent", "heldout"):
         out = tmp_path / f"{world}.tif"
         result = run_cli("synth", "-c", str(SIMULATED), "-o", str(out), "--frames", "1", "--size", "64",
                          "--world", world)  # fmt: skip
@@ -87,5 +87,6 @@ def test_synth_draws_cells_of_the_chosen_world(tmp_path: Path) -> None:
         outs[world] = tifffile.imread(out.with_name(f"{world}.gt.tif"))
     assert not np.array_equal(outs["default"], outs["randomised"])
     assert not np.array_equal(outs["randomised"], outs["independent"])
+    assert not np.array_equal(outs["independent"], outs["heldout"])
     bad = run_cli("synth", "-c", str(SIMULATED), "-o", str(tmp_path / "x.tif"), "--world", "mars")
     assert bad.returncode != 0 and "unknown --world 'mars'" in bad.stderr and "Traceback" not in bad.stderr

@@ -7,7 +7,7 @@ trained on) or "unseen". Separation claims belong to the unseen rows, read next 
 copied into every channel (what you see without separation):
 
     python tools/cross_world.py --model A=runs/a/imcsr_a --model B=runs/b/imcsr_b --trained-on B=randomised \\
-        --worlds default,randomised,independent --images 8 --size 256 --workers 12 --out runs/cross_world
+        --worlds default,randomised,independent,heldout --images 8 --size 256 --workers 12 --out runs/cross_world
 
 Per world, all models go through one ``evaluate --compare`` run (:func:`imcsr_live.train.compare.compare_methods`)
 so that they and the baseline see the same images; its full report (metrics.csv/.md, box plots, montage) is kept

@@ -84,13 +84,27 @@ def _independent_world(
     return IndependentSpecimen(structures, shape, pixel_size_um, seed=rng)
 
 
+def _heldout_world(
+    structures: Sequence[str],
+    shape: tuple[int, int],
+    pixel_size_um: float,
+    rng: np.random.Generator,
+    params: SpecimenParams | None = None,
+) -> SpecimenModel:
+    from imcsr_live.synth.heldout import HeldoutSpecimen
+
+    return HeldoutSpecimen(structures, shape, pixel_size_um, seed=rng)
+
+
 # Synthetic worlds by name. "default": the project's original cells; "randomised": the domain-randomised
 # training world (many morphology families per structure); "independent": a separately written generator kept
-# out of every training run, to test generalisation.
+# out of every training run, to test generalisation; "heldout": a third generator written without reading the
+# others and never tuned against, for evaluation only (the training config does not accept it).
 WORLDS: dict[str, SpecimenFactory] = {
     "default": _default_world,
     "randomised": _randomised_world,
     "independent": _independent_world,
+    "heldout": _heldout_world,
 }
 
 

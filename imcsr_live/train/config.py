@@ -62,6 +62,8 @@ class DataTable(_Table):
         description="synthetic time-lapse frames per cell (0: the model's in_frames); set it equal across models "
         "so 1-frame and TC models see the same rendered cells",
     )
+    # "heldout" (imcsr_live.synth.world.WORLDS) is deliberately missing: the held-out world is evaluation-only,
+    # so that no model ever trains on it (imcsr-live evaluate --data heldout, tools/cross_world.py).
     world: Literal["default", "randomised", "independent"] = Field(
         default="default",
         description="pipeline: the synthetic world the cells come from (randomised = many morphology families "

@@ -142,6 +142,7 @@ def test_parsers() -> None:
     assert tool.parse_photons(None) == [100.0, 300.0, 1000.0]
     assert tool.parse_photons(["100,300", "1000"]) == [100.0, 300.0, 1000.0]
     assert tool.parse_worlds("default, independent,default") == ["default", "independent"]
+    assert tool.parse_worlds("default,heldout") == ["default", "heldout"]
     with pytest.raises(InputDataError, match="expected positive photon counts"):
         tool.parse_photons(["-1"])
     assert tool.world_data("default") == ("synthetic", True) and tool.world_data("independent") == (

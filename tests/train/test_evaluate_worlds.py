@@ -44,7 +44,7 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("world", ["randomised", "independent"])
+@pytest.mark.parametrize("world", ["randomised", "independent", "heldout"])
 def test_evaluate_data_world_writes_the_worlds_levels(
     world: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
