@@ -111,12 +111,13 @@ def _plot(
     # Pixel pairs exist only where the images were separated here; a pooled table (cross_world) has none, and an
     # empty row of axes would read as a failed calibration.
     with_calibration = any(calib.values())
-    n_rows = 2 if with_calibration else 1
-    fig, axes = plt.subplots(n_rows, n, figsize=(4.2 * n, 4.0 * n_rows), constrained_layout=True, squeeze=False)
+    # One row of scatter plots per method (several methods on one panel hide each other), plus the calibration row.
+    n_rows = len(methods) + (1 if with_calibration else 0)
+    fig, axes = plt.subplots(n_rows, n, figsize=(4.2 * n, 3.6 * n_rows), constrained_layout=True, squeeze=False)
     rho = {(e["method"], e["structure"]): e["spearman_nrmse"] for e in table}
-    for j, s in enumerate(structures):
-        ax = axes[0, j]
-        for mi, m in enumerate(methods):
+    for mi, m in enumerate(methods):
+        for j, s in enumerate(structures):
+            ax = axes[mi, j]
             for li, lv in enumerate(levels):
                 sel = [r for r in rows if r["structure"] == s and r["method"] == m and r["level"] == lv]
                 if not sel:
@@ -126,17 +127,17 @@ def _plot(
                     [float(r["nrmse"]) for r in sel],
                     s=14,
                     marker=markers[li % len(markers)],
-                    color=f"C{mi}",
+                    color=f"C{li % 10}",
                     alpha=0.8,
-                    label=f"{m}, {lv}" if len(methods) > 1 else lv,
+                    label=lv,
                 )
-        ax.set_title(f"{s}: " + ", ".join(f"{m} ρ={rho.get((m, s), float('nan')):.2f}" for m in methods), fontsize=9)
-        ax.set_xlabel("predicted relative error")
-        ax.set_ylabel("real NRMSE (paper)")
-        ax.legend(fontsize=6)
-        if not with_calibration:
-            continue
-        ax = axes[1, j]
+            ax.set_title(f"{m}, {s}: Spearman {rho.get((m, s), float('nan')):.2f}", fontsize=9)
+            ax.set_xlabel("predicted relative error")
+            ax.set_ylabel("real NRMSE (paper)")
+            if j == 0:  # the levels are the same in every panel: one legend per row
+                ax.legend(fontsize=6)
+    for j, s in enumerate(structures if with_calibration else []):
+        ax = axes[-1, j]
         top = 0.0
         for label, chunks in calib.items():
             if not label.endswith(f" {s}") or not chunks:

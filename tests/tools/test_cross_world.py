@@ -59,10 +59,13 @@ def test_table_of_every_model_on_every_world(
         rows = list(csv.DictReader(f))
     assert [(r["model"], r["world"]) for r in rows] == [("A", w) for w in worlds]
     md = (out / "cross_world.md").read_text()
+    # the shipped model's card names the worlds it was trained on (randomised + default cells)
+    trained_on = tool.card_world(str(SHIPPED))
+    assert set(tool.trained_worlds(trained_on)) >= {"default"}
     for r in rows:
-        # the shipped model was trained on the default world (its card has no other)
-        assert r["trained_on"] == "default" and r["seen"] == ("in-world" if r["world"] == "default" else "unseen")
-        assert f"| A | default | {r['world']} | {r['seen']} |" in md
+        seen = "in-world" if r["world"] in tool.trained_worlds(trained_on) else "unseen"
+        assert r["trained_on"] == trained_on and r["seen"] == seen
+        assert f"| A | {trained_on} | {r['world']} | {r['seen']} |" in md
         # baseline and model medians = those of the per-image rows that evaluate --compare wrote for the world
         with open(out / r["world"] / "metrics.csv", newline="") as f:
             per_image = list(csv.DictReader(f))
@@ -79,7 +82,7 @@ def test_table_of_every_model_on_every_world(
             wins.append(float(r[f"pcc {s} 1000"]) > float(r[f"baseline pcc {s} 1000"]))
         assert r["beats baseline on every structure"] == ("yes" if all(wins) else "no")
         assert f"| {r['beats baseline on every structure']} |" in md
-    assert "| A | default | default | in-world |" in captured.out  # the table is printed
+    assert f"| A | {trained_on} | default | in-world |" in captured.out  # the table is printed
     # where each structure's signal goes: the section's shares are the medians of each world's routing.csv
     assert "## Where each structure's signal goes (1000 photons" in md and (out / "routing.png").stat().st_size > 1000
     for world in worlds:
@@ -97,10 +100,15 @@ def test_table_of_every_model_on_every_world(
 def test_trained_on_comes_from_the_option_or_the_card(tmp_path: Path) -> None:
     tool = load_tool("cross_world")
     stem = REPO / SHIPPED
-    # the shipped head was trained alone on randomised + default cells; its separation on the default world
+    # the shipped model was fine-tuned on randomised cells with a quarter from the default world
     card = json.loads(stem.with_suffix(".json").read_text())
     assert card["training"]["config"]["data"]["world"] == "randomised"
-    assert tool.card_world(str(stem)) == "default"
+    assert tool.card_world(str(stem)) == "randomised+default"
+    # a head trained alone (train_only = "uncertainty") on those cells sits on a separation trained on the default
+    # world: the card's separation_data is what counts
+    card["training"]["separation_data"] = {"kind": "pipeline", "world": "default"}
+    (tmp_path / "head.json").write_text(json.dumps(card))
+    assert tool.card_world(str(tmp_path / "head")) == "default"
     card["training"].pop("separation_data")
     card["training"]["config"]["data"]["default_fraction"] = 0.0
     card.setdefault("training", {}).setdefault("config", {}).setdefault("data", {})["world"] = "randomised"

@@ -52,6 +52,19 @@ def test_without_pixel_pairs_the_plot_has_no_empty_calibration_row(tmp_path: Pat
     assert h_pooled == pytest.approx(h_full / 2, rel=0.05)
 
 
+def test_each_model_gets_its_own_row_of_scatter_plots(tmp_path: Path) -> None:
+    """Several models on one panel hide each other (cross_world compares four): one row per model."""
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    rows = [{"level": "l", "image": i, "method": m, "structure": "ER", "predicted_error": float(rng.random()),
+             "nrmse": float(rng.random()), "one_minus_pcc": 0.5}
+            for m in ("a", "b", "c") for i in range(6)]  # fmt: skip
+    three = write_uncertainty(rows, tmp_path / "three")[2]
+    one = write_uncertainty([r for r in rows if r["method"] == "a"], tmp_path / "one")[2]
+    assert Image.open(three).size[1] == pytest.approx(3 * Image.open(one).size[1], rel=0.05)
+
+
 def test_constant_values_give_nan_not_an_error() -> None:
     rows = [{"method": "m", "structure": "ER", "level": "l", "predicted_error": 0.1, "nrmse": float(v),
              "one_minus_pcc": 0.5} for v in range(4)]  # fmt: skip
