@@ -66,7 +66,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.special import ndtri
 
 from imcsr_live.errors import SynthError
-from imcsr_live.synth.specimen import structure_kind
+from imcsr_live.synth.specimen import world_kinds
 
 KINDS = ("microtubules", "er", "lysosomes")
 REFERENCE_PIXEL_UM = 0.0313  # the grid of the intensity convention (isolated tubules peak at ~1 here)
@@ -938,7 +938,7 @@ class HeldoutSpecimen:
         pixel_size_um: float,
         seed: np.random.Generator | int,
     ):
-        self.kinds = _kinds(structures)
+        self.kinds = world_kinds(structures, "heldout", KINDS)
         if len(shape) != 2 or min(int(s) for s in shape) < 8:
             raise SynthError(f"the heldout world needs a 2-D field of at least 8 x 8 pixels (got {tuple(shape)})")
         if not (np.isfinite(pixel_size_um) and 0.0 < pixel_size_um <= 0.5):
@@ -1015,22 +1015,3 @@ class HeldoutSpecimen:
             light = level * (0.25 + 0.75 * inside) * np.clip(1.0 + 0.25 * wobble, 0.5, None)
             self._background = light.astype(np.float32)
         return self._background.copy()
-
-
-def _kinds(structures: Sequence[str]) -> list[str]:
-    """The kind of each structure name; only microtubules, ER and lysosomes exist in this world."""
-    if isinstance(structures, str) or len(structures) == 0:
-        raise SynthError(f"the heldout world needs a list of structure names (got {structures!r})")
-    kinds = []
-    for name in structures:
-        try:
-            kind = structure_kind(name)
-        except SynthError:
-            kind = None
-        if kind not in KINDS:
-            raise SynthError(
-                f"the heldout synthetic world cannot make {name!r}; it makes {', '.join(KINDS)} "
-                "(Microtubules, ER, Lysosomes)"
-            )
-        kinds.append(str(kind))
-    return kinds

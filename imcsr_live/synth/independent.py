@@ -61,7 +61,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import Delaunay, cKDTree
 
 from imcsr_live.errors import SynthError
-from imcsr_live.synth.specimen import structure_kind
+from imcsr_live.synth.specimen import world_kinds
 
 KINDS = ("microtubules", "er", "lysosomes")
 REFERENCE_FIELD_UM2 = 16.0 * 16.0  # counts are quoted per 16 x 16 um field
@@ -827,20 +827,6 @@ class _Lysosomes:
             out[i0:i1, j0:j1] += patch.astype(out.dtype)
 
 
-def _kind(name: str) -> str:
-    """The structure kind of a name, or a one-line SynthError saying what this world can make."""
-    try:
-        kind = structure_kind(name)
-    except SynthError:
-        kind = None
-    if kind not in KINDS:
-        raise SynthError(
-            f"the independent synthetic world cannot make {name!r}; it makes {', '.join(KINDS)} only"
-            " (Microtubules, ER, Lysosomes)"
-        )
-    return kind
-
-
 class IndependentSpecimen:
     """A cell of the independent evaluation world (see the module docstring for what it draws).
 
@@ -864,7 +850,7 @@ class IndependentSpecimen:
         pixel_size_um: float,
         seed: np.random.Generator,
     ) -> None:
-        self.kinds = [_kind(s) for s in structures]
+        self.kinds = world_kinds(structures, "independent", KINDS)
         if pixel_size_um <= 0 or len(shape) != 2 or min(shape) < 1:
             raise SynthError(f"bad truth grid {shape} at {pixel_size_um} um per pixel")
         self.shape = (int(shape[0]), int(shape[1]))

@@ -133,6 +133,25 @@ def structure_kind(name: str) -> str:
     return kind
 
 
+def world_kinds(structures: Sequence[str], world: str, kinds: Sequence[str]) -> list[str]:
+    """The kind of each structure name for a world that makes only ``kinds``; else one clear SynthError line."""
+    if isinstance(structures, str) or len(structures) == 0:
+        raise SynthError(f"the {world} world needs a list of structure names (got {structures!r})")
+    out = []
+    for name in structures:
+        try:
+            kind: str | None = structure_kind(name)
+        except SynthError:
+            kind = None
+        if kind not in kinds:
+            raise SynthError(
+                f"the {world} synthetic world cannot make {name!r}; it makes {', '.join(kinds)} only"
+                f" ({', '.join(_DISPLAY_NAMES[k] for k in kinds)})"
+            )
+        out.append(str(kind))
+    return out
+
+
 @dataclass(frozen=True)
 class SpecimenParams:
     """Everything that shapes a synthetic specimen, one parameter set per structure kind."""

@@ -7,6 +7,7 @@ same seed always gives the same time-lapse, and changing e.g. the photon level d
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -60,40 +61,20 @@ def _default_world(
     return Specimen(structures, shape, pixel_size_um, seed=rng, params=params)
 
 
-def _randomised_world(
-    structures: Sequence[str],
-    shape: tuple[int, int],
-    pixel_size_um: float,
-    rng: np.random.Generator,
-    params: SpecimenParams | None = None,
-) -> SpecimenModel:
-    from imcsr_live.synth.randomised import RandomisedSpecimen
+def _lazy_world(module: str, cls: str) -> SpecimenFactory:
+    """A factory that imports its world's module on first use (the other worlds cost nothing at start-up)."""
 
-    return RandomisedSpecimen(structures, shape, pixel_size_um, seed=rng)
+    def factory(
+        structures: Sequence[str],
+        shape: tuple[int, int],
+        pixel_size_um: float,
+        rng: np.random.Generator,
+        params: SpecimenParams | None = None,
+    ) -> SpecimenModel:
+        specimen_type = getattr(importlib.import_module(module), cls)
+        return specimen_type(structures, shape, pixel_size_um, seed=rng)
 
-
-def _independent_world(
-    structures: Sequence[str],
-    shape: tuple[int, int],
-    pixel_size_um: float,
-    rng: np.random.Generator,
-    params: SpecimenParams | None = None,
-) -> SpecimenModel:
-    from imcsr_live.synth.independent import IndependentSpecimen
-
-    return IndependentSpecimen(structures, shape, pixel_size_um, seed=rng)
-
-
-def _heldout_world(
-    structures: Sequence[str],
-    shape: tuple[int, int],
-    pixel_size_um: float,
-    rng: np.random.Generator,
-    params: SpecimenParams | None = None,
-) -> SpecimenModel:
-    from imcsr_live.synth.heldout import HeldoutSpecimen
-
-    return HeldoutSpecimen(structures, shape, pixel_size_um, seed=rng)
+    return factory
 
 
 # Synthetic worlds by name. "default": the project's original cells; "randomised": the domain-randomised
@@ -102,9 +83,9 @@ def _heldout_world(
 # others and never tuned against, for evaluation only (the training config does not accept it).
 WORLDS: dict[str, SpecimenFactory] = {
     "default": _default_world,
-    "randomised": _randomised_world,
-    "independent": _independent_world,
-    "heldout": _heldout_world,
+    "randomised": _lazy_world("imcsr_live.synth.randomised", "RandomisedSpecimen"),
+    "independent": _lazy_world("imcsr_live.synth.independent", "IndependentSpecimen"),
+    "heldout": _lazy_world("imcsr_live.synth.heldout", "HeldoutSpecimen"),
 }
 
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 from scipy.stats import spearmanr
 
-from imcsr_live.config import load_rig_config
 from imcsr_live.errors import SynthError
 from imcsr_live.synth import heldout as ho
 from imcsr_live.synth.heldout import HeldoutSpecimen
-from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
 
 SR_UM = 0.0313  # the truth grid of the intensity convention
 NAMES = ["Microtubules", "ER", "Lysosomes"]
@@ -282,19 +278,6 @@ def test_structures_it_cannot_make_are_refused_in_one_clear_line(names: list[str
 def test_bad_fields_are_refused(shape: tuple[int, int], pixel_um: float) -> None:
     with pytest.raises(SynthError, match="heldout"):
         HeldoutSpecimen(NAMES, shape, pixel_um, seed=np.random.default_rng(0))
-
-
-def test_the_microscope_images_the_heldout_world() -> None:
-    rig = load_rig_config(Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml")
-    world = SyntheticMicroscope(rig, WorldSettings(world="heldout", raw_shape=(64, 64), seed=4))
-    assert isinstance(world.specimen, HeldoutSpecimen)
-    points = [world.next_timepoint() for _ in range(2)]
-    for p in points:
-        assert p.raw.dtype == np.uint16 and p.raw.shape == (9, 64, 64)
-        assert p.ground_truth.shape == (3, 128, 128) and np.isfinite(p.ground_truth).all()
-        assert p.ground_truth.min() >= -1e-3 * p.ground_truth.max()
-    assert points[1].time_s == pytest.approx(rig.acquisition.interval_s)
-    assert not np.array_equal(points[0].ground_truth, points[1].ground_truth)
 
 
 def test_heldout_is_an_evaluation_world_and_not_a_training_world() -> None:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from imcsr_live.config import load_rig_config
 from imcsr_live.errors import SynthError
 from imcsr_live.synth import independent as ind
 from imcsr_live.synth.independent import IndependentSpecimen
-from imcsr_live.synth.world import SyntheticMicroscope, WorldSettings
 
 ALL = ["Microtubules", "ER", "Lysosomes"]
 SR_UM = 0.0313
@@ -216,16 +212,3 @@ def test_motion_between_timepoints() -> None:
 def test_structures_it_cannot_make_are_refused_in_one_clear_line(name: str) -> None:
     with pytest.raises(SynthError, match=r"independent synthetic world cannot make .*microtubules, er, lysosomes"):
         IndependentSpecimen(["ER", name], (64, 64), SR_UM, seed=np.random.default_rng(0))
-
-
-def test_the_microscope_images_the_independent_world() -> None:
-    rig = load_rig_config(Path(__file__).resolve().parents[2] / "hardware_configs" / "simulated.toml")
-    world = SyntheticMicroscope(rig, WorldSettings(world="independent", raw_shape=(64, 64), seed=4))
-    assert isinstance(world.specimen, IndependentSpecimen)
-    points = [world.next_timepoint() for _ in range(2)]
-    for p in points:
-        assert p.raw.dtype == np.uint16 and p.raw.shape == (9, 64, 64)
-        assert p.ground_truth.shape == (3, 128, 128) and np.isfinite(p.ground_truth).all()
-        assert p.ground_truth.min() >= -1e-3 * p.ground_truth.max()
-    assert points[1].time_s == pytest.approx(rig.acquisition.interval_s)
-    assert not np.array_equal(points[0].ground_truth, points[1].ground_truth)

@@ -56,3 +56,22 @@ def test_bad_settings_are_clear(rig) -> None:
         WorldSettings(photons=0)
     with pytest.raises(SynthError, match="even"):
         WorldSettings(raw_shape=(63, 64))
+
+
+@pytest.mark.parametrize(
+    ("world", "specimen_type"),
+    [
+        ("independent", "imcsr_live.synth.independent.IndependentSpecimen"),
+        ("heldout", "imcsr_live.synth.heldout.HeldoutSpecimen"),
+    ],
+)
+def test_the_microscope_images_the_evaluation_worlds(rig, world: str, specimen_type: str) -> None:
+    scope = SyntheticMicroscope(rig, WorldSettings(world=world, raw_shape=(64, 64), seed=4))
+    assert f"{type(scope.specimen).__module__}.{type(scope.specimen).__name__}" == specimen_type
+    points = [scope.next_timepoint() for _ in range(2)]
+    for p in points:
+        assert p.raw.dtype == np.uint16 and p.raw.shape == (9, 64, 64)
+        assert p.ground_truth.shape == (3, 128, 128) and np.isfinite(p.ground_truth).all()
+        assert p.ground_truth.min() >= -1e-3 * p.ground_truth.max()
+    assert points[1].time_s == pytest.approx(rig.acquisition.interval_s)
+    assert not np.array_equal(points[0].ground_truth, points[1].ground_truth)
