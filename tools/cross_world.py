@@ -15,7 +15,8 @@ in ``OUT/<world>/``. World "default" = ``--data synthetic --pipeline`` (its "pip
 Wiener-approximation levels it adds are left out of the table), any other world = ``--data <world>`` (test cells
 seeded from 900_000_000 on, disjoint from every training seed). The world a model was trained on: ``--trained-on
 LABEL=WORLD[+WORLD]``, else its model card's ``training.config.data.world`` (plus "+default" when
-``default_fraction`` mixed default-world cells in: both rows are then in-world), else "default".
+``default_fraction`` mixed default-world cells in, "+WORLD" for each world in ``mix``: those rows are then
+in-world), else "default".
 
 Writes ``OUT/cross_world.md`` and ``OUT/cross_world.csv``: one row per model x world; per photon level and
 structure the model's median PCC and the baseline's median PCC on the same images (n/a: no image of that

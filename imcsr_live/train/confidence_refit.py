@@ -62,7 +62,8 @@ def separation_worlds(data: Mapping[str, Any]) -> list[str]:
     """The synthetic worlds whose cells a ``[data]`` table (as saved in a card) trains on; [] for a user's data.
 
     ``synthetic`` -> the default world; ``pipeline`` -> its ``world``, plus the default world when
-    ``default_fraction`` mixes its cells in; ``folder`` / ``acquired`` -> [] (no generator to draw frames from).
+    ``default_fraction`` mixes its cells in, plus the worlds named in ``mix``; ``folder`` / ``acquired`` -> [] (no
+    generator to draw frames from).
     """
     kind = str(data.get("kind", "synthetic"))
     if kind == "synthetic":
@@ -70,7 +71,8 @@ def separation_worlds(data: Mapping[str, Any]) -> list[str]:
     if kind != "pipeline":
         return []
     world = str(data.get("world") or "default")
-    return [world, "default"] if data.get("default_fraction") and world != "default" else [world]
+    mixed = (["default"] if data.get("default_fraction") else []) + sorted(data.get("mix") or {})
+    return [world] + [w for w in dict.fromkeys(mixed) if w != world]
 
 
 def card_photons(card: Mapping[str, Any]) -> list[float]:

@@ -67,7 +67,8 @@ class DataTable(_Table):
     world: Literal["default", "randomised", "independent"] = Field(
         default="default",
         description="pipeline: the synthetic world the cells come from (randomised = many morphology families "
-        "per structure; independent = the held-out evaluation world, never for shipped models)",
+        "per structure; independent = a second, separately written generator; models trained on it are tested on "
+        "the held-out world)",
     )
     default_fraction: float = Field(
         default=0.0,
@@ -75,6 +76,11 @@ class DataTable(_Table):
         le=0.9,
         description="pipeline: share of each photon level's cells drawn from the default world instead of `world` "
         "(keeps the quality on the default world while training on another; 0 = all from `world`)",
+    )
+    mix: dict[Literal["default", "randomised", "independent"], float] = Field(
+        default_factory=dict,
+        description="pipeline: shares of each photon level's cells drawn from other training worlds instead of "
+        "`world`, e.g. {default = 0.25, independent = 0.25} (more generators seen = more ways a structure can look)",
     )
     render_workers: int = Field(
         default=1, ge=1, le=64, description="pipeline: processes rendering the pool (the result does not depend on it)"
@@ -95,6 +101,7 @@ class DataTable(_Table):
             raise ValueError(f"[data] world = {self.world!r} needs kind = 'pipeline'")
         if self.default_fraction > 0 and (self.kind != "pipeline" or self.world == "default"):
             raise ValueError("[data] default_fraction needs kind = 'pipeline' and a world other than 'default'")
+        self._check_mix()
         if self.kind == "pipeline" and (self.size % 4 or self.size < 128):
             raise ValueError(
                 f"[data] kind = 'pipeline' needs size = a multiple of 4, >= 128 (raw >= 64), got {self.size}"
@@ -105,6 +112,31 @@ class DataTable(_Table):
         if any(p <= 0 for p in self.photons):
             raise ValueError("[data] photons must all be > 0")
         return self
+
+    def _check_mix(self) -> None:
+        if not self.mix:
+            return
+        if self.kind != "pipeline":
+            raise ValueError("[data] mix needs kind = 'pipeline'")
+        if self.world in self.mix:
+            raise ValueError(f"[data] mix names {self.world!r}, the main world; list only the other worlds")
+        if "default" in self.mix and self.default_fraction:
+            raise ValueError("[data] mix.default and default_fraction say the same thing; keep one of them")
+        if any(not 0 < share <= 0.9 for share in self.mix.values()):
+            raise ValueError(f"[data] mix shares must each be in (0, 0.9], got {dict(self.mix)}")
+        if sum(self.mix.values()) + self.default_fraction > 0.9:
+            raise ValueError(
+                f"[data] mix + default_fraction take {sum(self.mix.values()) + self.default_fraction:.2f} of the "
+                f"cells; keep at most 0.9 so that {self.world!r} stays the main world"
+            )
+
+    def other_worlds(self) -> dict[str, float]:
+        """The worlds mixed into ``world`` with their shares of the cells: the default world first (as
+        ``default_fraction`` always put it), then the others by name."""
+        shares = dict(self.mix)
+        if self.default_fraction:
+            shares["default"] = self.default_fraction
+        return {w: shares[w] for w in sorted(shares, key=lambda w: (w != "default", w))}
 
 
 class LossTable(_Table):

@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,15 +156,16 @@ def render_pipeline_pool(
     in_frames: int = 1,
     brightness_range: tuple[float, float] | None = None,
     world: str = "default",
-    default_fraction: float = 0.0,
+    mix: Mapping[str, float] | None = None,
     workers: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> PipelinePool:
     """Render ``cells`` sequences per photon level; sequence ``j`` of level ``i`` uses microscope seed
     ``seed + i * cells + j``. ``in_frames`` = the model's input frames (which truth frames to keep).
 
-    ``default_fraction``: the first ``round(default_fraction * cells)`` cells of each level come from the default
-    world instead of ``world`` (a mix that keeps the default world's quality).
+    ``mix`` (world -> share, in order): of each level, the first ``round(share * cells)`` cells come from the first
+    world named, the next ones from the second, ..., the rest from ``world`` (e.g. ``{"default": 0.25}`` keeps the
+    default world's quality while training on another; :meth:`DataTable.other_worlds`).
     ``workers`` > 1 renders in that many processes; every sequence has its own seed, so the pool is the same.
     """
     if size % 4 or size - 2 * EDGE_MARGIN < 32:
@@ -178,9 +179,9 @@ def render_pipeline_pool(
     inputs = np.empty((n, frames, inner, inner), np.float16)
     truth = np.empty((n, frames - 2 * pad, c, inner, inner), np.float16)
     levels = np.repeat(np.asarray(photons, np.float32), cells)
-    n_default = round(default_fraction * cells)
+    cell_worlds = mixed_cell_worlds(world, mix or {}, cells)
     tasks = [
-        (rig, float(p), size, seed + i * cells + j, frames, brightness_range, "default" if j < n_default else world)
+        (rig, float(p), size, seed + i * cells + j, frames, brightness_range, cell_worlds[j])
         for i, p in enumerate(photons)
         for j in range(cells)
     ]
@@ -191,11 +192,21 @@ def render_pipeline_pool(
             truth[k] = (gt[pad : frames - pad, :, m:-m, m:-m] * g).astype(np.float16)
             if on_progress is not None:
                 on_progress(k + 1, n)
-    worlds = f"{world} world" if not n_default else f"{world} world, {n_default} of them from the default world"
+    others = [f"{cell_worlds.count(w)} from the {w} world" for w in (mix or {}) if w in cell_worlds]
+    worlds = f"{world} world" + (f", {', '.join(others)}" if others else "")
     src = f"live pipeline (synthetic microscope + Reconstructor, seeds {seed}.., {cells} cells per photon level, " + (
         f"{worlds})"
     )
     return PipelinePool(list(rig.structure_names), inputs, truth, levels, src)
+
+
+def mixed_cell_worlds(world: str, mix: Mapping[str, float], cells: int) -> list[str]:
+    """The world of each of a photon level's ``cells`` cells: ``round(share * cells)`` from each world in ``mix``, in
+    its order, then ``world`` for the rest (at least one cell stays with ``world``)."""
+    out: list[str] = []
+    for name, share in mix.items():
+        out += [name] * min(round(share * cells), cells - 1 - len(out))
+    return out + [world] * (cells - len(out))
 
 
 @contextmanager
@@ -295,7 +306,7 @@ def cached_pipeline_pool(
     in_frames: int = 1,
     brightness_range: tuple[float, float] | None = None,
     world: str = "default",
-    default_fraction: float = 0.0,
+    mix: Mapping[str, float] | None = None,
     workers: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[PipelinePool, Path, bool]:
@@ -307,9 +318,13 @@ def cached_pipeline_pool(
           "in_frames": in_frames,
           "brightness_range": None if brightness_range is None else [float(v) for v in brightness_range],
           "world": world}  # fmt: skip
-    if default_fraction:  # only when set, so that earlier caches stay valid
-        kw["default_fraction"] = float(default_fraction)
-    path = pool_cache_path({**kw, "rig": rig_text, "structures": rig.structure_names})
+    mix = dict(mix or {})
+    key = {**kw, "rig": rig_text, "structures": rig.structure_names}
+    if set(mix) == {"default"}:  # keyed as before the general mix, so that earlier caches stay valid
+        key["default_fraction"] = float(mix["default"])
+    elif mix:
+        key["mix"] = [[w, float(share)] for w, share in mix.items()]
+    path = pool_cache_path(key)
     if path.is_file():
         try:
             with np.load(path) as z:
@@ -318,7 +333,7 @@ def cached_pipeline_pool(
             return pool, path, True
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring unreadable pipeline pool cache %s (%s); rendering again", path, exc)
-    pool = render_pipeline_pool(rig, on_progress=on_progress, workers=workers, **kw)  # type: ignore[arg-type]
+    pool = render_pipeline_pool(rig, on_progress=on_progress, workers=workers, mix=mix, **kw)  # type: ignore[arg-type]
     with atomic_path(path) as tmp, open(tmp, "wb") as f:  # atomic: a crash never leaves a half-written pool
         np.savez(f, inputs=pool.inputs, truth=pool.truth, photons=pool.photons, source=np.array(pool.source))
     return pool, path, False

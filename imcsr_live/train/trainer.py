@@ -125,7 +125,7 @@ def _pipeline_samplers(
     kw: dict[str, Any] = {"photons": list(d.photons), "size": d.size, "frames": d.frames or max(cfg.model.in_frames, 1),
           "in_frames": cfg.model.in_frames,
           "brightness_range": tuple(d.brightness_range), "world": d.world,
-          "default_fraction": d.default_fraction}  # fmt: skip
+          "mix": d.other_worlds()}  # fmt: skip
     pools = []
     for split, cells, seed in (("train", d.cells, PIPELINE_TRAIN_SEED), ("val", d.val_cells, PIPELINE_VAL_SEED)):
 
@@ -138,7 +138,7 @@ def _pipeline_samplers(
         )
         log.info("%s pipeline pool %s: %s", split, "loaded from cache" if hit else "rendered", path)
         pools.append(pool)
-    mix = f", {d.default_fraction:.0%} of the cells from the default world" if d.default_fraction else ""
+    mix = "".join(f", {share:.0%} of the cells from the {w} world" for w, share in d.other_worlds().items())
     desc = (
         f"{pools[0].describe()}; validation {d.val_cells} other cells per photon level; input = real "
         f"reconstructions of raw SIM stacks at {list(d.photons)} photons (per-structure brightness "

@@ -89,6 +89,14 @@ def test_synthetic_run_refits_the_thresholds_on_whole_frames_of_its_world(tmp_pa
         ({"kind": "pipeline", "world": "randomised"}, ["randomised"]),
         ({"kind": "pipeline", "world": "randomised", "default_fraction": 0.3}, ["randomised", "default"]),
         ({"kind": "pipeline", "world": "default", "default_fraction": 0.0}, ["default"]),
+        (
+            {"kind": "pipeline", "world": "randomised", "mix": {"independent": 0.25, "default": 0.25}},
+            ["randomised", "default", "independent"],
+        ),
+        (
+            {"kind": "pipeline", "world": "randomised", "default_fraction": 0.2, "mix": {"independent": 0.3}},
+            ["randomised", "default", "independent"],
+        ),
         ({"kind": "folder", "path": "cells"}, []),
         ({"kind": "acquired", "root": "ds"}, []),
     ],

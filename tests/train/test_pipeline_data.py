@@ -163,15 +163,52 @@ def test_tiny_pipeline_config_trains_end_to_end_and_fine_tunes(tmp_path: Path, m
     assert [p.stat().st_mtime_ns for p in pools] == stamps
 
 
-def test_default_fraction_takes_the_first_cells_of_each_level_from_the_default_world(rig) -> None:
+def test_mix_takes_the_first_cells_of_each_level_from_the_mixed_worlds_in_order(rig) -> None:
     kw = {"photons": [1000.0], "size": SIZE, "frames": 1, "brightness_range": (0.5, 2.0)}
-    mixed = render_pipeline_pool(rig, cells=2, seed=11, world="randomised", default_fraction=0.5, **kw)
-    default_only = render_pipeline_pool(rig, cells=1, seed=11, world="default", **kw)
-    randomised_only = render_pipeline_pool(rig, cells=1, seed=12, world="randomised", **kw)
-    np.testing.assert_array_equal(mixed.truth[0], default_only.truth[0])
-    np.testing.assert_array_equal(mixed.truth[1], randomised_only.truth[0])
-    assert not np.array_equal(mixed.truth[1], render_pipeline_pool(rig, cells=1, seed=12, **kw).truth[0])
-    assert "1 of them from the default world" in mixed.describe()
+    mixed = render_pipeline_pool(
+        rig, cells=3, seed=11, world="randomised", mix={"default": 1 / 3, "independent": 1 / 3}, **kw
+    )
+    for k, world in enumerate(["default", "independent", "randomised"]):
+        alone = render_pipeline_pool(rig, cells=1, seed=11 + k, world=world, **kw)
+        np.testing.assert_array_equal(mixed.truth[k], alone.truth[0])
+    assert not np.array_equal(mixed.truth[2], render_pipeline_pool(rig, cells=1, seed=13, **kw).truth[0])
+    assert "1 from the default world, 1 from the independent world" in mixed.describe()
+
+
+@pytest.mark.parametrize(
+    ("mix", "cells", "worlds"),
+    [
+        ({}, 3, ["R"] * 3),
+        ({"default": 0.25}, 8, ["default"] * 2 + ["R"] * 6),
+        ({"default": 0.25, "independent": 0.25}, 64, ["default"] * 16 + ["independent"] * 16 + ["R"] * 32),
+        ({"default": 0.5, "independent": 0.4}, 2, ["default", "R"]),  # the main world always keeps a cell
+    ],
+)
+def test_cell_worlds_of_a_mix(mix: dict[str, float], cells: int, worlds: list[str]) -> None:
+    from imcsr_live.train.pipeline_data import mixed_cell_worlds
+
+    assert mixed_cell_worlds("R", mix, cells) == worlds
+
+
+def test_a_default_only_mix_keeps_the_cache_key_of_default_fraction(rig, tmp_path: Path, monkeypatch) -> None:
+    """Pools rendered with ``default_fraction`` before the general mix existed are found again, and a mix with
+    another world gets a key of its own."""
+    import imcsr_live.train.pipeline_data as pd
+
+    keys: list[dict] = []
+    real_path = pd.pool_cache_path
+    monkeypatch.setattr(pd, "pool_cache_path", lambda key: keys.append(key) or real_path(key))
+    monkeypatch.setenv("IMCSR_LIVE_CACHE_DIR", str(tmp_path))
+    empty = pd.PipelinePool(list(rig.structure_names), np.zeros((1, 1, 4, 4), np.float16),
+                            np.zeros((1, 1, 3, 4, 4), np.float16), np.ones(1, np.float32), "test")  # fmt: skip
+    monkeypatch.setattr(pd, "render_pipeline_pool", lambda *a, **k: empty)
+    kw = {"photons": [1000.0], "cells": 1, "size": SIZE, "frames": 1, "seed": 0, "world": "randomised"}
+    paths = [pd.cached_pipeline_pool(rig, "rig", mix=mix, **kw)[1] for mix in ({"default": 0.25},
+             {"default": 0.25, "independent": 0.25}, {})]  # fmt: skip
+    assert keys[0]["default_fraction"] == 0.25 and "mix" not in keys[0]
+    assert keys[1]["mix"] == [["default", 0.25], ["independent", 0.25]] and "default_fraction" not in keys[1]
+    assert "mix" not in keys[2] and "default_fraction" not in keys[2]
+    assert len(set(paths)) == 3
 
 
 def test_default_fraction_needs_another_world(tmp_path: Path) -> None:
@@ -181,7 +218,33 @@ def test_default_fraction_needs_another_world(tmp_path: Path) -> None:
         load_train_config(cfg)
     assert "\n" not in str(e.value)
     cfg.write_text('[data]\nkind = "pipeline"\nworld = "randomised"\ndefault_fraction = 0.25\n')
-    assert load_train_config(cfg).data.default_fraction == 0.25
+    data = load_train_config(cfg).data
+    assert data.default_fraction == 0.25 and data.other_worlds() == {"default": 0.25}
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ('world = "randomised"\nmix = { randomised = 0.2 }', "mix names 'randomised', the main world"),
+        ('world = "randomised"\ndefault_fraction = 0.2\nmix = { default = 0.2 }', "say the same thing"),
+        ('world = "randomised"\nmix = { independent = 0.0 }', "shares must each be in"),
+        ('world = "randomised"\nmix = { default = 0.5, independent = 0.5 }', "keep at most 0.9"),
+        ('world = "randomised"\nmix = { heldout = 0.2 }', "mix"),  # evaluation only: never trained on
+    ],
+)
+def test_a_bad_mix_is_one_line(tmp_path: Path, lines: str, message: str) -> None:
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(f'[data]\nkind = "pipeline"\n{lines}\n')
+    with pytest.raises(ConfigError, match=message) as e:
+        load_train_config(cfg)
+    assert "\n" not in str(e.value)
+
+
+def test_mix_orders_the_default_world_first(tmp_path: Path) -> None:
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[data]\nkind = "pipeline"\nworld = "randomised"\ndefault_fraction = 0.2\n'
+                   'mix = { independent = 0.3 }\n')  # fmt: skip
+    assert list(load_train_config(cfg).data.other_worlds().items()) == [("default", 0.2), ("independent", 0.3)]
 
 
 _ORPHAN_SCRIPT = """
