@@ -231,7 +231,8 @@ def demo(
         typer.Option(
             "--world",
             help="synthetic cells: default, randomised (the training world's many morphologies), independent "
-            "(a separately written world no model trained on) or heldout (a third world, evaluation only)",
+            "(a separately written world; the shipped model trains on some of its cells) or heldout (a third world, "
+            "evaluation only)",
         ),
     ] = "default",
     validate_every: ValidateEveryOption = None,

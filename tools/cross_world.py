@@ -45,7 +45,7 @@ from imcsr_live.errors import ImcsrError, InputDataError  # noqa: E402
 from imcsr_live.model.checkpoint import read_card  # noqa: E402
 from imcsr_live.synth.world import WORLDS  # noqa: E402
 from imcsr_live.train.compare import BASELINE, CompareReport, compare_methods, parse_method_specs  # noqa: E402
-from imcsr_live.train.confidence_refit import separation_worlds  # noqa: E402
+from imcsr_live.model.card import separation_data, separation_worlds  # noqa: E402
 from imcsr_live.train.evaluate import check_world_available, pipeline_level_name  # noqa: E402
 from imcsr_live.train.routing_report import median_shares, plot_routing  # noqa: E402
 
@@ -64,12 +64,10 @@ class ModelSpec(NamedTuple):
 
 
 def card_world(stem: str) -> str:
-    """The world(s) a checkpoint's separation was trained on, from its card's ``training.separation_data`` (a
-    head trained alone) or ``training.config.data``: ``world``, else
-    "default"; ``world+default`` when ``default_fraction`` mixed default-world cells in."""
-    training = read_card(stem).get("training", {})
-    # A head trained alone (train_only = "uncertainty") sits on its init's separation: that data is what counts.
-    data = training.get("separation_data") or training.get("config", {}).get("data", {}) or {}
+    """The world(s) a checkpoint's separation was trained on (:func:`imcsr_live.model.card.separation_data`):
+    ``world``, else "default"; ``world+default+...`` when ``default_fraction`` / ``mix`` mixed other worlds' cells
+    in."""
+    data = separation_data(read_card(stem))
     return "+".join(separation_worlds(data)) or "default"  # a user's data counts as the default world
 
 

@@ -154,11 +154,13 @@ class ShippedModel:
 
     @property
     def world(self) -> str:
-        """The synthetic world it was trained in (``default`` where the card does not say)."""
-        training = self.card.get("training")
-        config = training.get("config") if isinstance(training, dict) else None
-        world = config.get("world") if isinstance(config, dict) else None
-        return str(world or self.card.get("world") or "default")
+        """The synthetic world(s) its separation was trained on, joined by "+" (``randomised+default+independent``
+        for a mix; ``folder`` / ``acquired`` for a user's data); ``default`` where the card does not say."""
+        from imcsr_live.model.card import separation_data, separation_worlds
+
+        data = separation_data(self.card)
+        worlds = separation_worlds(data) if data else []
+        return "+".join(worlds) or str(data.get("kind") or self.card.get("world") or "default")  # a user's data
 
     def summary(self) -> dict[str, Any]:
         """What ``imcsr-live info`` / ``models`` list."""

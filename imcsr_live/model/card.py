@@ -7,6 +7,7 @@ naming the key and the problem, never a ``KeyError``/``TypeError`` further down.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -64,3 +65,32 @@ def describe_card_error(error: ValidationError) -> str:
         detail = "" if e["type"] == "missing" or isinstance(got, dict | list) else f" (got {got!r})"
         problems.append(f"{where}: {message}{detail}")
     return "; ".join(problems)
+
+
+def separation_worlds(data: Mapping[str, Any]) -> list[str]:
+    """The synthetic worlds whose cells a ``[data]`` table (as saved in a card) trains on; [] for a user's data.
+
+    ``synthetic`` -> the default world; ``pipeline`` -> its ``world``, plus the default world when
+    ``default_fraction`` mixes its cells in, plus the worlds named in ``mix``; ``folder`` / ``acquired`` -> [] (no
+    generator to draw frames from).
+    """
+    kind = str(data.get("kind", "synthetic"))
+    if kind == "synthetic":
+        return ["default"]
+    if kind != "pipeline":
+        return []
+    world = str(data.get("world") or "default")
+    mixed = (["default"] if data.get("default_fraction") else []) + sorted(data.get("mix") or {})
+    return [world] + [w for w in dict.fromkeys(mixed) if w != world]
+
+
+def separation_data(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[data]`` table a card's separation was trained on: ``training.separation_data`` for a head trained
+    alone (``train_only = "uncertainty"`` sits on its init's separation), else ``training.config.data``; {} if
+    the card does not say."""
+    training = card.get("training")
+    if not isinstance(training, Mapping):
+        return {}
+    config = training.get("config")
+    data = training.get("separation_data") or (config.get("data") if isinstance(config, Mapping) else None)
+    return dict(data) if isinstance(data, Mapping) else {}

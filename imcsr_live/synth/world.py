@@ -78,9 +78,10 @@ def _lazy_world(module: str, cls: str) -> SpecimenFactory:
 
 
 # Synthetic worlds by name. "default": the project's original cells; "randomised": the domain-randomised
-# training world (many morphology families per structure); "independent": a separately written generator kept
-# out of every training run, to test generalisation; "heldout": a third generator written without reading the
-# others and never tuned against, for evaluation only (the training config does not accept it).
+# training world (many morphology families per structure); "independent": a separately written generator (a
+# test world at first, now a quarter of the shipped model's training cells: [data] mix); "heldout": a third
+# generator written without reading the others and never tuned against, for evaluation only (the training config
+# does not accept it).
 WORLDS: dict[str, SpecimenFactory] = {
     "default": _default_world,
     "randomised": _lazy_world("imcsr_live.synth.randomised", "RandomisedSpecimen"),

@@ -58,23 +58,6 @@ def parse_sizes(text: str) -> list[int]:
         ) from None
 
 
-def separation_worlds(data: Mapping[str, Any]) -> list[str]:
-    """The synthetic worlds whose cells a ``[data]`` table (as saved in a card) trains on; [] for a user's data.
-
-    ``synthetic`` -> the default world; ``pipeline`` -> its ``world``, plus the default world when
-    ``default_fraction`` mixes its cells in, plus the worlds named in ``mix``; ``folder`` / ``acquired`` -> [] (no
-    generator to draw frames from).
-    """
-    kind = str(data.get("kind", "synthetic"))
-    if kind == "synthetic":
-        return ["default"]
-    if kind != "pipeline":
-        return []
-    world = str(data.get("world") or "default")
-    mixed = (["default"] if data.get("default_fraction") else []) + sorted(data.get("mix") or {})
-    return [world] + [w for w in dict.fromkeys(mixed) if w != world]
-
-
 def card_photons(card: Mapping[str, Any]) -> list[float]:
     """The photon levels a card's model was trained at (100 / 300 / 1000 when it does not say)."""
     photons = card.get("training", {}).get("config", {}).get("data", {}).get("photons", [])

@@ -490,7 +490,8 @@ class Trainer:
         """Refit the best checkpoint's confidence thresholds on whole frames of the world(s) its separation was
         trained on (validation patches are not the frames the live view judges). A failure keeps the thresholds
         of the validation patches and the trained model: it is logged, never raised."""
-        from imcsr_live.train.confidence_refit import refit_card, separation_worlds
+        from imcsr_live.model.card import separation_worlds
+        from imcsr_live.train.confidence_refit import refit_card
 
         t = self.cfg.train
         data = self._separation_data if self._separation_data is not None else self.cfg.data.model_dump(mode="json")

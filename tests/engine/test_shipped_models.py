@@ -101,3 +101,45 @@ def test_info_and_models_list_the_shipped_models(weights) -> None:
     assert listed["imcsr_cpu_demo_tc"]["uncertainty"] is True  # the calibrated head (train_only = "uncertainty")
     result = CliRunner().invoke(app, ["info"])
     assert result.exit_code == 0 and "imcsr_paper_tc" in result.output
+
+
+@pytest.mark.parametrize(
+    ("training", "world"),
+    [
+        (
+            {
+                "config": {
+                    "data": {"kind": "pipeline", "world": "randomised", "mix": {"independent": 0.25, "default": 0.25}}
+                }
+            },
+            "randomised+default+independent",
+        ),
+        (
+            {"config": {"data": {"kind": "pipeline", "world": "randomised", "default_fraction": 0.25}}},
+            "randomised+default",
+        ),
+        ({"config": {"data": {"kind": "synthetic"}}}, "default"),
+        ({"config": {"data": {"kind": "acquired", "root": "ds"}}}, "acquired"),
+        # a head trained alone sits on its init's separation
+        (
+            {"config": {"data": {"kind": "synthetic"}}, "separation_data": {"kind": "pipeline", "world": "randomised"}},
+            "randomised",
+        ),
+        ({}, "default"),
+    ],
+)
+def test_models_names_every_world_the_separation_trained_on(
+    weights: Path, training: dict[str, object], world: str
+) -> None:
+    """Before, the listing read ``training.config.world``, which the trainer never writes: every model said default."""
+    card_path = weights / "imcsr_cpu_demo_tc.json"
+    card = json.loads(card_path.read_text())
+    card["training"] = training
+    card_path.write_text(json.dumps(card))
+    listed = {m.name: m.summary() for m in shipped_models()}
+    assert listed["imcsr_cpu_demo_tc"]["world"] == world
+
+
+def test_the_shipped_card_lists_its_three_training_worlds() -> None:
+    [shipped] = [m for m in shipped_models() if m.name == "imcsr_cpu_demo_tc"]
+    assert shipped.world == "randomised+default+independent"

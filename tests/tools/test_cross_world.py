@@ -100,10 +100,10 @@ def test_table_of_every_model_on_every_world(
 def test_trained_on_comes_from_the_option_or_the_card(tmp_path: Path) -> None:
     tool = load_tool("cross_world")
     stem = REPO / SHIPPED
-    # the shipped model was fine-tuned on randomised cells with a quarter from the default world
+    # the shipped model was fine-tuned on randomised cells with a quarter each from the default and independent worlds
     card = json.loads(stem.with_suffix(".json").read_text())
     assert card["training"]["config"]["data"]["world"] == "randomised"
-    assert tool.card_world(str(stem)) == "randomised+default"
+    assert tool.card_world(str(stem)) == "randomised+default+independent"
     # a head trained alone (train_only = "uncertainty") on those cells sits on a separation trained on the default
     # world: the card's separation_data is what counts
     card["training"]["separation_data"] = {"kind": "pipeline", "world": "default"}
@@ -111,6 +111,7 @@ def test_trained_on_comes_from_the_option_or_the_card(tmp_path: Path) -> None:
     assert tool.card_world(str(tmp_path / "head")) == "default"
     card["training"].pop("separation_data")
     card["training"]["config"]["data"]["default_fraction"] = 0.0
+    card["training"]["config"]["data"]["mix"] = {}
     card.setdefault("training", {}).setdefault("config", {}).setdefault("data", {})["world"] = "randomised"
     (tmp_path / "m.json").write_text(json.dumps(card))
     assert tool.card_world(str(tmp_path / "m")) == "randomised"
@@ -124,6 +125,12 @@ def test_trained_on_comes_from_the_option_or_the_card(tmp_path: Path) -> None:
     seen = {w: tool.summarise([mixed], w, [], [], [])[0]["seen"] for w in ("default", "randomised", "independent")}
     assert seen == {"default": "in-world", "randomised": "in-world", "independent": "unseen"}
     assert tool.parse_trained_on(["B=randomised+default"], ["B"]) == {"B": "randomised+default"}
+    # a three-world mix ([data] mix): the independent rows are in-world too, only the held-out world stays unseen
+    card["training"]["config"]["data"].update(default_fraction=0.0, mix={"default": 0.25, "independent": 0.25})
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    three = tool.load_models([f"B={tmp_path / 'm'}"], [])[0]
+    seen = {w: tool.summarise([three], w, [], [], [])[0]["seen"] for w in ("default", "independent", "heldout")}
+    assert seen == {"default": "in-world", "independent": "in-world", "heldout": "unseen"}
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,7 @@ def test_synthetic_run_refits_the_thresholds_on_whole_frames_of_its_world(tmp_pa
     ],
 )
 def test_worlds_of_the_training_data(data: dict[str, object], worlds: list[str]) -> None:
-    from imcsr_live.train.confidence_refit import separation_worlds
+    from imcsr_live.model.card import separation_worlds
 
     assert separation_worlds(data) == worlds
 
