@@ -42,10 +42,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from imcsr_live.errors import ImcsrError, InputDataError  # noqa: E402
+from imcsr_live.model.card import separation_data, separation_worlds  # noqa: E402
 from imcsr_live.model.checkpoint import read_card  # noqa: E402
 from imcsr_live.synth.world import WORLDS  # noqa: E402
 from imcsr_live.train.compare import BASELINE, CompareReport, compare_methods, parse_method_specs  # noqa: E402
-from imcsr_live.model.card import separation_data, separation_worlds  # noqa: E402
 from imcsr_live.train.evaluate import check_world_available, pipeline_level_name  # noqa: E402
 from imcsr_live.train.routing_report import median_shares, plot_routing  # noqa: E402
 

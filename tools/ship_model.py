@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imcsr_live.train.checkpoint import checkpoint_paths, load_checkpoint, read_card, sha256_file  # noqa: E402
 from imcsr_live.model.card import separation_worlds  # noqa: E402
+from imcsr_live.train.checkpoint import checkpoint_paths, load_checkpoint, read_card, sha256_file  # noqa: E402
 
 METRICS = ("nrmse", "ssim", "pcc")
 

@@ -3,8 +3,8 @@
 A model trained on one way of drawing cells learns that drawing. This world draws, per cell (seed), a family and
 wide parameter ranges for each structure, plus cell-level effects, so that a network has to separate by what
 makes a structure a structure (lines, meshes, puncta) and not by one density, width or brightness ratio. It is
-the project's generator made wide (the families subclass the original generators); a separately written world
-(:mod:`imcsr_live.synth.independent`) is kept out of training to test that.
+the project's generator made wide (the families subclass the original generators); a third, separately written
+world (:mod:`imcsr_live.synth.heldout`) is kept out of training to test that.
 
 Families and ranges (per cell, uniform unless said; lengths in um, a 16 um field is 512 SR pixels):
 
